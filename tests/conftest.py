@@ -1,0 +1,41 @@
+"""Shared fixtures: an isolated cache, the CLI runner, and the optional ../shared folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache per test session, so tests never read or write the user's ~/.cache."""
+    path = tmp_path_factory.mktemp("zslbench-cache")
+    os.environ["ZSLBENCH_CACHE"] = str(path)
+    return path
+
+
+@pytest.fixture
+def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty cache for tests that count cache hits and misses."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("ZSLBENCH_CACHE", str(path))
+    return path
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """../shared (class lists, real videos, reference files); absent in a user's clone."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared is not present in this checkout")
+    return SHARED

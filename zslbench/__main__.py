@@ -1,0 +1,3 @@
+from zslbench.cli import main
+
+main()
