@@ -1,0 +1,67 @@
+import pytest
+
+from zslbench.errors import ZslbenchError
+from zslbench.phrases import class_words, default_overrides, load_overrides
+from zslbench.vocab import DATASETS, load_class_list
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("ApplyEyeMakeup", ("apply", "eye", "makeup")),  # UCF101 CamelCase
+        ("WalkingWithDog", ("walk", "dog")),  # stop word dropped, -ing lemmatised
+        ("ride_bike", ("ride", "bike")),  # HMDB51 underscores
+        ("skiing (not slalom or crosscountry)", ("ski",)),  # (not ...) qualifier dropped
+        ("backflip (human)", ("backflip", "human")),  # parentheses stripped
+        ("massaging person's head", ("massage", "person", "head")),  # possessive
+        ("BMX", ("bmx",)),  # an acronym stays one word
+        ("Ping-pong", ("ping", "pong")),  # hyphens split
+        ("Doing karate", ("karate",)),  # "doing" -> "do", a stop word
+        ("Raking leaves", ("rake", "leaves")),  # only -ing forms are lemmatised
+        ("using circular saw", ("circular", "saw")),
+    ],
+)
+def test_general_rule(name, words):
+    assert class_words(name) == words
+
+
+def test_overrides_apply_by_exact_name():
+    assert class_words("Skijet") == ("jet", "ski")
+    assert class_words("situp") == ("sit", "up")
+    assert class_words("photobombing") == ("photo", "prank")
+
+
+def test_every_override_names_a_shipped_class():
+    shipped = {name for dataset in DATASETS for name in load_class_list(dataset).classes}
+    stale = set(default_overrides().words) - shipped
+    assert not stale, f"overrides for classes no dataset has: {sorted(stale)}"
+
+
+def test_every_shipped_class_has_words_the_default_vectors_know():
+    from zslbench.text import load_embedder
+
+    glove = load_embedder("glove-6b-50d")
+    words = {w for dataset in DATASETS for name in load_class_list(dataset).classes for w in class_words(name)}
+    known = glove.lookup(words)
+    assert words - set(known) == set(), "add overrides for these words in class_lists/overrides.yaml"
+
+
+def test_a_name_of_only_stop_words_is_an_error_naming_the_override_file():
+    with pytest.raises(ZslbenchError, match="no words left") as err:
+        class_words("the")
+    assert "overrides.yaml" in err.value.hint
+
+
+def test_overrides_file_errors(tmp_path):
+    bad = tmp_path / "o.yaml"
+    bad.write_text("Skijet: jet ski\n")
+    with pytest.raises(ZslbenchError, match="non-empty list"):
+        load_overrides(bad)
+    bad.write_text("[a, b]\n")
+    with pytest.raises(ZslbenchError, match="must map"):
+        load_overrides(bad)
+    good = tmp_path / "g.yaml"
+    good.write_text("My Class: [alpha, beta]\n")
+    overrides = load_overrides(good)
+    assert class_words("My Class", overrides) == ("alpha", "beta")
+    assert overrides.sha256 != default_overrides().sha256

@@ -1,0 +1,108 @@
+"""Turning a class name into the words whose vectors represent it.
+
+One rule serves every dataset and reproduces the reference implementation's per-dataset rules
+(Brattoli et al. 2020): UCF101's CamelCase and HMDB51's underscores split, Kinetics' and
+ActivityNet's stop words and "(not ...)" qualifiers dropped, parentheses stripped, -ing verbs
+lemmatised (playing -> play). A stop word goes also when it is a lemma ("doing" -> "do"). Names
+the rule handles badly are listed, with their words, in class_lists/overrides.yaml.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache, cached_property
+from pathlib import Path
+
+from zslbench.errors import ZslbenchError
+from zslbench.hashing import sha256_json
+from zslbench.paths import data_dir
+
+Phrase = tuple[str, ...]
+
+# The reference implementation's stop words (auxiliary_word2vec.py), applied to every dataset.
+STOP_WORDS = frozenset({"a", "an", "and", "at", "do", "in", "of", "on", "or", "the", "using", "with"})
+RULES_VERSION = 1  # bump when the rule below changes the words of any name
+
+_NOT_QUALIFIER = re.compile(r"\(\s*not\b[^)]*\)?", re.IGNORECASE)
+_POSSESSIVE = re.compile(r"'s\b")
+_SEPARATORS = re.compile(r"[\s_\-/()'\",.:;!?&+]+")
+# An acronym (BMX), a capitalised or lower-case word, or a number: splits CamelCase.
+_CAMEL_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Class name -> the exact words to embed, read from a YAML file."""
+
+    path: Path
+    words: Mapping[str, Phrase]
+
+    @cached_property
+    def sha256(self) -> str:
+        return sha256_json({name: list(words) for name, words in self.words.items()})
+
+
+@cache
+def default_overrides() -> Overrides:
+    return load_overrides(data_dir("class_lists") / "overrides.yaml")
+
+
+def load_overrides(path: Path) -> Overrides:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ZslbenchError(
+            f"cannot read overrides file {path}: {err}", "fix the YAML: `class name: [word, word]`"
+        ) from None
+    if not isinstance(data, dict):
+        raise ZslbenchError(f"overrides file {path} must map class names to word lists", "e.g. `Skijet: [jet, ski]`")
+    words: dict[str, Phrase] = {}
+    for name, value in data.items():
+        if not (isinstance(value, list) and value and all(isinstance(w, str) and w.strip() for w in value)):
+            raise ZslbenchError(
+                f"overrides file {path}: entry {name!r} must be a non-empty list of words", "e.g. `Skijet: [jet, ski]`"
+            )
+        words[str(name)] = tuple(w.strip() for w in value)
+    return Overrides(path, words)
+
+
+def class_words(name: str, overrides: Overrides | None = None) -> Phrase:
+    """The words to embed for one class name."""
+    overrides = overrides or default_overrides()
+    if name in overrides.words:
+        return overrides.words[name]
+    text = _POSSESSIVE.sub("", _NOT_QUALIFIER.sub(" ", name))
+    tokens = [part.lower() for chunk in _SEPARATORS.split(text) for part in _CAMEL_PART.findall(chunk)]
+    lemmas = ((token, _lemmatise(token)) for token in tokens)
+    words = tuple(lemma for token, lemma in lemmas if token not in STOP_WORDS and lemma not in STOP_WORDS)
+    if not words:
+        raise ZslbenchError(
+            f"class {name!r} has no words left after stop-word removal",
+            f"add `{name}: [word, ...]` to {overrides.path}",
+        )
+    return words
+
+
+def phrases_for(names: Iterable[str], overrides: Overrides | None = None) -> list[Phrase]:
+    return [class_words(name, overrides) for name in names]
+
+
+@cache
+def _lemmatise(word: str) -> str:
+    """The verb's base form when `word` is its -ing form (playing -> play), else `word`.
+
+    Only -ing forms: a plural noun such as "leaves" or "glasses" reads as a verb form too, and
+    "saw" or "shot" are nouns in class names more often than past tenses.
+    """
+    if not word.endswith("ing"):
+        return word
+    from lemminflect import getAllLemmas, getInflection
+
+    for lemma in getAllLemmas(word).get("VERB", ()):
+        if word in getInflection(lemma, "VBG"):
+            return lemma
+    return word

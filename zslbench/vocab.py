@@ -1,0 +1,110 @@
+"""Class vocabularies: the shipped dataset label lists and user class-list files.
+
+Wherever zslbench takes a dataset name it also takes a path to a text file of class names, one per
+line (`#` comments, blank lines, a UTF-8 BOM and CRLF endings are tolerated; duplicates are
+dropped and reported).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from zslbench.errors import ZslbenchError, did_you_mean
+from zslbench.hashing import sha256_text
+from zslbench.paths import data_dir
+
+DATASETS = ("activitynet200", "hmdb51", "kinetics400", "kinetics600", "kinetics700", "ucf101")
+
+
+@dataclass(frozen=True)
+class ClassList:
+    """An ordered list of unique class names and where it came from."""
+
+    name: str  # dataset name, or the file's stem
+    classes: tuple[str, ...]
+    source: str  # "builtin" or the file path
+    duplicates: tuple[str, ...] = ()
+
+    @property
+    def builtin(self) -> bool:
+        return self.source == "builtin"
+
+    @cached_property
+    def sha256(self) -> str:
+        """Hash of the names, independent of file encoding details (BOM, CRLF, comments)."""
+        return sha256_text("\n".join(self.classes))
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+
+def parse_class_names(text: str, origin: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(unique names in file order, names seen more than once)."""
+    names: list[str] = []
+    seen: set[str] = set()
+    duplicates: list[str] = []
+    for line in text.lstrip("\ufeff").splitlines():
+        name = line.strip()
+        if not name or name.startswith("#"):
+            continue
+        if name in seen:
+            if name not in duplicates:
+                duplicates.append(name)
+            continue
+        seen.add(name)
+        names.append(name)
+    if not names:
+        raise ZslbenchError(
+            f"class list {origin} is empty", "write one class name per line; lines starting with # are comments"
+        )
+    return tuple(names), tuple(duplicates)
+
+
+def read_class_file(path: Path) -> ClassList:
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise ZslbenchError(
+            f"{path} is a folder, not a class-list file", "pass a .txt file, one class per line"
+        ) from None
+    except OSError as err:
+        raise ZslbenchError(
+            f"cannot read class list {path}: {err.strerror}", "check the path and its permissions"
+        ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ZslbenchError(
+            f"class list {path} is not UTF-8 text (byte {err.start})", "save the file as UTF-8, one class per line"
+        ) from None
+    classes, duplicates = parse_class_names(text, str(path))
+    return ClassList(path.stem, classes, str(path), duplicates)
+
+
+def load_class_list(name_or_path: str | Path, base_dir: Path | None = None) -> ClassList:
+    """A shipped dataset's classes by name (e.g. 'ucf101'), or a class-list file.
+
+    Relative paths are resolved against `base_dir` (a protocol file's folder) when given.
+    """
+    text = str(name_or_path)
+    if text in DATASETS:
+        path = data_dir("class_lists") / f"{text}.txt"
+        classes, duplicates = parse_class_names(path.read_text(encoding="utf-8"), text)
+        return ClassList(text, classes, "builtin", duplicates)
+    path = Path(text).expanduser()
+    if base_dir is not None and not path.is_absolute():
+        path = base_dir / path
+    if path.exists():
+        return read_class_file(path)
+    if _looks_like_path(text):
+        raise ZslbenchError(f"class-list file {path} does not exist", "check the path (relative to where you run)")
+    raise ZslbenchError(
+        f"unknown dataset {text!r} and no such file.{did_you_mean(text, DATASETS)}",
+        f"datasets: {', '.join(DATASETS)}; or pass a text file with one class name per line",
+    )
+
+
+def _looks_like_path(text: str) -> bool:
+    return "/" in text or "\\" in text or "." in Path(text).name
