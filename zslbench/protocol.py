@@ -1,0 +1,229 @@
+"""Protocols: everything that can move a number, as versioned, validated, fingerprinted data.
+
+A protocol names the source (training) class list, the test datasets, the text embedding, tau,
+the evaluation splits and metrics, and the clip sampling. Its fingerprint is the sha256 of the
+canonical resolved protocol plus the hashes of the class lists it names and of the word rules
+(class_lists/overrides.yaml and the rules version), so any change that can move a result changes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from zslbench.errors import ZslbenchError, unknown_name_error
+from zslbench.hashing import sha256_json
+from zslbench.paths import data_dir
+from zslbench.schema import Field, ListOf, Section, load_yaml
+from zslbench.text import DEFAULT_EMBEDDING
+from zslbench.vocab import DATASETS, ClassList, load_class_list
+
+DEFAULT_PROTOCOL = "brattoli2020-k700-ucf-hmdb"
+SPLIT_KINDS = ("random_half", "all")
+METRICS = ("top1", "top5", "mean_class_accuracy")
+
+SCHEMA = Section(
+    {
+        "name": Field(str, doc="the protocol's id, e.g. brattoli2020-k700-ucf-hmdb"),
+        "version": Field(int, min=1, doc="bump it whenever a change can move a number"),
+        "reference": Field(str, default="", doc="where the protocol comes from"),
+        "description": Field(str, default=""),
+        "train": Section(
+            {
+                "source": Field(str, doc="dataset name or class-list file (relative to this file)"),
+                "epochs": Field(int, default=150, min=1),
+                "batch_size": Field(int, default=22, min=1),
+                "lr": Field(float, default=1e-3, min=0.0),
+                "lr_milestones": ListOf(Field(int, min=0), default=(60, 120)),
+                "lr_gamma": Field(float, default=0.1, min=0.0),
+                "loss": Field(str, default="mse", choices=("mse", "cosine", "softmax")),
+                "seed": Field(int, default=0, min=0),
+            },
+            required=True,
+        ),
+        "test": ListOf(Field(str), min_items=1, doc="dataset names or class-list files"),
+        "embedding": Section(
+            {
+                "model": Field(str, default=DEFAULT_EMBEDDING, doc="an embedding spec, see `zslbench embeddings`"),
+                "word_norm": Field(bool, default=True, doc="unit-normalise word vectors before averaging"),
+            }
+        ),
+        "overlap": Section({"tau": Field(float, default=0.05, min=0.0, max=2.0, doc="cosine-distance threshold")}),
+        "evaluation": Section(
+            {
+                "class_order": Field(str, default="sorted", choices=("sorted", "file")),
+                "splits": ListOf(
+                    Section(
+                        {
+                            "kind": Field(str, choices=SPLIT_KINDS),
+                            "repeats": Field(int, default=1, min=1),
+                            "first_seed": Field(int, default=0, min=0),
+                        }
+                    ),
+                    default=(
+                        {"kind": "random_half", "repeats": 10, "first_seed": 0},
+                        {"kind": "all", "repeats": 1, "first_seed": 0},
+                    ),
+                    min_items=1,
+                ),
+                "metrics": ListOf(Field(str, choices=METRICS), default=METRICS, min_items=1),
+            }
+        ),
+        "clips": Section(
+            {
+                "clip_len": Field(int, default=16, min=1),
+                "frame_stride": Field(int, default=1, min=1),
+                "train_clips": Field(int, default=1, min=1),
+                "test_clips": Field(int, default=25, min=1),
+                "crop": Field(int, default=112, min=1),
+                "short_side": Field(int, default=128, min=1),
+            }
+        ),
+    }
+)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A validated protocol. `data` is the resolved YAML (defaults filled in)."""
+
+    data: dict[str, Any]
+    path: Path | None = None  # the file it came from; relative class-list paths start there
+    changed: tuple[str, ...] = ()  # settings replaced after loading (e.g. from the command line)
+
+    @property
+    def name(self) -> str:
+        return self.data["name"]
+
+    @property
+    def version(self) -> int:
+        return self.data["version"]
+
+    @property
+    def train_source(self) -> str:
+        return self.data["train"]["source"]
+
+    @property
+    def test(self) -> list[str]:
+        return self.data["test"]
+
+    @property
+    def embedding(self) -> str:
+        return self.data["embedding"]["model"]
+
+    @property
+    def word_norm(self) -> bool:
+        return self.data["embedding"]["word_norm"]
+
+    @property
+    def tau(self) -> float:
+        return self.data["overlap"]["tau"]
+
+    @property
+    def base_dir(self) -> Path | None:
+        return self.path.parent if self.path else None
+
+    def class_list(self, ref: str) -> ClassList:
+        return load_class_list(ref, self.base_dir)
+
+    def source_classes(self) -> ClassList:
+        return self.class_list(self.train_source)
+
+    def test_classes(self) -> list[ClassList]:
+        return [self.class_list(ref) for ref in self.test]
+
+    @cached_property
+    def fingerprint(self) -> str:
+        from zslbench.phrases import RULES_VERSION, default_overrides
+
+        lists = {ref: self.class_list(ref).sha256 for ref in [self.train_source, *self.test]}
+        return sha256_json(
+            {
+                "protocol": _with_labels(self.data),
+                "class_lists": {_ref_label(ref): sha for ref, sha in lists.items()},
+                "word_rules": {"version": RULES_VERSION, "overrides": default_overrides().sha256},
+            }
+        )
+
+    def replace(self, **changes: Any) -> Protocol:
+        """A copy with some settings changed: train_source, test, embedding, tau.
+
+        Class-list files given here are relative to the working directory, not to the protocol.
+        """
+        data = {key: dict(value) if isinstance(value, dict) else value for key, value in self.data.items()}
+        changed = []
+        if changes.get("train_source") is not None:
+            data["train"]["source"] = _from_cwd(changes["train_source"])
+            changed.append("train.source")
+        if changes.get("test"):
+            data["test"] = [_from_cwd(ref) for ref in changes["test"]]
+            changed.append("test")
+        if changes.get("embedding") is not None:
+            data["embedding"]["model"] = changes["embedding"]
+            changed.append("embedding.model")
+        if changes.get("tau") is not None:
+            check_tau(changes["tau"])
+            data["overlap"]["tau"] = float(changes["tau"])
+            changed.append("overlap.tau")
+        changed = [key for key in changed if _get(data, key) != _get(self.data, key)]
+        return dataclasses.replace(self, data=data, changed=tuple(dict.fromkeys([*self.changed, *changed])))
+
+
+def _get(data: dict[str, Any], dotted: str) -> Any:
+    for key in dotted.split("."):
+        data = data[key]
+    return data
+
+
+def _from_cwd(ref: str) -> str:
+    return ref if ref in DATASETS or not Path(ref).expanduser().exists() else str(Path(ref).expanduser().resolve())
+
+
+def check_tau(tau: float) -> None:
+    if not 0.0 <= tau <= 2.0:
+        raise ZslbenchError(f"threshold {tau} is outside [0, 2]", "cosine distance lies in [0, 2]; the paper uses 0.05")
+
+
+def _ref_label(ref: str) -> str:
+    """Builtin datasets keep their name; files are named by file name only, so the
+    fingerprint does not depend on where a checkout lives (their content hash is included)."""
+    return ref if "/" not in ref and "\\" not in ref and not ref.endswith(".txt") else "file:" + Path(ref).name
+
+
+def _with_labels(data: dict[str, Any]) -> dict[str, Any]:
+    out = dict(data)
+    out["train"] = dict(data["train"], source=_ref_label(data["train"]["source"]))
+    out["test"] = [_ref_label(ref) for ref in data["test"]]
+    return out
+
+
+def shipped_protocols() -> dict[str, Path]:
+    return {path.stem: path for path in sorted(data_dir("protocols").glob("*.yaml"))}
+
+
+def load_protocol(name_or_path: str | Path | None = None) -> Protocol:
+    """A shipped protocol by name, or a protocol YAML file."""
+    ref = str(name_or_path or DEFAULT_PROTOCOL)
+    shipped = shipped_protocols()
+    if ref in shipped:
+        return read_protocol(shipped[ref])
+    path = Path(ref).expanduser()
+    if path.is_file():
+        return read_protocol(path)
+    if path.suffix in (".yaml", ".yml") or "/" in ref:
+        raise ZslbenchError(f"protocol file {path} does not exist", "check the path, or use a shipped protocol name")
+    raise unknown_name_error("protocol", ref, shipped, "see `zslbench protocols list`, or pass a protocol YAML file")
+
+
+def read_protocol(path: Path) -> Protocol:
+    data = load_yaml(path, SCHEMA)
+    protocol = Protocol(data, path.resolve())
+    for ref in [protocol.train_source, *protocol.test]:
+        protocol.class_list(ref)  # a missing class list is a protocol error, found now
+    for split in data["evaluation"]["splits"]:
+        if split["kind"] == "all" and split["repeats"] != 1:
+            raise ZslbenchError(f"{path}: an 'all' split has repeats 1", "remove `repeats` from the 'all' split")
+    return protocol
