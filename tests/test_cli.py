@@ -1,0 +1,192 @@
+import itertools
+import json
+import subprocess
+import sys
+
+import pytest
+from embedding_files import WORDS, random_vectors, train_fasttext, write_word2vec_binary
+
+from zslbench.cli import app
+from zslbench.errors import ZslbenchError
+from zslbench.protocol import load_protocol
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def single_error_line(result):
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    return lines[0]
+
+
+def test_split_with_only_a_threshold_writes_the_kept_list_and_report(runner, in_tmp):
+    result = runner.invoke(app, ["split", "--threshold", "0.05"])
+    assert result.exit_code == 0, result.stderr
+    (folder,) = (in_tmp / "runs" / "splits").iterdir()
+    report = json.loads((folder / "split.json").read_text())
+    kept_lines = [line for line in (folder / "kept_classes.txt").read_text().splitlines() if not line.startswith("#")]
+    assert len(kept_lines) == report["counts"]["kept"] == sum(c["kept"] for c in report["classes"])
+    assert report["protocol"]["fingerprint"] == load_protocol().fingerprint
+    assert f"kept {report['counts']['kept']} / 700" in result.stdout
+    removed = [c for c in report["classes"] if not c["kept"]]
+    assert all(c["distance"] < 0.05 for c in removed)
+    assert removed and all(c["name"] in result.stdout for c in removed[:3])
+
+    audited = runner.invoke(app, ["audit", str(folder / "kept_classes.txt")])
+    assert audited.exit_code == 0, audited.stderr
+    assert "COMPLIANT" in audited.stdout and "NOT COMPLIANT" not in audited.stdout
+
+
+def test_audit_of_unfiltered_kinetics_fails_with_exit_1_and_names_violations(runner):
+    result = runner.invoke(app, ["audit", "kinetics700", "--test", "ucf101,hmdb51", "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["compliant"] is False
+    violations = {c["name"]: c for c in report["classes"] if not c["kept"]}
+    assert violations["playing guitar"]["nearest"] == "PlayingGuitar"
+    assert violations["playing guitar"]["nearest_dataset"] == "ucf101"
+
+
+def test_audit_tau_zero_is_always_compliant_and_test_option_repeats(runner):
+    result = runner.invoke(app, ["audit", "kinetics400", "--test", "ucf101", "--test", "hmdb51", "-t", "0", "--json"])
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert [t["name"] for t in report["tests"]] == ["ucf101", "hmdb51"]
+    assert report["protocol"]["changed"] == ["train.source", "overlap.tau"]
+
+
+def test_split_json_and_custom_lists(runner, in_tmp):
+    (in_tmp / "src.txt").write_text("playing guitar\nswimming\nplaying guitar\n")
+    result = runner.invoke(app, ["split", "--train", "src.txt", "--test", "ucf101", "--out", "out", "--json"])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [c["name"] for c in report["classes"]] == ["playing guitar", "swimming"]
+    assert [c["kept"] for c in report["classes"]] == [False, True]
+    assert (in_tmp / "out" / "kept_classes.txt").read_text().splitlines()[-1] == "swimming"
+    assert "more than once" in result.stderr
+
+
+def test_sweep_prints_counts_and_writes_a_png(runner, in_tmp):
+    result = runner.invoke(app, ["split", "--sweep", "0:0.3:0.01", "--out", "sw", "--json"])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    kept = [row["kept"] for row in report["sweep"]]
+    assert len(kept) == 31 and kept[0] == 700 and all(a >= b for a, b in itertools.pairwise(kept))
+    png = (in_tmp / "sw" / "sweep.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
+    human = runner.invoke(app, ["split", "--sweep", "0:0.1:0.05", "--plot", "p.png"])
+    assert human.exit_code == 0 and "0.05 <" in human.stdout and (in_tmp / "p.png").exists()
+
+
+def test_a_second_split_with_a_fasttext_model_does_not_load_it(runner, in_tmp):
+    model = train_fasttext(in_tmp / "ft.bin")
+    args = ["split", "--train", "kinetics400", "--embedding", f"fasttext:{model}", "--out", "o", "--json"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.stderr
+    code = (
+        "import sys, json; from zslbench.cli import app\n"
+        "try: app(sys.argv[1:], prog_name='zslbench')\n"
+        "except SystemExit as e: assert e.code in (0, None), e.code\n"
+        "assert 'fasttext' not in sys.modules, 'the model was loaded again'\n"
+    )
+    second = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["counts"] == json.loads(first.stdout)["counts"]
+
+
+def bad_protocol(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\nversion: 1\ntrain:\n  source: kinetics400\ntest: [ucf101]\noverlap:\n  tua: 0.1\n")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["split", "--train", "kinetics4000"], "unknown dataset 'kinetics4000'"),
+        (["split", "--protocol", "brattoli"], "unknown protocol"),
+        (["split", "--embedding", "glove6b"], "unknown embedding"),
+        (["split", "--embedding", "fasttext:missing.bin"], "does not exist"),
+        (["split", "-t", "2.5"], "outside [0, 2]"),
+        (["split", "-t", "-0.1"], "outside [0, 2]"),
+        (["audit", "missing.txt"], "does not exist"),
+        (["audit", "empty.txt"], "is empty"),
+        (["audit", "odd.txt"], "no words left"),
+        (["split", "--embedding", "word2vec:cut.bin"], "truncated"),
+        (["split", "--embedding", "word2vec:ft.txt"], "first line"),
+        (
+            ["split", "--train", "unknown_words.txt", "--embedding", "word2vec:w.bin"],
+            "no word the word2vec vectors know",
+        ),
+        (["split", "--protocol", "bad.yaml"], "bad.yaml:7: unknown key 'tua'"),
+        (["split", "--sweep", "1:0:1"], "sweep"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(runner, in_tmp, args, message):
+    (in_tmp / "empty.txt").write_text("# nothing\n")
+    (in_tmp / "odd.txt").write_text("the\n")
+    (in_tmp / "unknown_words.txt").write_text("zzzqx blorp\n")
+    vectors = random_vectors(WORDS, 4)
+    write_word2vec_binary(in_tmp / "w.bin", vectors)
+    (in_tmp / "cut.bin").write_bytes((in_tmp / "w.bin").read_bytes()[:-30])
+    (in_tmp / "ft.txt").write_text("play 0.1 0.2\n")
+    bad_protocol(in_tmp)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in single_error_line(result)
+    assert not (in_tmp / "runs").exists()
+
+
+def test_debug_shows_the_traceback(runner):
+    result = runner.invoke(app, ["--debug", "audit", "nope"])
+    assert isinstance(result.exception, ZslbenchError)
+
+
+def test_protocols_list_show_validate(runner, tmp_path):
+    listed = runner.invoke(app, ["protocols", "list", "--json"])
+    assert listed.exit_code == 0
+    names = {p["name"]: p for p in json.loads(listed.stdout)}
+    assert names["brattoli2020-k700-ucf-hmdb-anet"]["test"] == ["ucf101", "hmdb51", "activitynet200"]
+    human = runner.invoke(app, ["protocols", "list"])
+    assert "brattoli2020-k400-ucf-hmdb" in human.stdout
+
+    shown = runner.invoke(app, ["protocols", "show", "brattoli2020-k400-ucf-hmdb"])
+    fingerprint = load_protocol("brattoli2020-k400-ucf-hmdb").fingerprint
+    assert shown.exit_code == 0 and f"# fingerprint: {fingerprint}" in shown.stdout
+    assert "test_clips: 25" in shown.stdout
+    shown_json = json.loads(runner.invoke(app, ["protocols", "show", "brattoli2020-k400-ucf-hmdb", "--json"]).stdout)
+    assert shown_json["fingerprint"] == fingerprint and shown_json["resolved"]["train"]["source"] == "kinetics400"
+
+    good = load_protocol().path
+    ok = runner.invoke(app, ["protocols", "validate", str(good)])
+    assert ok.exit_code == 0 and ok.stdout.startswith("ok")
+    bad = runner.invoke(app, ["protocols", "validate", str(good), bad_protocol(tmp_path)])
+    assert bad.exit_code == 2
+    assert "bad.yaml:7: unknown key 'tua' in overlap" in single_error_line(bad)
+
+
+def test_embeddings_and_classes(runner):
+    listed = runner.invoke(app, ["embeddings", "--json"])
+    assert {row["name"] for row in json.loads(listed.stdout)} >= {"glove-6b-50d", "fasttext", "word2vec", "glove"}
+    shown = runner.invoke(app, ["classes", "ucf101", "--json"])
+    rows = {row["name"]: row for row in json.loads(shown.stdout)["classes"]}
+    assert rows["Skijet"]["words"] == ["jet", "ski"] and rows["Skijet"]["oov"] == []
+
+
+def test_module_entry_point_and_no_heavy_imports(tmp_path):
+    version = subprocess.run([sys.executable, "-m", "zslbench", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("zslbench ")
+    code = (
+        "import sys; from zslbench.cli import app\n"
+        "try: app(['split', '--out', sys.argv[1], '--json'], prog_name='zslbench')\n"
+        "except SystemExit as e: assert e.code in (0, None), e.code\n"
+        "heavy = [m for m in ('torch', 'decord', 'fasttext', 'pandas', 'matplotlib') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr

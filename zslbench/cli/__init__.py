@@ -1,0 +1,11 @@
+"""The `zslbench` command line: a thin face over the library (see zslbench.overlap, zslbench.protocol)."""
+
+from zslbench.cli import overlap_cmds, protocol_cmds, text_cmds  # noqa: F401  (they register commands)
+from zslbench.cli.app import app
+
+
+def main() -> None:
+    app(prog_name="zslbench")
+
+
+__all__ = ["app", "main"]

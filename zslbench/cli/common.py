@@ -1,0 +1,74 @@
+"""What every command shares: error printing, --json output, list options, consoles."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from zslbench.errors import EXIT_INTERNAL, ZslbenchError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class State:
+    debug: bool = bool(os.environ.get("ZSLBENCH_DEBUG"))
+
+
+def command(fn: F) -> F:
+    """Turn library errors into one line on stderr and an exit code; --debug re-raises them."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except ZslbenchError as err:
+            if State.debug:
+                raise
+            hint = f" [dim](hint: {_escape(err.hint)})[/dim]" if err.hint else ""
+            err_console.print(f"[bold red]error:[/bold red] {_escape(err.message)}{hint}", soft_wrap=True)
+            raise typer.Exit(err.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("[bold red]interrupted[/bold red]")
+            raise typer.Exit(130) from None
+        except Exception as err:  # a bug: short message, full story with --debug
+            if State.debug:
+                raise
+            err_console.print(
+                f"[bold red]internal error:[/bold red] {type(err).__name__}: {_escape(str(err))} "
+                "[dim](hint: rerun with --debug for the traceback and report it)[/dim]",
+                soft_wrap=True,
+            )
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def split_list(values: Iterable[str] | None) -> list[str]:
+    """Repeated and comma-separated option values, flattened: ['a,b', 'c'] -> ['a', 'b', 'c']."""
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def short(fingerprint: str) -> str:
+    return fingerprint[:12]

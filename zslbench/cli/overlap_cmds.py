@@ -1,0 +1,221 @@
+"""`zslbench split` and `zslbench audit`: the realistic filter, applied and checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from zslbench.cli.app import app
+from zslbench.cli.common import command, console, err_console, print_json, short, split_list
+from zslbench.errors import EXIT_FAILED
+
+ProtocolOpt = Annotated[
+    str | None,
+    typer.Option("--protocol", "-p", help="Protocol name or YAML file [default: brattoli2020-k700-ucf-hmdb]"),
+]
+TestOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--test", help="Test datasets or class-list files; repeat or comma-separate [default: the protocol's]"
+    ),
+]
+ThresholdOpt = Annotated[
+    float | None,
+    typer.Option("--threshold", "-t", help="tau, the cosine-distance threshold [default: the protocol's, 0.05]"),
+]
+EmbeddingOpt = Annotated[
+    str | None,
+    typer.Option("--embedding", "-e", help="glove-6b-50d, fasttext:PATH, word2vec:PATH, glove:PATH or sentence:minilm"),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+BORDERLINE = 10
+
+
+@app.command()
+@command
+def split(
+    threshold: ThresholdOpt = None,
+    protocol: ProtocolOpt = None,
+    train: Annotated[str | None, typer.Option("--train", help="Source classes: dataset or class-list file")] = None,
+    test: TestOpt = None,
+    embedding: EmbeddingOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: runs/splits/...]")] = None,
+    sweep: Annotated[
+        str | None, typer.Option("--sweep", help="START:STOP:STEP: kept classes per tau, and a plot")
+    ] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="PNG for --sweep [default: OUT/sweep.png]")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove every source class within tau of a test class; write the kept list and a report."""
+    from zslbench.overlap import parse_sweep
+    from zslbench.overlap_report import default_split_dir, overlap_report, sweep_report, write_split
+
+    proto = _resolve(protocol, train, test, embedding, threshold)
+    taus = parse_sweep(sweep) if sweep else None
+    table = _overlap(proto, quiet=json_out)
+    out_dir = out or default_split_dir(proto, proto.tau)
+    if taus is not None:
+        report = sweep_report(table, proto, taus, proto.tau)
+        report["plot"] = str(_plot_sweep(report, plot or out_dir / "sweep.png"))
+        print_json(report) if json_out else _render_sweep(report)
+        return
+    report = overlap_report(table, proto, proto.tau, "split")
+    classes_path, report_path = write_split(report, out_dir)
+    report["files"] = {"kept_classes": str(classes_path), "report": str(report_path)}
+    if json_out:
+        print_json(report)
+        return
+    _render_summary(report, "split")
+    _render_classes(report, removed=True)
+    _render_borderline(report)
+    console.print(Text(f"wrote {classes_path}\nwrote {report_path}"))
+
+
+@app.command()
+@command
+def audit(
+    train_classes: Annotated[str, typer.Argument(help="Training classes: dataset name or class-list file")],
+    test: TestOpt = None,
+    threshold: ThresholdOpt = None,
+    protocol: ProtocolOpt = None,
+    embedding: EmbeddingOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check a training class list against test datasets. Exit 0 compliant, 1 not, 2 bad input."""
+    from zslbench.overlap_report import overlap_report
+
+    proto = _resolve(protocol, train_classes, test, embedding, threshold)
+    report = overlap_report(_overlap(proto, quiet=json_out), proto, proto.tau, "audit")
+    report["compliant"] = report["counts"]["removed"] == 0
+    if json_out:
+        print_json(report)
+    else:
+        _render_summary(report, "audit")
+        if report["compliant"]:
+            _render_borderline(report)
+        else:
+            _render_classes(report, removed=True)
+    if not report["compliant"]:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _resolve(protocol, train, test, embedding, threshold):
+    from zslbench.protocol import load_protocol
+
+    return load_protocol(protocol).replace(
+        train_source=train, test=split_list(test), embedding=embedding, tau=threshold
+    )
+
+
+def _overlap(proto, quiet: bool):
+    from zslbench.overlap import protocol_overlap
+
+    if quiet or not err_console.is_terminal:
+        table = protocol_overlap(proto)
+    else:
+        with err_console.status(f"embedding class names with {proto.embedding}..."):
+            table = protocol_overlap(proto)
+    for class_list in (table.source, *table.tests):
+        if class_list.duplicates:
+            names = ", ".join(repr(d) for d in class_list.duplicates[:5])
+            err_console.print(
+                f"[yellow]warning:[/yellow] {escape(class_list.name)} lists {escape(names)} more than once; kept once"
+            )
+    return table
+
+
+def _render_summary(report: dict[str, Any], kind: str) -> None:
+    proto = report["protocol"]
+    counts = report["counts"]
+    grid = Table.grid(padding=(0, 2))
+    changed = f"  [yellow]changed: {', '.join(proto['changed'])}[/]" if proto["changed"] else ""
+    grid.add_row("protocol", f"{proto['name']} v{proto['version']}  fingerprint {short(proto['fingerprint'])}{changed}")
+    grid.add_row("source", Text(f"{report['source']['name']} ({report['source']['classes']} classes)"))
+    grid.add_row("test", Text(", ".join(f"{t['name']} ({t['classes']})" for t in report["tests"])))
+    grid.add_row("embedding", Text(report["embedding"]["id"]))
+    grid.add_row("tau", f"{report['tau']:g}  (keep iff min cosine distance >= tau)")
+    if kind == "split":
+        grid.add_row(
+            "result", f"[bold green]kept {counts['kept']}[/] / {counts['source']}   removed {counts['removed']}"
+        )
+    elif report["compliant"]:
+        grid.add_row("verdict", f"[bold green]COMPLIANT[/]: all {counts['source']} classes are at distance >= tau")
+    else:
+        grid.add_row(
+            "verdict",
+            f"[bold red]NOT COMPLIANT[/]: {counts['removed']} of {counts['source']} classes"
+            " lie within tau of a test class",
+        )
+    console.print(grid)
+    oov = [(c["name"], w) for c in report["classes"] for w in c["oov"]]
+    oov += [(name, w) for per in report["test_oov"].values() for name, words in per.items() for w in words]
+    if oov:
+        listed = ", ".join(f"{w!r} ({name})" for name, w in oov[:8]) + (" ..." if len(oov) > 8 else "")
+        console.print(
+            f"[dim]{len(oov)} word(s) unknown to the vectors, left out of their class vectors: {escape(listed)}[/dim]"
+        )
+
+
+def _class_table(title: str, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("source class")
+    table.add_column("words", style="dim")
+    table.add_column("nearest test class")
+    table.add_column("dataset", style="dim")
+    table.add_column("distance", justify="right")
+    for i, row in enumerate(rows, start=1):
+        table.add_row(
+            str(i),
+            *map(Text, (row["name"], " ".join(row["words"]), row["nearest"], row["nearest_dataset"])),
+            f"{row['distance']:.4f}",
+        )
+    return table
+
+
+def _by_distance(report: dict[str, Any], kept: bool) -> list[dict[str, Any]]:
+    return sorted((c for c in report["classes"] if c["kept"] == kept), key=lambda c: c["distance"])
+
+
+def _render_classes(report: dict[str, Any], removed: bool) -> None:
+    rows = _by_distance(report, kept=not removed)
+    if rows:
+        label = "Removed" if report["kind"] == "split" else "Violations"
+        console.print(_class_table(f"{label}: distance < tau, closest first", rows))
+
+
+def _render_borderline(report: dict[str, Any]) -> None:
+    rows = _by_distance(report, kept=True)[:BORDERLINE]
+    if rows:
+        console.print(_class_table(f"Borderline: the {len(rows)} kept classes closest to tau", rows))
+
+
+def _plot_sweep(report: dict[str, Any], path: Path) -> Path:
+    import numpy as np
+
+    from zslbench.plots import plot_sweep
+
+    taus = np.array([row["tau"] for row in report["sweep"]])
+    kept = np.array([row["kept"] for row in report["sweep"]])
+    tests = " + ".join(t["name"] for t in report["tests"])
+    title = f"{report['source']['name']} vs {tests} ({report['embedding']['spec']})"
+    plot_sweep(taus, kept, report["source"]["classes"], report["tau"], title, path)
+    return path
+
+
+def _render_sweep(report: dict[str, Any]) -> None:
+    table = Table(title=f"Kept {report['source']['name']} classes per tau", title_justify="left", header_style="bold")
+    for name in ("tau", "kept", "removed"):
+        table.add_column(name, justify="right")
+    for row in report["sweep"]:
+        chosen = abs(row["tau"] - report["tau"]) < 1e-12
+        style = "bold" if chosen else None
+        tau = f"{row['tau']:g}" + (" <" if chosen else "")
+        table.add_row(tau, str(row["kept"]), str(row["removed"]), style=style)
+    console.print(table)
+    console.print(Text(f"wrote {report['plot']}"))

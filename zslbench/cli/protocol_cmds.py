@@ -1,0 +1,108 @@
+"""`zslbench protocols list|show|validate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from zslbench.cli.app import protocols_app
+from zslbench.cli.common import command, console, err_console, print_json, short
+from zslbench.errors import EXIT_BAD_INPUT, ZslbenchError
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@protocols_app.command("list")
+@command
+def list_protocols(json_out: JsonOpt = False) -> None:
+    """The shipped protocols."""
+    from zslbench.protocol import read_protocol, shipped_protocols
+
+    protocols = [read_protocol(path) for path in shipped_protocols().values()]
+    if json_out:
+        print_json([_summary(p) for p in protocols])
+        return
+    table = Table(header_style="bold")
+    for name in ("name", "version", "source", "test", "tau", "embedding", "fingerprint"):
+        table.add_column(name, no_wrap=name in ("name", "fingerprint"))
+    for p in protocols:
+        cells = (
+            p.name,
+            str(p.version),
+            p.train_source,
+            ", ".join(p.test),
+            f"{p.tau:g}",
+            p.embedding,
+            short(p.fingerprint),
+        )
+        table.add_row(*map(Text, cells))
+    console.print(table)
+
+
+@protocols_app.command("show")
+@command
+def show(
+    protocol: Annotated[str, typer.Argument(help="Protocol name or YAML file")],
+    json_out: JsonOpt = False,
+) -> None:
+    """The resolved protocol (defaults filled in) and its fingerprint."""
+    import yaml
+
+    from zslbench.protocol import load_protocol
+
+    proto = load_protocol(protocol)
+    if json_out:
+        print_json({**_summary(proto), "resolved": proto.data})
+        return
+    console.print(f"# {proto.path}\n# fingerprint: {proto.fingerprint}", soft_wrap=True)
+    console.print(yaml.safe_dump(proto.data, sort_keys=False, width=100).rstrip(), markup=False, soft_wrap=True)
+
+
+@protocols_app.command("validate")
+@command
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Protocol YAML files")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Check protocol files; every mistake is named by file, line and field. Exit 2 if any is invalid."""
+    from zslbench.protocol import read_protocol
+
+    results = []
+    for path in files:
+        try:
+            proto = read_protocol(path)
+            results.append({"file": str(path), "valid": True, **_summary(proto)})
+        except ZslbenchError as err:
+            results.append({"file": str(path), "valid": False, "error": err.message, "hint": err.hint})
+    if json_out:
+        print_json(results)
+    else:
+        for result in results:
+            if result["valid"]:
+                console.print(
+                    f"[green]ok[/green]  {escape(result['file'])}  ({escape(result['name'])} v{result['version']}, "
+                    f"fingerprint {short(result['fingerprint'])})"
+                )
+            else:
+                hint = f" [dim](hint: {escape(result['hint'])})[/dim]" if result["hint"] else ""
+                err_console.print(f"[bold red]error:[/bold red] {escape(result['error'])}{hint}", soft_wrap=True)
+    if not all(result["valid"] for result in results):
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _summary(proto) -> dict:
+    return {
+        "name": proto.name,
+        "version": proto.version,
+        "path": str(proto.path),
+        "source": proto.train_source,
+        "test": proto.test,
+        "tau": proto.tau,
+        "embedding": proto.embedding,
+        "fingerprint": proto.fingerprint,
+    }

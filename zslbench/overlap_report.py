@@ -1,0 +1,105 @@
+"""Split and audit results as plain data: the JSON report, the kept-class file, and where they go."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zslbench import __version__
+from zslbench.atomic import write_text
+from zslbench.overlap import OverlapTable
+from zslbench.protocol import Protocol
+
+REPORT_SCHEMA = 1
+
+
+def overlap_report(table: OverlapTable, protocol: Protocol, tau: float, kind: str) -> dict[str, Any]:
+    """Everything a split or an audit found, JSON-ready; classes listed in source order."""
+    kept = table.kept(tau)
+    return {
+        "schema": REPORT_SCHEMA,
+        "kind": kind,
+        "zslbench_version": __version__,
+        "protocol": {
+            "name": protocol.name,
+            "version": protocol.version,
+            "fingerprint": protocol.fingerprint,
+            "changed": list(protocol.changed),
+            "resolved": protocol.data,
+        },
+        "embedding": {"spec": protocol.embedding, "id": table.embedder_id, "word_norm": protocol.word_norm},
+        "tau": tau,
+        "rule": "keep a source class iff its minimum cosine distance to every test class >= tau",
+        "source": _list_info(table.source),
+        "tests": [_list_info(test) for test in table.tests],
+        "counts": {"source": len(kept), "kept": int(kept.sum()), "removed": int((~kept).sum())},
+        "classes": [
+            {
+                "name": name,
+                "words": list(table.words[i]),
+                "oov": list(table.oov[i]),
+                "nearest": table.nearest[i],
+                "nearest_dataset": table.nearest_dataset[i],
+                "distance": float(table.distance[i]),
+                "kept": bool(kept[i]),
+            }
+            for i, name in enumerate(table.source.classes)
+        ],
+        "test_oov": {name: {c: list(w) for c, w in oov.items()} for name, oov in table.test_oov.items()},
+    }
+
+
+def _list_info(class_list) -> dict[str, Any]:
+    return {
+        "name": class_list.name,
+        "source": class_list.source,
+        "classes": len(class_list),
+        "sha256": class_list.sha256,
+    }
+
+
+def default_split_dir(protocol: Protocol, tau: float) -> Path:
+    return Path("runs") / "splits" / f"{protocol.name}-tau{tau:g}-{protocol.fingerprint[:8]}"
+
+
+def write_split(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    """Write kept_classes.txt (a class list zslbench reads back) and split.json, each atomically."""
+    kept = [c["name"] for c in report["classes"] if c["kept"]]
+    tests = ", ".join(t["name"] for t in report["tests"])
+    header = [
+        f"# zslbench split: {report['source']['name']} vs {tests} at tau {report['tau']:g}",
+        f"# rule: {report['rule']}",
+        f"# protocol {report['protocol']['name']} v{report['protocol']['version']},"
+        f" fingerprint {report['protocol']['fingerprint']}",
+        f"# embedding {report['embedding']['id']}",
+        f"# {len(kept)} of {report['counts']['source']} classes kept",
+    ]
+    classes_path = out_dir / "kept_classes.txt"
+    report_path = out_dir / "split.json"
+    write_text(classes_path, "\n".join(header + kept) + "\n")
+    write_text(report_path, _pretty_json(report))
+    return classes_path, report_path
+
+
+def sweep_report(table: OverlapTable, protocol: Protocol, taus: np.ndarray, tau: float) -> dict[str, Any]:
+    counts = table.kept_counts(taus)
+    return {
+        "schema": REPORT_SCHEMA,
+        "kind": "sweep",
+        "protocol": {"name": protocol.name, "version": protocol.version, "fingerprint": protocol.fingerprint},
+        "embedding": {"spec": protocol.embedding, "id": table.embedder_id},
+        "source": _list_info(table.source),
+        "tests": [_list_info(test) for test in table.tests],
+        "tau": tau,
+        "sweep": [
+            {"tau": float(t), "kept": int(k), "removed": len(table.distance) - int(k)}
+            for t, k in zip(taus, counts, strict=True)
+        ],
+    }
+
+
+def _pretty_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
