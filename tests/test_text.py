@@ -169,3 +169,11 @@ def test_sentence_embedder_when_installed():
     assert sims[0, 1] > sims[0, 2]  # instruments closer than swimming
     with pytest.raises(ZslbenchError, match="unknown sentence model"):
         load_embedder("sentence:bert")
+
+
+def test_non_finite_vectors_are_an_error_not_a_silent_nan(tmp_path):
+    vectors = random_vectors(WORDS, dim=4)
+    vectors["guitar"][2] = np.inf
+    embedder = load_embedder(f"word2vec:{write_word2vec_binary(tmp_path / 'w.bin', vectors)}")
+    with pytest.raises(ZslbenchError, match="'guitar' are not finite"):
+        embedder.embed([("play", "guitar")])

@@ -64,6 +64,12 @@ class WordVectorEmbedder(TextEmbedder):
 
     def embed(self, phrases: Sequence[Phrase]) -> PhraseVectors:
         known = self.lookup({word for phrase in phrases for word in phrase})
+        broken = sorted(word for word, vector in known.items() if not np.isfinite(np.linalg.norm(vector)))
+        if broken:
+            raise ZslbenchError(
+                f"the {self.kind} vectors of {', '.join(map(repr, broken[:5]))} are not finite numbers (NaN or inf)",
+                "the vector file is corrupt or was trained badly; re-download or retrain it",
+            )
         dim = len(next(iter(known.values()))) if known else 1
         rows = np.full((len(phrases), dim), np.nan, dtype=np.float32)
         oov = []
