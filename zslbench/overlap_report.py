@@ -1,4 +1,4 @@
-"""Split and audit results as plain data: the JSON report, the kept-class file, and where they go."""
+"""Split, audit and sweep results as plain data: the JSON report, the kept-class file, and where they go."""
 
 from __future__ import annotations
 
@@ -14,28 +14,14 @@ from zslbench.overlap import OverlapTable
 from zslbench.protocol import Protocol
 
 REPORT_SCHEMA = 1
+RULE = "keep a source class iff its minimum cosine distance to every test class >= tau"
 
 
 def overlap_report(table: OverlapTable, protocol: Protocol, tau: float, kind: str) -> dict[str, Any]:
     """Everything a split or an audit found, JSON-ready; classes listed in source order."""
     kept = table.kept(tau)
     return {
-        "schema": REPORT_SCHEMA,
-        "kind": kind,
-        "zslbench_version": __version__,
-        "protocol": {
-            "name": protocol.name,
-            "version": protocol.version,
-            "fingerprint": protocol.fingerprint,
-            "changed": list(protocol.changed),
-            "resolved": protocol.data,
-        },
-        "embedding": {"spec": protocol.embedding, "id": table.embedder_id, "word_norm": protocol.word_norm},
-        "tau": tau,
-        "rule": "keep a source class iff its minimum cosine distance to every test class >= tau",
-        "source": _list_info(table.source),
-        "tests": [_list_info(test) for test in table.tests],
-        "counts": {"source": len(kept), "kept": int(kept.sum()), "removed": int((~kept).sum())},
+        **_header(table, protocol, tau, kind),
         "classes": [
             {
                 "name": name,
@@ -49,6 +35,38 @@ def overlap_report(table: OverlapTable, protocol: Protocol, tau: float, kind: st
             for i, name in enumerate(table.source.classes)
         ],
         "test_oov": {name: {c: list(w) for c, w in oov.items()} for name, oov in table.test_oov.items()},
+    }
+
+
+def sweep_report(table: OverlapTable, protocol: Protocol, taus: np.ndarray, tau: float) -> dict[str, Any]:
+    """Kept and removed counts for each tau of a sweep."""
+    total = len(table.distance)
+    rows = zip(taus, table.kept_counts(taus), strict=True)
+    return {
+        **_header(table, protocol, tau, "sweep"),
+        "sweep": [{"tau": float(t), "kept": int(k), "removed": total - int(k)} for t, k in rows],
+    }
+
+
+def _header(table: OverlapTable, protocol: Protocol, tau: float, kind: str) -> dict[str, Any]:
+    kept = int(table.kept(tau).sum())
+    return {
+        "schema": REPORT_SCHEMA,
+        "kind": kind,
+        "zslbench_version": __version__,
+        "protocol": {
+            "name": protocol.name,
+            "version": protocol.version,
+            "fingerprint": protocol.fingerprint,
+            "changed": list(protocol.changed),
+            "resolved": protocol.data,
+        },
+        "embedding": {"spec": protocol.embedding, "id": table.embedder_id, "word_norm": protocol.word_norm},
+        "tau": tau,
+        "rule": RULE,
+        "source": _list_info(table.source),
+        "tests": [_list_info(test) for test in table.tests],
+        "counts": {"source": len(table.distance), "kept": kept, "removed": len(table.distance) - kept},
     }
 
 
@@ -80,26 +98,5 @@ def write_split(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     classes_path = out_dir / "kept_classes.txt"
     report_path = out_dir / "split.json"
     write_text(classes_path, "\n".join(header + kept) + "\n")
-    write_text(report_path, _pretty_json(report))
+    write_text(report_path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     return classes_path, report_path
-
-
-def sweep_report(table: OverlapTable, protocol: Protocol, taus: np.ndarray, tau: float) -> dict[str, Any]:
-    counts = table.kept_counts(taus)
-    return {
-        "schema": REPORT_SCHEMA,
-        "kind": "sweep",
-        "protocol": {"name": protocol.name, "version": protocol.version, "fingerprint": protocol.fingerprint},
-        "embedding": {"spec": protocol.embedding, "id": table.embedder_id},
-        "source": _list_info(table.source),
-        "tests": [_list_info(test) for test in table.tests],
-        "tau": tau,
-        "sweep": [
-            {"tau": float(t), "kept": int(k), "removed": len(table.distance) - int(k)}
-            for t, k in zip(taus, counts, strict=True)
-        ],
-    }
-
-
-def _pretty_json(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -18,12 +18,12 @@ def plot_sweep(taus: np.ndarray, kept: np.ndarray, total: int, tau: float, title
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    ax.step(taus, kept, where="post", color="#1f77b4", label="kept classes")
+    ax.plot(taus, kept, marker="o", markersize=3, color="#1f77b4", label="kept classes")
     ax.axhline(total, color="grey", linewidth=0.8, linestyle=":", label=f"all {total} classes")
     ax.axvline(tau, color="#d62728", linewidth=1.2, linestyle="--", label=f"tau = {tau:g}")
     chosen = int(np.sum(kept[np.isclose(taus, tau)])) if np.isclose(taus, tau).any() else None
     if chosen is not None:
-        ax.annotate(f"{chosen}", (tau, chosen), textcoords="offset points", xytext=(6, -12), color="#d62728")
+        ax.annotate(f"{chosen} kept", (tau, chosen), textcoords="offset points", xytext=(8, 8), color="#d62728")
     ax.set_xlabel("tau (cosine distance threshold)")
     ax.set_ylabel("source classes kept")
     ax.set_title(title, fontsize=10)

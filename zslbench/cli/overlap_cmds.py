@@ -139,7 +139,7 @@ def _render_summary(report: dict[str, Any], kind: str) -> None:
     grid.add_row("test", Text(", ".join(f"{t['name']} ({t['classes']})" for t in report["tests"])))
     grid.add_row("embedding", Text(report["embedding"]["id"]))
     grid.add_row("tau", f"{report['tau']:g}  (keep iff min cosine distance >= tau)")
-    if kind == "split":
+    if kind in ("split", "sweep"):
         grid.add_row(
             "result", f"[bold green]kept {counts['kept']}[/] / {counts['source']}   removed {counts['removed']}"
         )
@@ -152,8 +152,8 @@ def _render_summary(report: dict[str, Any], kind: str) -> None:
             " lie within tau of a test class",
         )
     console.print(grid)
-    oov = [(c["name"], w) for c in report["classes"] for w in c["oov"]]
-    oov += [(name, w) for per in report["test_oov"].values() for name, words in per.items() for w in words]
+    oov = [(c["name"], w) for c in report.get("classes", []) for w in c["oov"]]
+    oov += [(name, w) for per in report.get("test_oov", {}).values() for name, words in per.items() for w in words]
     if oov:
         listed = ", ".join(f"{w!r} ({name})" for name, w in oov[:8]) + (" ..." if len(oov) > 8 else "")
         console.print(
@@ -209,7 +209,8 @@ def _plot_sweep(report: dict[str, Any], path: Path) -> Path:
 
 
 def _render_sweep(report: dict[str, Any]) -> None:
-    table = Table(title=f"Kept {report['source']['name']} classes per tau", title_justify="left", header_style="bold")
+    _render_summary(report, "sweep")
+    table = Table(title="Sweep", title_justify="left", header_style="bold")
     for name in ("tau", "kept", "removed"):
         table.add_column(name, justify="right")
     for row in report["sweep"]:
