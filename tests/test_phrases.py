@@ -65,3 +65,18 @@ def test_overrides_file_errors(tmp_path):
     overrides = load_overrides(good)
     assert class_words("My Class", overrides) == ("alpha", "beta")
     assert overrides.sha256 != default_overrides().sha256
+
+
+def test_lemmas_are_remembered_so_a_warm_run_skips_lemminflect(fresh_cache):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from zslbench.phrases import phrases_for\n"
+        "assert phrases_for(['playing guitar', 'Skiing']) == [('play', 'guitar'), ('ski',)]\n"
+        "print('lemminflect' in sys.modules)\n"
+    )
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert (first.stdout.strip(), second.stdout.strip()) == ("True", "False")
+    assert list((fresh_cache / "lemmas").glob("lemminflect-*.json"))

@@ -9,15 +9,18 @@ the rule handles badly are listed, with their words, in class_lists/overrides.ya
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
 
+from zslbench.atomic import write_text
 from zslbench.errors import ZslbenchError
 from zslbench.hashing import sha256_json
-from zslbench.paths import data_dir
+from zslbench.paths import cache_dir, data_dir
 
 Phrase = tuple[str, ...]
 
@@ -88,21 +91,66 @@ def class_words(name: str, overrides: Overrides | None = None) -> Phrase:
 
 
 def phrases_for(names: Iterable[str], overrides: Overrides | None = None) -> list[Phrase]:
-    return [class_words(name, overrides) for name in names]
+    phrases = [class_words(name, overrides) for name in names]
+    _LEMMAS.save()
+    return phrases
 
 
-@cache
 def _lemmatise(word: str) -> str:
+    return _LEMMAS.get(word) if word.endswith("ing") else word
+
+
+def _verb_base(word: str) -> str:
     """The verb's base form when `word` is its -ing form (playing -> play), else `word`.
 
     Only -ing forms: a plural noun such as "leaves" or "glasses" reads as a verb form too, and
     "saw" or "shot" are nouns in class names more often than past tenses.
     """
-    if not word.endswith("ing"):
-        return word
     from lemminflect import getAllLemmas, getInflection
 
     for lemma in getAllLemmas(word).get("VERB", ()):
         if word in getInflection(lemma, "VBG"):
             return lemma
     return word
+
+
+class _LemmaStore:
+    """-ing word -> lemma, remembered on disk per lemminflect version.
+
+    Loading lemminflect's tables takes about 0.3 s, most of a warm `zslbench split`; the words
+    of class names repeat from run to run, so their lemmas are kept in the cache folder.
+    """
+
+    def __init__(self) -> None:
+        self.table: dict[str, str] | None = None
+        self.dirty = False
+
+    @property
+    def path(self) -> Path:
+        from importlib.metadata import version
+
+        return cache_dir("lemmas") / f"lemminflect-{version('lemminflect')}.json"
+
+    def get(self, word: str) -> str:
+        if self.table is None:
+            self.table = self._read()
+        if word not in self.table:
+            self.table[word] = _verb_base(word)
+            self.dirty = True
+        return self.table[word]
+
+    def _read(self) -> dict[str, str]:
+        try:
+            table = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return table if isinstance(table, dict) else {}
+
+    def save(self) -> None:
+        if self.dirty and self.table is not None:
+            with contextlib.suppress(OSError):  # a read-only cache only costs speed
+                write_text(self.path, json.dumps(self.table, sort_keys=True))
+            self.dirty = False
+
+
+_LEMMAS = _LemmaStore()
