@@ -16,17 +16,17 @@ from zslbench.errors import EXIT_FAILED
 
 ProtocolOpt = Annotated[
     str | None,
-    typer.Option("--protocol", "-p", help="Protocol name or YAML file [default: brattoli2020-k700-ucf-hmdb]"),
+    typer.Option("--protocol", "-p", help="Protocol name or YAML file", show_default="brattoli2020-k700-ucf-hmdb"),
 ]
 TestOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--test", help="Test datasets or class-list files; repeat or comma-separate [default: the protocol's]"
+        "--test", help="Test datasets or class-list files; repeat or comma-separate", show_default="the protocol's"
     ),
 ]
 ThresholdOpt = Annotated[
     float | None,
-    typer.Option("--threshold", "-t", help="tau, the cosine-distance threshold [default: the protocol's, 0.05]"),
+    typer.Option("--threshold", "-t", help="tau, the cosine-distance threshold", show_default="the protocol's, 0.05"),
 ]
 EmbeddingOpt = Annotated[
     str | None,
@@ -44,11 +44,14 @@ def split(
     train: Annotated[str | None, typer.Option("--train", help="Source classes: dataset or class-list file")] = None,
     test: TestOpt = None,
     embedding: EmbeddingOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: runs/splits/...]")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder", show_default="runs/splits/<protocol>-tau<tau>-<fingerprint>"),
+    ] = None,
     sweep: Annotated[
         str | None, typer.Option("--sweep", help="START:STOP:STEP: kept classes per tau, and a plot")
     ] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", help="PNG for --sweep [default: OUT/sweep.png]")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="PNG for --sweep", show_default="OUT/sweep.png")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Remove every source class within tau of a test class; write the kept list and a report."""

@@ -28,18 +28,11 @@ def list_protocols(json_out: JsonOpt = False) -> None:
         print_json([_summary(p) for p in protocols])
         return
     table = Table(header_style="bold")
-    for name in ("name", "version", "source", "test", "tau", "embedding", "fingerprint"):
-        table.add_column(name, no_wrap=name in ("name", "fingerprint"))
+    for name in ("protocol", "source", "test", "tau", "embedding", "fingerprint"):
+        table.add_column(name, no_wrap=name in ("protocol", "embedding", "fingerprint"))
     for p in protocols:
-        cells = (
-            p.name,
-            str(p.version),
-            p.train_source,
-            ", ".join(p.test),
-            f"{p.tau:g}",
-            p.embedding,
-            short(p.fingerprint),
-        )
+        test = ", ".join(p.test)
+        cells = (f"{p.name} v{p.version}", p.train_source, test, f"{p.tau:g}", p.embedding, short(p.fingerprint))
         table.add_row(*map(Text, cells))
     console.print(table)
 

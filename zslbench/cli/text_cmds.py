@@ -39,7 +39,8 @@ def embeddings(json_out: JsonOpt = False) -> None:
 def classes(
     dataset: Annotated[str, typer.Argument(help="Dataset name or class-list file")],
     embedding: Annotated[
-        str | None, typer.Option("--embedding", "-e", help="Check words against these vectors [default: glove-6b-50d]")
+        str | None,
+        typer.Option("--embedding", "-e", help="Check words against these vectors", show_default="glove-6b-50d"),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -58,7 +59,7 @@ def classes(
     if json_out:
         print_json({"dataset": class_list.name, "embedding": embedder.id, "classes": rows})
         return
-    title = Text(f"{class_list.name}: {len(rows)} classes ({embedder.id})")
+    title = Text(f"{class_list.name}: {len(rows)} classes, words checked against {embedder.kind}")
     table = Table(title=title, title_justify="left", header_style="bold")
     for column in ("#", "class", "words", "unknown words"):
         table.add_column(column)
