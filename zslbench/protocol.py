@@ -51,7 +51,13 @@ SCHEMA = Section(
                 "word_norm": Field(bool, default=True, doc="unit-normalise word vectors before averaging"),
             }
         ),
-        "overlap": Section({"tau": Field(float, default=0.05, min=0.0, max=2.0, doc="cosine-distance threshold")}),
+        "overlap": Section(
+            {
+                "tau": Field(
+                    float, default=0.05, min=0.0, max=2.0, doc="the cosine-distance threshold; the paper uses 0.05"
+                )
+            }
+        ),
         "evaluation": Section(
             {
                 "class_order": Field(str, default="sorted", choices=("sorted", "file")),

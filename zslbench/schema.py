@@ -179,7 +179,8 @@ class _Validator:
         if ok and schema.max is not None:
             ok = value <= schema.max
         if not ok:
-            raise self.fail(node, f"{where} must be {schema.describe()}, got {value!r}", schema.doc or f"fix {where}")
+            hint = f"{where}: {schema.doc}" if schema.doc else f"fix {where}"
+            raise self.fail(node, f"{where} must be {schema.describe()}, got {value!r}", hint)
         return value
 
 
