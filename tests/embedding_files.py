@@ -57,12 +57,13 @@ def write_glove_text(path: Path, vectors: dict[str, np.ndarray]) -> Path:
     return path
 
 
-def train_fasttext(path: Path, words: list[str] = WORDS, dim: int = 16, seed: int = 0) -> Path:
+def train_fasttext(path: Path, words: list[str] = WORDS, dim: int = 20, seed: int = 0) -> Path:
     """A real fastText skipgram model trained on a generated corpus (small bucket: a small .bin).
 
-    fastText 0.9.2 initialises its input matrix in 10 blocks, one per thread, so fewer than 10
-    threads leave rows at zero. Ten lock-free threads updating a tiny vocabulary at the default
-    learning rate can diverge ("Encountered NaN") on a busy machine; lr 0.01 keeps it stable.
+    fastText 0.9.2 initialises its input matrix in 10 fixed blocks of (rows x dim) // 10 values,
+    one per thread: fewer than 10 threads leave blocks unset, and when rows x dim is not a multiple
+    of 10 the last few values are never set. Such a value holds whatever the allocator reused,
+    and one garbage subword row turns every vector to NaN. So: 10+ threads and dim a multiple of 10.
     """
     import fasttext
 
@@ -71,7 +72,7 @@ def train_fasttext(path: Path, words: list[str] = WORDS, dim: int = 16, seed: in
     corpus.write_text("\n".join(" ".join(rng.choice(words) for _ in range(12)) for _ in range(2000)) + "\n")
     model = fasttext.train_unsupervised(
         str(corpus), model="skipgram", dim=dim, epoch=2, minCount=1, bucket=10_000,
-        thread=max(10, os.cpu_count() or 1), lr=0.01, verbose=0,
+        thread=max(10, os.cpu_count() or 1), verbose=0,
     )  # fmt: skip
     model.save_model(str(path))
     return path
