@@ -105,3 +105,11 @@ def test_sweep_includes_both_ends(text, values):
 def test_bad_sweeps_are_errors(text):
     with pytest.raises(ZslbenchError, match="sweep"):
         parse_sweep(text)
+
+
+def test_a_pairs_distance_does_not_depend_on_the_batch():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(50, 300)), rng.normal(size=(40, 300))
+    full = cosine_distances(a, b)
+    assert all(np.array_equal(full[i], cosine_distances(a[i : i + 1], b)[0]) for i in range(50))
+    assert all(np.array_equal(full[:, j], cosine_distances(a, b[j : j + 1])[:, 0]) for j in range(40))
