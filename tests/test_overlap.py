@@ -9,7 +9,9 @@ from zslbench.overlap import OverlapTable, compute_overlap, cosine_distances, pa
 from zslbench.protocol import load_protocol
 from zslbench.vocab import ClassList
 
-finite = st.floats(-10, 10, allow_nan=False, width=32).filter(lambda x: abs(x) > 1e-3)
+# no zero vectors (a class vector is never zero): magnitudes in [2**-10, 10], either sign
+magnitude = st.floats(2**-10, 10, width=32)
+finite = st.tuples(st.booleans(), magnitude).map(lambda pair: pair[1] if pair[0] else -pair[1])
 vectors = st.integers(1, 12).flatmap(lambda n: arrays(np.float32, (n, 5), elements=finite))
 
 
