@@ -54,10 +54,6 @@ class OverlapTable:
         ordered = np.sort(self.distance)
         return len(ordered) - np.searchsorted(ordered, np.asarray(taus, dtype=np.float64), side="left")
 
-    def order(self) -> np.ndarray:
-        """Source-class indices from the closest to a test class to the farthest."""
-        return np.argsort(self.distance, kind="stable")
-
 
 def compute_overlap(source: ClassList, tests: Sequence[ClassList], embedder: TextEmbedder) -> OverlapTable:
     if not tests:

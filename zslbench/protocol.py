@@ -8,7 +8,10 @@ canonical resolved protocol plus the hashes of the class lists it names and of t
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -19,7 +22,7 @@ from zslbench.hashing import sha256_json
 from zslbench.paths import data_dir
 from zslbench.schema import Field, ListOf, Section, load_yaml
 from zslbench.text import DEFAULT_EMBEDDING
-from zslbench.vocab import DATASETS, ClassList, load_class_list
+from zslbench.vocab import DATASETS, ClassList, load_class_list, looks_like_path
 
 DEFAULT_PROTOCOL = "brattoli2020-k700-ucf-hmdb"
 SPLIT_KINDS = ("random_half", "all")
@@ -154,38 +157,41 @@ class Protocol:
             }
         )
 
-    def replace(self, **changes: Any) -> Protocol:
-        """A copy with some settings changed: train_source, test, embedding, tau.
+    def replace(
+        self,
+        *,
+        train_source: str | None = None,
+        test: Sequence[str] | None = None,
+        embedding: str | None = None,
+        tau: float | None = None,
+    ) -> Protocol:
+        """A copy with the given settings changed (None or empty: unchanged), noting what changed.
 
         Class-list files given here are relative to the working directory, not to the protocol.
         """
-        data = {key: dict(value) if isinstance(value, dict) else value for key, value in self.data.items()}
-        changed = []
-        if changes.get("train_source") is not None:
-            data["train"]["source"] = _from_cwd(changes["train_source"])
-            changed.append("train.source")
-        if changes.get("test"):
-            data["test"] = [_from_cwd(ref) for ref in changes["test"]]
-            changed.append("test")
-        if changes.get("embedding") is not None:
-            data["embedding"]["model"] = changes["embedding"]
-            changed.append("embedding.model")
-        if changes.get("tau") is not None:
-            check_tau(changes["tau"])
-            data["overlap"]["tau"] = float(changes["tau"])
-            changed.append("overlap.tau")
-        changed = [key for key in changed if _get(data, key) != _get(self.data, key)]
-        return dataclasses.replace(self, data=data, changed=tuple(dict.fromkeys([*self.changed, *changed])))
-
-
-def _get(data: dict[str, Any], dotted: str) -> Any:
-    for key in dotted.split("."):
-        data = data[key]
-    return data
+        if tau is not None:
+            check_tau(tau)
+        updates = {
+            "train.source": _from_cwd(train_source) if train_source is not None else None,
+            "test": [_from_cwd(ref) for ref in test] if test else None,
+            "embedding.model": embedding,
+            "overlap.tau": float(tau) if tau is not None else None,
+        }
+        data = copy.deepcopy(self.data)
+        changed = list(self.changed)
+        for dotted, value in updates.items():
+            *parents, key = dotted.split(".")
+            section = functools.reduce(dict.__getitem__, parents, data)
+            if value is not None and section[key] != value:
+                section[key] = value
+                changed.append(dotted)
+        return dataclasses.replace(self, data=data, changed=tuple(dict.fromkeys(changed)))
 
 
 def _from_cwd(ref: str) -> str:
-    return ref if ref in DATASETS or not Path(ref).expanduser().exists() else str(Path(ref).expanduser().resolve())
+    """A path given on the command line, made absolute; dataset names stay names."""
+    path = Path(ref).expanduser()
+    return str(path.resolve()) if ref not in DATASETS and (path.exists() or looks_like_path(ref)) else ref
 
 
 def check_tau(tau: float) -> None:

@@ -98,7 +98,7 @@ def load_class_list(name_or_path: str | Path, base_dir: Path | None = None) -> C
         path = base_dir / path
     if path.exists():
         return read_class_file(path)
-    if _looks_like_path(text):
+    if looks_like_path(text):
         raise ZslbenchError(f"class-list file {path} does not exist", "check the path (relative to where you run)")
     raise ZslbenchError(
         f"unknown dataset {text!r} and no such file.{did_you_mean(text, DATASETS)}",
@@ -106,5 +106,5 @@ def load_class_list(name_or_path: str | Path, base_dir: Path | None = None) -> C
     )
 
 
-def _looks_like_path(text: str) -> bool:
+def looks_like_path(text: str) -> bool:
     return "/" in text or "\\" in text or "." in Path(text).name

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -13,6 +13,10 @@ from rich.text import Text
 from zslbench.cli.app import app
 from zslbench.cli.common import command, console, err_console, print_json, short, split_list
 from zslbench.errors import EXIT_FAILED
+
+if TYPE_CHECKING:
+    from zslbench.overlap import OverlapTable
+    from zslbench.protocol import Protocol
 
 ProtocolOpt = Annotated[
     str | None,
@@ -65,7 +69,10 @@ def split(
     if taus is not None:
         report = sweep_report(table, proto, taus, proto.tau)
         report["plot"] = str(_plot_sweep(report, plot or out_dir / "sweep.png"))
-        print_json(report) if json_out else _render_sweep(report)
+        if json_out:
+            print_json(report)
+        else:
+            _render_sweep(report)
         return
     report = overlap_report(table, proto, proto.tau, "split")
     classes_path, report_path = write_split(report, out_dir)
@@ -74,7 +81,7 @@ def split(
         print_json(report)
         return
     _render_summary(report, "split")
-    _render_classes(report, removed=True)
+    _render_removed(report)
     _render_borderline(report)
     console.print(Text(f"wrote {classes_path}\nwrote {report_path}"))
 
@@ -102,12 +109,14 @@ def audit(
         if report["compliant"]:
             _render_borderline(report)
         else:
-            _render_classes(report, removed=True)
+            _render_removed(report)
     if not report["compliant"]:
         raise typer.Exit(EXIT_FAILED)
 
 
-def _resolve(protocol, train, test, embedding, threshold):
+def _resolve(
+    protocol: str | None, train: str | None, test: list[str] | None, embedding: str | None, threshold: float | None
+) -> Protocol:
     from zslbench.protocol import load_protocol
 
     return load_protocol(protocol).replace(
@@ -115,7 +124,7 @@ def _resolve(protocol, train, test, embedding, threshold):
     )
 
 
-def _overlap(proto, quiet: bool):
+def _overlap(proto: Protocol, quiet: bool) -> OverlapTable:
     from zslbench.overlap import protocol_overlap
 
     if quiet or not err_console.is_terminal:
@@ -137,7 +146,8 @@ def _render_summary(report: dict[str, Any], kind: str) -> None:
     counts = report["counts"]
     grid = Table.grid(padding=(0, 2))
     changed = f"  [yellow]changed: {', '.join(proto['changed'])}[/]" if proto["changed"] else ""
-    grid.add_row("protocol", f"{proto['name']} v{proto['version']}  fingerprint {short(proto['fingerprint'])}{changed}")
+    name = escape(f"{proto['name']} v{proto['version']}")
+    grid.add_row("protocol", f"{name}  fingerprint {short(proto['fingerprint'])}{changed}")
     grid.add_row("source", Text(f"{report['source']['name']} ({report['source']['classes']} classes)"))
     grid.add_row("test", Text(", ".join(f"{t['name']} ({t['classes']})" for t in report["tests"])))
     grid.add_row("embedding", Text(report["embedding"]["id"]))
@@ -185,8 +195,8 @@ def _by_distance(report: dict[str, Any], kept: bool) -> list[dict[str, Any]]:
     return sorted((c for c in report["classes"] if c["kept"] == kept), key=lambda c: c["distance"])
 
 
-def _render_classes(report: dict[str, Any], removed: bool) -> None:
-    rows = _by_distance(report, kept=not removed)
+def _render_removed(report: dict[str, Any]) -> None:
+    rows = _by_distance(report, kept=False)
     if rows:
         label = "Removed" if report["kind"] == "split" else "Violations"
         console.print(_class_table(f"{label}: distance < tau, closest first", rows))
