@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -35,4 +36,4 @@ def root(
     ] = False,
 ) -> None:
     """Exit codes: 0 ok, 1 a check failed or a class list is not compliant, 2 bad input, 3 internal error."""
-    State.debug = debug or State.debug
+    State.debug = debug or bool(os.environ.get("ZSLBENCH_DEBUG"))  # per invocation, not sticky

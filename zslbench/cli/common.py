@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -21,7 +20,7 @@ err_console = Console(stderr=True, highlight=False)
 
 
 class State:
-    debug: bool = bool(os.environ.get("ZSLBENCH_DEBUG"))
+    debug: bool = False  # set by the root callback on every invocation
 
 
 def command(fn: F) -> F:
