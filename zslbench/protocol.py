@@ -182,10 +182,18 @@ class Protocol:
         for dotted, value in updates.items():
             *parents, key = dotted.split(".")
             section = functools.reduce(dict.__getitem__, parents, data)
-            if value is not None and section[key] != value:
+            if value is not None and self._resolve_refs(section[key]) != self._resolve_refs(value):
                 section[key] = value
                 changed.append(dotted)
         return dataclasses.replace(self, data=data, changed=tuple(dict.fromkeys(changed)))
+
+    def _resolve_refs(self, value: Any) -> Any:
+        """Class-list references as absolute paths (datasets stay names), for comparing settings."""
+        if isinstance(value, list):
+            return [self._resolve_refs(ref) for ref in value]
+        if isinstance(value, str) and value not in DATASETS and looks_like_path(value):
+            return str((self.base_dir or Path.cwd()).joinpath(value).resolve())
+        return value
 
 
 def _from_cwd(ref: str) -> str:
