@@ -1,0 +1,278 @@
+"""Dataset layouts on disk -> manifests.
+
+Each layout lists (file, label as found on disk, split) candidates; one shared step maps the found
+labels to the vocabulary's official names, drops files that cannot be videos (empty, unreadable,
+non-UTF-8 names) and accounts for everything it drops.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zslbench.errors import ZslbenchError
+from zslbench.registry import Registry
+from zslbench.video.manifest import Manifest, VideoRecord
+from zslbench.vocab import ClassList, load_class_list
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov")
+SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validate": "val",
+                 "validation": "val", "test": "test", "testing": "test"}  # fmt: skip
+Candidate = tuple[Path, str, str]  # file, label as found, split
+
+
+@dataclass
+class IndexOptions:
+    classes: str | None = None  # vocabulary for the folder / csv layouts
+    split: int | None = None  # official split number (ucf101, hmdb51)
+    annotations: Path | None = None  # official CSV (kinetics, activitynet)
+
+
+@dataclass
+class IndexReport:
+    manifest: Manifest
+    vocabulary: ClassList
+    unknown_labels: Counter[str] = field(default_factory=Counter)  # label on disk -> videos skipped
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    missing: list[tuple[str, str]] = field(default_factory=list)  # annotated but absent: (name, label)
+
+    @property
+    def empty_classes(self) -> list[str]:
+        counts = self.manifest.counts()
+        return [name for name in self.vocabulary.classes if not counts[name]]
+
+
+Layout = Callable[[Path, IndexOptions], tuple[str, Iterator[Candidate], list[tuple[str, str]]]]
+LAYOUTS: Registry[Layout] = Registry("layout")
+
+
+def index_dataset(layout: str, root: Path | str, options: IndexOptions | None = None) -> IndexReport:
+    """Find the videos of a dataset laid out as `layout` under `root`."""
+    options = options or IndexOptions()
+    root = Path(root).expanduser()
+    list_candidates = LAYOUTS.get(layout)
+    if not root.exists():
+        raise ZslbenchError(f"{root} does not exist", f"pass the folder (or CSV) that holds the {layout} videos")
+    vocabulary_ref, candidates, missing = list_candidates(root, options)
+    return _build(layout, root, vocabulary_ref, candidates, missing, options)
+
+
+def _build(layout, root, vocabulary_ref, candidates, missing, options) -> IndexReport:
+    found = list(candidates)
+    if not found and not missing:
+        raise ZslbenchError(
+            f"no videos ({', '.join(VIDEO_SUFFIXES)}) under {root} in the {layout} layout",
+            "check the folder and the layout; `zslbench data index --help` lists the layouts",
+        )
+    if vocabulary_ref is None:  # folder/csv without --classes: the labels found are the vocabulary
+        vocabulary = ClassList(root.name, tuple(sorted({label for _, label, _ in found})), "found")
+    else:
+        vocabulary = load_class_list(vocabulary_ref)
+    official = label_matcher(vocabulary)
+    records, skipped, unknown = [], [], Counter()
+    for path, raw_label, split in found:
+        label = official(raw_label)
+        problem = _file_problem(path)
+        if label is None:
+            unknown[raw_label] += 1
+        elif problem:
+            skipped.append((os.fsdecode(path).encode("utf-8", "replace").decode(), problem))
+        else:
+            records.append(VideoRecord(path, label, split))
+    if not records and unknown:
+        examples = ", ".join(repr(label) for label in list(unknown)[:3])
+        raise ZslbenchError(
+            f"none of the {len(unknown)} labels under {root} ({examples}, ...) is a {vocabulary.name} class",
+            "check the layout name, or give the folder layout a vocabulary with --classes",
+        )
+    records.sort(key=lambda r: (r.label, str(r.path)))
+    named = vocabulary.name if vocabulary.builtin else vocabulary.source if vocabulary_ref else ""
+    return IndexReport(Manifest(tuple(records), named), vocabulary, unknown, skipped, missing)
+
+
+def label_matcher(vocabulary: ClassList) -> Callable[[str], str | None]:
+    """Map a label as found on disk to the official name, ignoring case, spaces, underscores and
+    punctuation: `passing_American_football_(in_game)` and `HandStandPushups` find their class."""
+    table = {_label_key(name): name for name in vocabulary.classes}
+    return lambda found: table.get(_label_key(found))
+
+
+def _label_key(label: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", label.lower())
+
+
+def _file_problem(path: Path) -> str | None:
+    try:
+        os.fsdecode(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8"
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        return f"cannot stat: {err.strerror}"
+    if size == 0:
+        return "empty file (0 bytes)"
+    if not os.access(path, os.R_OK):
+        return "not readable (permissions)"
+    return None
+
+
+def _videos_in(folder: Path) -> Iterator[Path]:
+    with os.scandir(folder) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.is_file() and entry.name.lower().endswith(VIDEO_SUFFIXES):
+                yield Path(entry.path)
+
+
+def _class_folders(root: Path) -> Iterator[Path]:
+    if not root.is_dir():
+        raise ZslbenchError(f"{root} is not a folder", "this layout expects ROOT/<class>/<video files>")
+    with os.scandir(root) as entries:
+        yield from (Path(e.path) for e in sorted(entries, key=lambda e: e.name) if e.is_dir())
+
+
+def _folder_tree(root: Path, split: str = "") -> Iterator[Candidate]:
+    """ROOT/<label>/<video>, or ROOT/<split>/<label>/<video> when the top folders are split names."""
+    folders = list(_class_folders(root))
+    if not split and folders and all(f.name.lower() in SPLIT_FOLDERS for f in folders):
+        for folder in folders:
+            yield from _folder_tree(folder, SPLIT_FOLDERS[folder.name.lower()])
+        return
+    for folder in folders:
+        for video in _videos_in(folder):
+            yield video, folder.name, split
+
+
+@LAYOUTS.register("folder", summary="ROOT/<class>/*.{mp4,avi,mkv,webm,mov}; vocabulary from --classes or the folders")
+def folder_layout(root: Path, options: IndexOptions):
+    return options.classes, _folder_tree(root), []
+
+
+@LAYOUTS.register("csv", summary="a CSV file with path,label[,split] columns; paths relative to the file")
+def csv_layout(root: Path, options: IndexOptions):
+    return options.classes, _csv_rows(root), []
+
+
+def _csv_rows(path: Path) -> Iterator[Candidate]:
+    if not path.is_file():
+        raise ZslbenchError(f"{path} is not a file", "the csv layout takes a CSV file with path,label[,split] columns")
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"path", "label"} <= {f.strip().lower() for f in reader.fieldnames}:
+            raise ZslbenchError(f"{path} has no path,label header", "the first row must name the columns: path,label")
+        for row in reader:
+            row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+            yield path.parent / row["path"], row["label"], row.get("split", "")
+
+
+@LAYOUTS.register("ucf101", summary="ROOT/<Class>/v_<Class>_gXX_cYY.avi; --split N reads trainlistNN/testlistNN")
+def ucf101_layout(root: Path, options: IndexOptions):
+    splits = _ucf_splits(root, options.split) if options.split else {}
+    candidates = (
+        (path, label, splits.get(f"{label}/{path.name}".lower(), "")) for path, label, _ in _folder_tree(root)
+    )
+    return "ucf101", candidates, []
+
+
+def _ucf_splits(root: Path, number: int) -> dict[str, str]:
+    found = {}
+    for kind, split in (("trainlist", "train"), ("testlist", "test")):
+        path = _find_file(root, f"{kind}{number:02d}.txt", "ucfTrainTestlist")
+        for line in path.read_text(encoding="utf-8-sig").splitlines():
+            if line.strip():
+                found[line.split()[0].replace("\\", "/").lower()] = split
+    return found
+
+
+@LAYOUTS.register("hmdb51", summary="ROOT/<class>/*.avi; --split N reads <class>_test_splitN.txt (1 train, 2 test)")
+def hmdb51_layout(root: Path, options: IndexOptions):
+    splits = _hmdb_splits(root, options.split) if options.split else {}
+    candidates = ((path, label, splits.get(path.name, "")) for path, label, _ in _folder_tree(root))
+    return "hmdb51", candidates, []
+
+
+def _hmdb_splits(root: Path, number: int) -> dict[str, str]:
+    """video file name -> train/test from the official <class>_test_split<N>.txt files (1 train, 2 test)."""
+    folders = [root, root / "testTrainMulti_7030_splits", root.parent, root.parent / "testTrainMulti_7030_splits"]
+    files = next((found for folder in folders if (found := sorted(folder.glob(f"*_test_split{number}.txt")))), [])
+    if not files:
+        raise ZslbenchError(
+            f"no *_test_split{number}.txt files in {root} or {root / 'testTrainMulti_7030_splits'}",
+            "copy the official HMDB51 split files there",
+        )
+    meaning = {"1": "train", "2": "test"}
+    found = {}
+    for path in files:
+        for line in path.read_text(encoding="utf-8-sig").splitlines():
+            parts = line.split()
+            if len(parts) == 2:
+                found[parts[0]] = meaning.get(parts[1], "")
+    return found
+
+
+def _find_file(root: Path, name: str, subfolder: str) -> Path:
+    for folder in (root, root / subfolder, root.parent, root.parent / subfolder):
+        if (folder / name).is_file():
+            return folder / name
+    raise ZslbenchError(
+        f"split file {name} not found in {root} or {root / subfolder}", "copy the official split files there"
+    )
+
+
+def _kinetics_layout(version: str) -> Layout:
+    def layout(root: Path, options: IndexOptions):
+        if options.annotations is None:
+            return version, _folder_tree(root), []
+        rows = _read_kinetics_csv(options.annotations)
+        files = {p.stem: p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES}
+        candidates, missing = [], []
+        for youtube_id, start, end, label, split in rows:
+            name = f"{youtube_id}_{start:06d}_{end:06d}"
+            if name in files:
+                candidates.append((files[name], label, SPLIT_FOLDERS.get(split.lower(), split)))
+            else:
+                missing.append((name, label))
+        return version, iter(candidates), missing
+
+    return layout
+
+
+def _read_kinetics_csv(path: Path) -> list[tuple[str, int, int, str, str]]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            return [
+                (
+                    row["youtube_id"],
+                    int(float(row["time_start"])),
+                    int(float(row["time_end"])),
+                    row["label"],
+                    row.get("split", ""),
+                )
+                for row in reader
+            ]
+    except (OSError, KeyError, ValueError) as err:
+        raise ZslbenchError(
+            f"cannot read Kinetics annotations {path}: {err}",
+            "expected the official CSV: label,youtube_id,time_start,time_end,split",
+        ) from None
+
+
+for _version in ("kinetics400", "kinetics600", "kinetics700"):
+    LAYOUTS.add(
+        _version,
+        _kinetics_layout(_version),
+        summary="official CSV (--annotations) + <id>_<start>_<end>.mp4 clips, or ROOT/[<split>/]<label>/*.mp4",
+    )
+
+
+@LAYOUTS.register("activitynet200", summary="trimmed clips in ROOT/<label>/*.mp4, or --annotations CSV with path,label")
+def activitynet_layout(root: Path, options: IndexOptions):
+    if options.annotations is not None:
+        return "activitynet200", _csv_rows(options.annotations), []
+    return "activitynet200", _folder_tree(root), []

@@ -1,0 +1,100 @@
+"""A manifest: the table of (video path, label, split) a dataset becomes.
+
+Stored as CSV with a `# zslbench-manifest v1` comment line naming the vocabulary the labels come
+from. Paths are stored relative to the manifest's folder (absolute when they share no prefix), so a
+dataset and its manifest can move together.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zslbench.atomic import write_text
+from zslbench.errors import ZslbenchError
+
+HEADER = "# zslbench-manifest v1"
+COLUMNS = ("path", "label", "split")
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    path: Path
+    label: str
+    split: str = ""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    records: tuple[VideoRecord, ...]
+    vocabulary: str = ""  # dataset name or class-list file the labels come from
+    path: Path | None = None
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def counts(self) -> Counter[str]:
+        return Counter(record.label for record in self.records)
+
+    def labels(self) -> list[str]:
+        return sorted(self.counts())
+
+    def only(self, labels: set[str]) -> Manifest:
+        """The records whose label is in `labels`."""
+        kept = tuple(record for record in self.records if record.label in labels)
+        return Manifest(kept, self.vocabulary, self.path, self.notes)
+
+
+def write_manifest(manifest: Manifest, path: Path) -> Path:
+    """Write atomically; raises ZslbenchError for a path CSV cannot hold."""
+    path = Path(path)
+    base = path.resolve().parent
+    buffer = io.StringIO()
+    buffer.write(f"{HEADER}; vocabulary: {manifest.vocabulary}\n")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for record in manifest.records:
+        writer.writerow((_relative(record.path, base), record.label, record.split))
+    write_text(path, buffer.getvalue())
+    return path
+
+
+def read_manifest(path: Path | str) -> Manifest:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ZslbenchError(f"manifest {path} does not exist", "write one with `zslbench data index`") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ZslbenchError(f"cannot read manifest {path}: {err}", "it should be a UTF-8 CSV file") from None
+    lines = text.splitlines()
+    vocabulary = ""
+    if lines and lines[0].startswith(HEADER):
+        vocabulary = lines[0].partition("vocabulary:")[2].strip()
+        lines = lines[1:]
+    rows = list(csv.reader(line for line in lines if line.strip() and not line.startswith("#")))
+    if not rows or [c.strip().lower() for c in rows[0][:2]] != ["path", "label"]:
+        raise ZslbenchError(f"manifest {path} has no 'path,label' header", "the first row must be: path,label[,split]")
+    base = path.resolve().parent
+    records = []
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) < 2 or not row[0].strip() or not row[1].strip():
+            raise ZslbenchError(f"{path}: row {number} needs a path and a label, got {row!r}", "fix or remove the row")
+        split = row[2].strip() if len(row) > 2 else ""
+        records.append(VideoRecord(base / row[0].strip(), row[1].strip(), split))
+    if not records:
+        raise ZslbenchError(f"manifest {path} lists no videos", "index a dataset with `zslbench data index`")
+    return Manifest(tuple(records), vocabulary, path)
+
+
+def _relative(path: Path, base: Path) -> str:
+    absolute = Path(path).resolve()
+    try:
+        return os.path.relpath(absolute, base) if os.path.commonpath([absolute, base]) != "/" else str(absolute)
+    except ValueError:  # different drives on Windows
+        return str(absolute)
