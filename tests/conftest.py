@@ -39,3 +39,11 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is not present in this checkout")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def synth_dataset(tmp_path_factory: pytest.TempPathFactory, session_cache: Path):
+    """The default synthetic benchmark (seed 0), written once per test session."""
+    from zslbench.video.synth import make_synth
+
+    return make_synth(tmp_path_factory.mktemp("synth") / "data", n_classes=16, videos_per_class=4, seed=0)
