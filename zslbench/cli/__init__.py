@@ -1,6 +1,6 @@
 """The `zslbench` command line: a thin face over the library (see zslbench.overlap, zslbench.protocol)."""
 
-from zslbench.cli import overlap_cmds, protocol_cmds, text_cmds  # noqa: F401  (they register commands)
+from zslbench.cli import data_cmds, overlap_cmds, protocol_cmds, text_cmds  # noqa: F401  (they register commands)
 from zslbench.cli.app import app
 
 

@@ -1,0 +1,212 @@
+"""`zslbench data index|check` and `zslbench synth`: datasets on disk become accounted manifests."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from zslbench.cli.app import app
+from zslbench.cli.common import command, console, err_console, print_json
+from zslbench.errors import EXIT_FAILED
+
+data_app = typer.Typer(help="Index datasets into manifests and check them.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+PER_CLASS_ROWS = 60
+
+
+@data_app.command("index")
+@command
+def index(
+    layout: Annotated[str, typer.Argument(help="ucf101, hmdb51, kinetics400/600/700, activitynet200, folder or csv")],
+    root: Annotated[Path, typer.Argument(help="Dataset folder (a CSV file for the csv layout)")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Manifest to write", show_default="runs/manifests/LAYOUT.csv")
+    ] = None,
+    classes: Annotated[
+        str | None, typer.Option("--classes", help="Vocabulary for folder/csv: dataset name or class-list file")
+    ] = None,
+    split: Annotated[
+        int | None, typer.Option("--split", help="Official split number (ucf101: 1-3, hmdb51: 1-3)")
+    ] = None,
+    annotations: Annotated[
+        Path | None, typer.Option("--annotations", help="Official CSV (kinetics) or path,label CSV (activitynet200)")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Find a dataset's videos, map their labels to the vocabulary, and write a manifest."""
+    from zslbench.video.layouts import IndexOptions, index_dataset
+    from zslbench.video.manifest import write_manifest
+
+    report = index_dataset(layout, root, IndexOptions(classes, split, annotations))
+    path = write_manifest(report.manifest, out or Path("runs") / "manifests" / f"{layout}.csv")
+    counts = report.manifest.counts()
+    summary = {
+        "layout": layout,
+        "root": str(root),
+        "manifest": str(path),
+        "vocabulary": report.manifest.vocabulary or report.vocabulary.name,
+        "videos": len(report.manifest),
+        "classes_with_videos": len(counts),
+        "classes_in_vocabulary": len(report.vocabulary),
+        "per_class": {name: counts[name] for name in report.vocabulary.classes},
+        "empty_classes": report.empty_classes,
+        "unknown_labels": dict(report.unknown_labels),
+        "skipped": [{"path": p, "reason": r} for p, r in report.skipped],
+        "missing": [{"name": n, "label": label} for n, label in report.missing],
+        "splits": dict(Counter(r.split or "-" for r in report.manifest.records)),
+    }
+    if json_out:
+        print_json(summary)
+    else:
+        _render_index(summary)
+
+
+def _render_index(summary: dict[str, Any]) -> None:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_row("manifest", Text(summary["manifest"]))
+    grid.add_row("vocabulary", Text(f"{summary['vocabulary']} ({summary['classes_in_vocabulary']} classes)"))
+    grid.add_row("videos", f"[bold]{summary['videos']}[/] in {summary['classes_with_videos']} classes")
+    grid.add_row("splits", Text(", ".join(f"{k}: {v}" for k, v in sorted(summary["splits"].items()))))
+    console.print(grid)
+    per_class = summary["per_class"]
+    if len(per_class) <= PER_CLASS_ROWS:
+        table = Table(title="Videos per class", title_justify="left", header_style="bold")
+        table.add_column("class")
+        table.add_column("videos", justify="right")
+        for name, count in per_class.items():
+            table.add_row(Text(name), str(count), style="red" if not count else None)
+        console.print(table)
+    else:
+        values = sorted(per_class.values())
+        console.print(
+            f"videos per class: min {values[0]}, median {values[len(values) // 2]}, max {values[-1]} "
+            "(--json lists every class)"
+        )
+    _warn("vocabulary classes with no videos", summary["empty_classes"])
+    unknown = [f"{label} ({count} videos)" for label, count in summary["unknown_labels"].items()]
+    _warn("labels not in the vocabulary, skipped", unknown)
+    _warn("unusable files, skipped", [f"{s['path']}: {s['reason']}" for s in summary["skipped"]])
+    _warn("annotated videos not found", [f"{m['name']} ({m['label']})" for m in summary["missing"]])
+
+
+def _warn(title: str, items: list[str], shown: int = 10) -> None:
+    if items:
+        more = f" ... and {len(items) - shown} more" if len(items) > shown else ""
+        err_console.print(Text(f"warning: {len(items)} {title}: " + "; ".join(items[:shown]) + more, style="yellow"))
+
+
+@data_app.command("check")
+@command
+def check(
+    manifest: Annotated[Path, typer.Argument(help="Manifest CSV written by `zslbench data index` or `zslbench synth`")],
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel processes", min=0)] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Open every video of a manifest and decode its first and last frame. Exit 1 if any fails."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from zslbench.video.check import check_manifest
+    from zslbench.video.manifest import read_manifest
+    from zslbench.vocab import load_class_list
+
+    loaded = read_manifest(manifest)
+    unknown = []
+    if loaded.vocabulary:
+        vocabulary = set(load_class_list(loaded.vocabulary, manifest.resolve().parent).classes)
+        unknown = sorted(set(loaded.counts()) - vocabulary)
+    columns = (TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, disable=json_out or not err_console.is_terminal) as progress:
+        task = progress.add_task("check", total=len(loaded))
+        results = check_manifest(loaded, workers, lambda _: progress.advance(task))
+    failed = [r for r in results if not r.ok]
+    frames = [r.frames for r in results if r.ok]
+    summary = {
+        "manifest": str(manifest),
+        "videos": len(results),
+        "ok": len(results) - len(failed),
+        "failed": [{"path": r.path, "label": r.label, "reason": r.reason} for r in failed],
+        "labels_not_in_vocabulary": unknown,
+        "frames": {"min": min(frames), "median": sorted(frames)[len(frames) // 2], "max": max(frames)}
+        if frames
+        else {},
+        "codecs": dict(Counter(r.codec for r in results if r.ok)),
+        "sizes": dict(Counter(f"{r.width}x{r.height}" for r in results if r.ok).most_common(5)),
+    }
+    if json_out:
+        print_json(summary)
+    else:
+        _render_check(summary)
+    if failed or unknown:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _render_check(summary: dict[str, Any]) -> None:
+    table = Table(title="Manifest check", title_justify="left", header_style="bold", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    ok_style = "green" if summary["ok"] == summary["videos"] else "red"
+    table.add_row("videos", f"[{ok_style}]{summary['ok']} of {summary['videos']} readable[/]")
+    if summary["frames"]:
+        f = summary["frames"]
+        table.add_row("frames per video", f"min {f['min']}, median {f['median']}, max {f['max']}")
+    table.add_row("codecs", Text(", ".join(f"{k}: {v}" for k, v in summary["codecs"].items())))
+    table.add_row("frame sizes", Text(", ".join(f"{k}: {v}" for k, v in summary["sizes"].items())))
+    console.print(table)
+    if summary["failed"]:
+        failures = Table(title="Unreadable videos", title_justify="left", header_style="bold")
+        failures.add_column("video")
+        failures.add_column("reason")
+        for row in summary["failed"]:
+            failures.add_row(Text(row["path"]), Text(row["reason"]))
+        console.print(failures)
+    _warn("labels not in the manifest's vocabulary", summary["labels_not_in_vocabulary"])
+
+
+@app.command()
+@command
+def synth(
+    out: Annotated[Path, typer.Argument(help="New folder for the dataset")],
+    classes: Annotated[int, typer.Option("--classes", help="Classes in all (a quarter become targets)")] = 16,
+    videos_per_class: Annotated[int, typer.Option("--videos-per-class", help="Videos of each class")] = 6,
+    seed: Annotated[int, typer.Option("--seed", help="Everything follows from it")] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write the synthetic zero-shot benchmark: coloured shapes in motion, real h264/mpeg4 files."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from zslbench.video.synth import make_synth
+
+    total = classes * videos_per_class
+    columns = (TextColumn("writing videos"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=err_console, disable=json_out or not err_console.is_terminal) as progress:
+        task = progress.add_task("synth", total=total)
+        dataset = make_synth(out, classes, videos_per_class, seed, lambda n: progress.advance(task, n))
+    summary = {
+        "root": str(dataset.root),
+        "videos": dataset.videos,
+        "source": [c.name for c in dataset.source],
+        "target": [c.name for c in dataset.target],
+        "protocol": str(dataset.protocol),
+        "manifests": {"source": str(dataset.root / "source.csv"), "target": str(dataset.root / "target.csv")},
+    }
+    if json_out:
+        print_json(summary)
+        return
+    table = Table(title=f"{dataset.videos} videos in {dataset.root}", title_justify="left", header_style="bold")
+    table.add_column(f"source classes ({len(dataset.source)})")
+    table.add_column(f"target classes ({len(dataset.target)}, never trained on)")
+    for i in range(max(len(dataset.source), len(dataset.target))):
+        cells = [
+            dataset.source[i].name if i < len(dataset.source) else "",
+            dataset.target[i].name if i < len(dataset.target) else "",
+        ]
+        table.add_row(*cells)
+    console.print(table)
+    manifests = summary["manifests"]
+    console.print(Text(f"protocol  {summary['protocol']}\nmanifests {manifests['source']}, {manifests['target']}"))
