@@ -70,8 +70,8 @@ def index(
 def _render_index(summary: dict[str, Any]) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_row("manifest", Text(summary["manifest"]))
-    grid.add_row("vocabulary", Text(f"{summary['vocabulary']} ({summary['classes_in_vocabulary']} classes)"))
-    grid.add_row("videos", f"[bold]{summary['videos']}[/] in {summary['classes_with_videos']} classes")
+    grid.add_row("vocabulary", Text(f"{summary['vocabulary']} ({_classes(summary['classes_in_vocabulary'])})"))
+    grid.add_row("videos", f"[bold]{summary['videos']}[/] in {_classes(summary['classes_with_videos'])}")
     grid.add_row("splits", Text(", ".join(f"{k}: {v}" for k, v in sorted(summary["splits"].items()))))
     console.print(grid)
     per_class = summary["per_class"]
@@ -93,6 +93,10 @@ def _render_index(summary: dict[str, Any]) -> None:
     _warn("labels not in the vocabulary, skipped", unknown)
     _warn("unusable files, skipped", [f"{s['path']}: {s['reason']}" for s in summary["skipped"]])
     _warn("annotated videos not found", [f"{m['name']} ({m['label']})" for m in summary["missing"]])
+
+
+def _classes(count: int) -> str:
+    return f"{count} class" if count == 1 else f"{count} classes"
 
 
 def _warn(title: str, items: list[str], shown: int = 10) -> None:
