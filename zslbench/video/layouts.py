@@ -59,11 +59,13 @@ def index_dataset(layout: str, root: Path | str, options: IndexOptions | None = 
     if not root.exists():
         raise ZslbenchError(f"{root} does not exist", f"pass the folder (or CSV) that holds the {layout} videos")
     vocabulary_ref, candidates, missing = list_candidates(root, options)
-    return _build(layout, root, vocabulary_ref, candidates, missing, options)
+    return _build(layout, root, vocabulary_ref, list(candidates), missing)
 
 
-def _build(layout, root, vocabulary_ref, candidates, missing, options) -> IndexReport:
-    found = list(candidates)
+def _build(
+    layout: str, root: Path, vocabulary_ref: str | None, found: list[Candidate], missing: list[tuple[str, str]]
+) -> IndexReport:
+    """Map found labels to the vocabulary, drop unusable files, and account for both."""
     if not found and not missing:
         raise ZslbenchError(
             f"no videos ({', '.join(VIDEO_SUFFIXES)}) under {root} in the {layout} layout",
