@@ -23,12 +23,13 @@ class Entry:
     target: Any  # the object, a "module:attr" string, or an importlib.metadata.EntryPoint
     origin: str  # "zslbench" or the distribution that registered it
     info: dict[str, Any] = field(default_factory=dict)
+    path: str | None = None  # "module:attr" of the target, when known
 
     def load(self) -> Any:
         if isinstance(self.target, str):
             module, _, attr = self.target.partition(":")
             self.target = getattr(importlib.import_module(module), attr)
-        elif hasattr(self.target, "load") and hasattr(self.target, "group"):
+        elif _is_entry_point(self.target):
             self.target = self.target.load()
         return self.target
 
@@ -40,15 +41,28 @@ class Registry(Generic[T]):
         self._entries: dict[str, Entry] = {}
         self._scanned = entry_point_group is None
 
-    def add(self, name: str, target: Any, origin: str = "zslbench", **info: Any) -> None:
-        """Register `target` (an object or a lazy "module:attr") under `name`."""
-        if name in self._entries:
-            other = self._entries[name].origin
+    def add(
+        self, name: str, target: Any, origin: str = "zslbench", target_path: str | None = None, **info: Any
+    ) -> None:
+        """Register `target` (an object or a lazy "module:attr") under `name`.
+
+        `target_path` ("module:attr" of an object) lets a decorator and the entry point that names
+        the same object count as one registration, as happens when loading the entry point runs
+        the plugin's decorator.
+        """
+        existing = self._entries.get(name)
+        if existing is not None and target_path and existing.path == target_path:
+            if isinstance(existing.target, str) or _is_entry_point(existing.target):
+                existing.target = target  # the loaded object replaces its lazy reference
+            return
+        if existing is not None:
+            other = existing.origin
             raise ZslbenchError(
                 f"{self.what} name {name!r} is registered twice (by {other} and by {origin})",
                 "rename one of them; names must be unique",
             )
-        self._entries[name] = Entry(name, target, origin, dict(info))
+        path = target_path or (target if isinstance(target, str) else getattr(target, "value", None))
+        self._entries[name] = Entry(name, target, origin, dict(info), path)
 
     def register(self, name: str, **info: Any) -> Callable[[T], T]:
         """Decorator form of `add`."""
@@ -67,7 +81,7 @@ class Registry(Generic[T]):
 
         for point in entry_points(group=self.entry_point_group):
             origin = point.dist.name if point.dist else point.value
-            self.add(point.name, point, origin=origin)
+            self.add(point.name, point, origin=origin, target_path=point.value)
 
     def entry(self, name: str) -> Entry:
         if name not in self._entries:
@@ -88,3 +102,7 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self._entries[name] for name in self.names())
+
+
+def _is_entry_point(target: Any) -> bool:
+    return hasattr(target, "load") and hasattr(target, "group")
