@@ -1,0 +1,88 @@
+"""The model registry: `@register_model` for built-ins, the `zslbench.models` entry points for plugins.
+
+Registering and listing import no torch: a model is a builder function plus a `ModelSpec` of plain
+metadata; torch is imported inside the builder. A plugin package exposes a decorated builder through
+an entry point (see examples/zslbench-example-plugin), and must keep torch out of its module's
+top level so that `zslbench models list` stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from zslbench.registry import Registry
+from zslbench.video.transforms import KINETICS_MEAN, KINETICS_STD
+
+Kind = Literal["end_to_end", "features"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model is, before it is built: enough to list it, size its input and check its checkpoints."""
+
+    name: str
+    kind: Kind
+    backbone: str
+    summary: str
+    feature_dim: int  # of the backbone at width 1, before the head
+    mean: tuple[float, float, float] = KINETICS_MEAN
+    std: tuple[float, float, float] = KINETICS_STD
+    options: dict[str, Any] = field(default_factory=dict)  # builder keyword arguments and their defaults
+    origin: str = "zslbench"
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Builder = Callable[..., Any]  # (embed_dim, **options) -> torch.nn.Module with .encode(clips)
+MODELS: Registry[Builder] = Registry("model", entry_point_group="zslbench.models")
+
+
+def register_model(
+    name: str,
+    *,
+    kind: Kind,
+    backbone: str,
+    summary: str,
+    feature_dim: int,
+    mean: tuple[float, float, float] = KINETICS_MEAN,
+    std: tuple[float, float, float] = KINETICS_STD,
+    **options: Any,
+) -> Callable[[Builder], Builder]:
+    """Register `builder(embed_dim, **options)`; `options` are its keyword arguments with defaults."""
+
+    def decorate(builder: Builder) -> Builder:
+        origin = builder.__module__.split(".")[0]
+        builder.model_spec = ModelSpec(name, kind, backbone, summary, feature_dim, mean, std, dict(options), origin)
+        MODELS.add(name, builder, origin=origin, target_path=f"{builder.__module__}:{builder.__qualname__}")
+        return builder
+
+    return decorate
+
+
+def model_spec(name: str) -> ModelSpec:
+    _load_builtins()
+    return MODELS.get(name).model_spec
+
+
+def all_model_specs() -> list[ModelSpec]:
+    _load_builtins()
+    return [model_spec(name) for name in MODELS.names()]
+
+
+def build_model(name: str, embed_dim: int, **options: Any):
+    """Construct a registered model; unknown options are an error naming the allowed ones."""
+    from zslbench.errors import ZslbenchError
+
+    spec = model_spec(name)
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        allowed = ", ".join(f"{k}={v!r}" for k, v in spec.options.items()) or "none"
+        raise ZslbenchError(f"model {name!r} has no option {unknown[0]!r}", f"its options: {allowed}")
+    return MODELS.get(name)(embed_dim, **{**spec.options, **options})
+
+
+def _load_builtins() -> None:
+    import zslbench.models.zoo  # noqa: F401  (registers the built-in models)

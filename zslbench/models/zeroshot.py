@@ -1,0 +1,83 @@
+"""The paper's zero-shot model: backbone features averaged over a video's clips, dropout, a linear map
+into the class-embedding space, L2 normalisation (Brattoli et al. 2020, Sec. 3.2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zslbench.errors import ZslbenchError
+
+
+class ZeroShotVideoModel(nn.Module):
+    def __init__(self, backbone: nn.Module, embed_dim: int, dropout: float = 0.05, frozen: bool = False) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(backbone.feature_dim, embed_dim)
+        self.frozen = frozen
+        if frozen:
+            self.backbone.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> ZeroShotVideoModel:
+        super().train(mode)
+        if self.frozen:
+            self.backbone.eval()  # frozen batch-norm statistics stay those of the pretraining
+        return self
+
+    def features(self, clips: torch.Tensor) -> torch.Tensor:
+        """[B, clips, 3, T, H, W] -> backbone features averaged over each video's clips, [B, F]."""
+        batch, n_clips = clips.shape[:2]
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            features = self.backbone(clips.flatten(0, 1))
+        return features.view(batch, n_clips, -1).mean(dim=1)
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.fc(self.dropout(features)), dim=-1)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(clips))
+
+    encode = forward
+
+
+def load_backbone_weights(backbone: nn.Module, path: Path | str) -> list[str]:
+    """Load a torchvision-style state dict (e.g. r2plus1d_18 Kinetics-400 weights) into `backbone`.
+
+    `fc.*` (the classifier of the pretraining) is ignored; any other difference in names or shapes is
+    an error listing the tensors. Returns the names that were skipped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ZslbenchError(f"--init file {path} does not exist", "pass a torchvision .pth state dict")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle errors, truncated files, not-a-state-dict objects
+        raise ZslbenchError(
+            f"cannot read {path} as weights: {type(err).__name__}", "pass a torch state dict file"
+        ) from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ZslbenchError(f"{path} is not a state dict of tensors", "save it with torch.save(model.state_dict())")
+    skipped = sorted(k for k in state if k.startswith("fc."))
+    ours = backbone.state_dict()
+    theirs = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    problems = [f"missing {k}" for k in sorted(set(ours) - set(theirs))]
+    problems += [f"unexpected {k}" for k in sorted(set(theirs) - set(ours))]
+    problems += [
+        f"{k}: {tuple(theirs[k].shape)} in the file, {tuple(ours[k].shape)} in the model"
+        for k in sorted(set(ours) & set(theirs))
+        if theirs[k].shape != ours[k].shape
+    ]
+    if problems:
+        shown = "; ".join(problems[:4]) + (f"; and {len(problems) - 4} more" if len(problems) > 4 else "")
+        raise ZslbenchError(
+            f"{path} does not fit this backbone ({len(problems)} tensors differ: {shown})",
+            "use weights of the same architecture at width 1 (torchvision r2plus1d_18 or r3d_18)",
+        )
+    backbone.load_state_dict(theirs)
+    return skipped

@@ -1,0 +1,58 @@
+"""The built-in models. Importing this module imports no torch; the builders do."""
+
+from __future__ import annotations
+
+from zslbench.models import register_model
+
+COMMON = {"width": 1.0, "dropout": 0.05, "init": None}
+
+
+@register_model(
+    "e2e_r2plus1d",
+    kind="end_to_end",
+    backbone="r2plus1d_18",
+    summary="R(2+1)D-18 trained end to end to regress class-name vectors (the paper's method)",
+    feature_dim=512,
+    **COMMON,
+)
+def e2e_r2plus1d(embed_dim: int, width: float = 1.0, dropout: float = 0.05, init: str | None = None):
+    return _build("r2plus1d_18", embed_dim, width, dropout, init, frozen=False)
+
+
+@register_model(
+    "e2e_r3d",
+    kind="end_to_end",
+    backbone="r3d_18",
+    summary="R3D-18 trained end to end to regress class-name vectors",
+    feature_dim=512,
+    **COMMON,
+)
+def e2e_r3d(embed_dim: int, width: float = 1.0, dropout: float = 0.05, init: str | None = None):
+    return _build("r3d_18", embed_dim, width, dropout, init, frozen=False)
+
+
+@register_model(
+    "frozen_r2plus1d",
+    kind="features",
+    backbone="r2plus1d_18",
+    summary="R(2+1)D-18 frozen at --init weights, only the head trained (the paper's baseline)",
+    feature_dim=512,
+    **COMMON,
+)
+def frozen_r2plus1d(embed_dim: int, width: float = 1.0, dropout: float = 0.05, init: str | None = None):
+    return _build("r2plus1d_18", embed_dim, width, dropout, init, frozen=True)
+
+
+def _build(backbone_name: str, embed_dim: int, width: float, dropout: float, init: str | None, frozen: bool):
+    from zslbench.errors import ZslbenchError
+    from zslbench.models.resnet3d import VideoResNet
+    from zslbench.models.zeroshot import ZeroShotVideoModel, load_backbone_weights
+
+    if frozen and init is None:
+        raise ZslbenchError(
+            "a frozen backbone needs pretrained weights", "pass --init PATH (e.g. r2plus1d_18 Kinetics-400)"
+        )
+    backbone = VideoResNet(backbone_name, width=width)
+    if init is not None:
+        load_backbone_weights(backbone, init)
+    return ZeroShotVideoModel(backbone, embed_dim, dropout=dropout, frozen=frozen)
