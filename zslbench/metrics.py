@@ -1,0 +1,72 @@
+"""Zero-shot scoring: nearest class vector by cosine distance, top-k and mean per-class accuracy,
+and the reference implementation's seeded half-class splits.
+
+All splits are scored from one distance matrix: a split selects rows (its classes' videos) and
+columns (its classes). `overlap.cosine_distances` reduces every pair on its own, so a sub-matrix
+equals the matrix the reference computes per split with scipy's cdist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from zslbench.overlap import cosine_distances
+
+
+def half_class_splits(n_classes: int, repeats: int = 10, first_seed: int = 0) -> list[np.ndarray]:
+    """The reference's splits: for seed k, `np.random.seed(k); np.random.permutation(C)[:C // 2]`.
+
+    Uses the legacy global generator on purpose (its exact stream), restoring its state afterwards.
+    """
+    saved = np.random.get_state()
+    try:
+        splits = []
+        for seed in range(first_seed, first_seed + repeats):
+            np.random.seed(seed)
+            splits.append(np.random.permutation(n_classes)[: n_classes // 2])
+        return splits
+    finally:
+        np.random.set_state(saved)
+
+
+@dataclass(frozen=True)
+class SplitScore:
+    top1: float  # percent of videos whose nearest class is their own
+    top5: float
+    mean_class_accuracy: float  # mean over classes of their videos' top-1
+    per_class: dict[int, float]  # class index -> top-1 of its videos
+    videos: int
+
+
+def class_distances(embeddings: np.ndarray, class_vectors: np.ndarray) -> np.ndarray:
+    """Cosine distance of every video embedding to every class vector, float64 [videos, classes]."""
+    return cosine_distances(embeddings, class_vectors)
+
+
+def score(distances: np.ndarray, labels: np.ndarray, classes: Sequence[int] | None = None) -> SplitScore:
+    """Nearest-class accuracy over `classes` (all when None): only those classes' videos, ranked
+    against those classes only. Ties go to the class listed first, as a stable argsort would."""
+    labels = np.asarray(labels)
+    classes = np.arange(distances.shape[1]) if classes is None else np.asarray(classes)
+    column = np.full(distances.shape[1], -1)
+    column[classes] = np.arange(len(classes))
+    rows = np.flatnonzero(column[labels] >= 0)
+    sub = distances[np.ix_(rows, classes)]
+    truth = column[labels[rows]]
+    own = sub[np.arange(len(rows)), truth][:, None]
+    earlier = np.arange(len(classes))[None, :] < truth[:, None]
+    rank = ((sub < own) | ((sub == own) & earlier)).sum(axis=1)
+    video_labels = labels[rows]
+    per_class = {
+        int(c): float(100 * np.mean(rank[video_labels == c] == 0)) for c in classes if (video_labels == c).any()
+    }
+    return SplitScore(
+        top1=float(100 * np.mean(rank == 0)) if len(rows) else float("nan"),
+        top5=float(100 * np.mean(rank < 5)) if len(rows) else float("nan"),
+        mean_class_accuracy=float(np.mean(list(per_class.values()))) if per_class else float("nan"),
+        per_class=per_class,
+        videos=len(rows),
+    )
