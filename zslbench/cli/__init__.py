@@ -1,6 +1,13 @@
 """The `zslbench` command line: a thin face over the library (see zslbench.overlap, zslbench.protocol)."""
 
-from zslbench.cli import data_cmds, overlap_cmds, protocol_cmds, text_cmds  # noqa: F401  (they register commands)
+from zslbench.cli import (  # noqa: F401  (they register commands)
+    data_cmds,
+    model_cmds,
+    overlap_cmds,
+    protocol_cmds,
+    text_cmds,
+    train_cmd,
+)
 from zslbench.cli.app import app
 
 

@@ -98,8 +98,9 @@ def make_loader(
     sampler: Sampler | None = None,
     seed: int = 0,
 ) -> DataLoader:
-    """A DataLoader with the failure-aware collate; shuffling is seeded for reproducibility."""
-    generator = torch.Generator().manual_seed(seed) if shuffle and sampler is None else None
+    """A DataLoader with the failure-aware collate. Its own seeded generator drives shuffling and the
+    workers' base seed, so loading never draws from (and shifts) torch's global random stream."""
+    generator = torch.Generator().manual_seed(seed)
     return DataLoader(
         dataset,
         batch_size=batch_size,

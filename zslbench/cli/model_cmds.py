@@ -1,0 +1,55 @@
+"""`zslbench models list|show`: what can be trained and evaluated. Imports no torch."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from zslbench.cli.app import app
+from zslbench.cli.common import command, console, print_json
+
+models_app = typer.Typer(help="List and show registered models (built-in and plugins).", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@models_app.command("list")
+@command
+def list_models(json_out: JsonOpt = False) -> None:
+    """Every registered model: kind, backbone, feature size, input normalisation and origin."""
+    from zslbench.models import all_model_specs
+
+    specs = all_model_specs()
+    if json_out:
+        print_json([spec.describe() for spec in specs])
+        return
+    table = Table(header_style="bold")
+    for column in ("model", "kind", "backbone", "features", "input mean / std", "from"):
+        table.add_column(column, no_wrap=column in ("model", "features"))
+    for spec in specs:
+        norm = f"{_fmt(spec.mean)} / {_fmt(spec.std)}"
+        table.add_row(*map(Text, (spec.name, spec.kind, spec.backbone, f"{spec.feature_dim}-d", norm, spec.origin)))
+    console.print(table)
+
+
+@models_app.command("show")
+@command
+def show(name: Annotated[str, typer.Argument(help="Model name")], json_out: JsonOpt = False) -> None:
+    """One model's metadata and its options (what --width, --dropout, --init set)."""
+    from zslbench.models import model_spec
+
+    spec = model_spec(name)
+    if json_out:
+        print_json(spec.describe())
+        return
+    grid = Table.grid(padding=(0, 2))
+    for key, value in spec.describe().items():
+        grid.add_row(key, Text(str(value)))
+    console.print(grid)
+
+
+def _fmt(values) -> str:
+    return "(" + ", ".join(f"{v:.3f}" for v in values) + ")"

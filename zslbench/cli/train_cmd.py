@@ -1,0 +1,119 @@
+"""`zslbench train`: a thin face over zslbench.train (also under `torchrun -m zslbench train`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+
+from zslbench.cli.app import app
+from zslbench.cli.common import command, console, err_console, print_json
+
+
+@app.command()
+@command
+def train(
+    model: Annotated[str, typer.Option("--model", "-m", help="Registered model (zslbench models list)")],
+    data: Annotated[list[str], typer.Option("--data", help="NAME=PATH: the source dataset's manifest or folder")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoint.pt, metrics.jsonl")],
+    protocol: Annotated[str | None, typer.Option("--protocol", "-p", help="Protocol name or YAML file")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs [default: the protocol's]", min=1)] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Videos per step [default: the protocol's]", min=1)] = None,
+    lr: Annotated[float | None, typer.Option(help="Adam learning rate [default: the protocol's]")] = None,
+    loss: Annotated[str | None, typer.Option(help="mse, cosine or softmax [default: the protocol's]")] = None,
+    seed: Annotated[int | None, typer.Option(help="[default: the protocol's]")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Data-loading processes per rank", min=0)] = 0,
+    width: Annotated[float | None, typer.Option(help="Channel width multiplier (1 = the paper's network)")] = None,
+    dropout: Annotated[float | None, typer.Option(help="Dropout before the head")] = None,
+    init: Annotated[Path | None, typer.Option(help="Backbone weights to start from (torchvision state dict)")] = None,
+    pretrained_on: Annotated[
+        str | None, typer.Option(help="Dataset the --init weights were trained on (audited at evaluation)")
+    ] = None,
+    classes: Annotated[str | None, typer.Option(help="Train on this class list (audited) instead of the split")] = None,
+    allow_overlap: Annotated[
+        bool, typer.Option("--allow-overlap", help="Train on classes that break the rule; recorded as not compliant")
+    ] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out where it stopped")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
+    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA")] = True,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps, resumable", min=1)] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Train a model on the protocol's source classes after applying the rule."""
+    from zslbench.train import TrainConfig
+    from zslbench.train import train as run_training
+    from zslbench.video.sources import parse_data_options
+
+    options = {
+        k: v
+        for k, v in {"width": width, "dropout": dropout, "init": str(init) if init else None}.items()
+        if v is not None
+    }
+    config = TrainConfig(
+        model=model, out=out, data=parse_data_options(data), protocol=protocol, model_options=options,
+        classes=classes, allow_overlap=allow_overlap, pretrained_on=pretrained_on, epochs=epochs,
+        batch_size=batch_size, lr=lr, loss=loss, seed=seed, workers=workers, device=device, amp=amp,
+        resume=resume, max_steps=max_steps,
+    )  # fmt: skip
+    main_rank = os.environ.get("RANK", "0") == "0"
+    with _progress(enabled=main_rank and not json_out) as update:
+        result = run_training(config, update)
+    if not main_rank:
+        return
+    summary = {key: (str(value) if isinstance(value, Path) else value) for key, value in result.__dict__.items()}
+    if json_out:
+        print_json(summary)
+        return
+    state = "stopped early (resumable)" if result.stopped_early else "finished"
+    verdict = "compliant" if result.compliant else "[bold red]NOT compliant[/] (--allow-overlap)"
+    console.print(
+        f"{state}: {result.epochs} epochs, {result.steps} steps, last loss {result.last_loss:.4f}; "
+        f"{result.classes} classes, {result.videos} videos, {result.failures} undecodable; {verdict}"
+    )
+    console.print(Text(f"checkpoint {result.checkpoint}"))
+
+
+class _progress:
+    """A rich progress bar fed with the trainer's per-step records (epoch, step, loss, clips/s, ETA)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and err_console.is_terminal
+        self.bar = None
+        self.task = None
+        self.last: dict[str, Any] | None = None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            columns = (
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeRemainingColumn(),
+            )
+            self.bar = Progress(*columns, console=err_console)
+            self.bar.__enter__()
+        return self.update
+
+    def update(self, record: dict[str, Any]) -> None:
+        if self.bar is None:
+            return
+        if self.task is None or record["step"] == 1:
+            if self.task is not None:
+                self.bar.remove_task(self.task)
+            self.task = self.bar.add_task(f"epoch {record['epoch']}", total=record["steps"], info="")
+            self.last = None
+        rate = ""
+        if self.last is not None:
+            seconds = record["elapsed_s"] - self.last["elapsed_s"]
+            rate = f"{record['clips'] / seconds:.1f} clips/s" if seconds > 0 else ""
+        self.bar.update(self.task, completed=record["step"], info=f"loss {record['loss']:.4f} {rate}")
+        self.last = record
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
