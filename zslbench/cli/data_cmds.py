@@ -176,8 +176,8 @@ def _render_check(summary: dict[str, Any]) -> None:
 @command
 def synth(
     out: Annotated[Path, typer.Argument(help="New folder for the dataset")],
-    classes: Annotated[int, typer.Option("--classes", help="Classes in all (a quarter become targets)")] = 16,
-    videos_per_class: Annotated[int, typer.Option("--videos-per-class", help="Videos of each class")] = 6,
+    classes: Annotated[int, typer.Option("--classes", help="Classes in all; 4 become targets (fewer below 16)")] = 40,
+    videos_per_class: Annotated[int, typer.Option("--videos-per-class", help="Videos of each class")] = 4,
     seed: Annotated[int, typer.Option("--seed", help="Everything follows from it")] = 0,
     json_out: JsonOpt = False,
 ) -> None:
