@@ -113,7 +113,7 @@ def test_two_gloo_processes_end_with_identical_replicas(synth_dataset, tmp_path)
     assert len(hashes) == 2 and hashes[0] == hashes[1]
     state = load_checkpoint(out)
     assert state["replica_hashes"] == hashes and state["finished"]
-    assert result["steps"] == 3  # 48 videos over 2 ranks in batches of 8
+    assert result["steps"] == 6  # the global batch of 8 is 4 per rank: 24 videos per rank, 6 steps
 
 
 def test_cli_train_and_its_bad_input(runner, synth_dataset, tmp_path):

@@ -129,7 +129,8 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
         decode_threads=1 if config.workers else 0,
     )  # fmt: skip
     sampler = EpochSampler(dataset, context.world_size, context.rank, shuffle=True, seed=settings["seed"])
-    loader = make_loader(dataset, settings["batch_size"], config.workers, sampler=sampler, seed=settings["seed"])
+    per_rank = _per_rank_batch(settings["batch_size"], context.world_size)
+    loader = make_loader(dataset, per_rank, config.workers, sampler=sampler, seed=settings["seed"])
     targets = torch.from_numpy(vectors.vectors).to(context.device)
     use_amp = config.amp and context.device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -167,7 +168,7 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
         while epoch < settings["epochs"]:
             dataset.set_epoch(epoch)
             sampler.set_epoch(epoch)
-            sampler.skip = step * settings["batch_size"]
+            sampler.skip = step * per_rank
             net.train()
             for batch in loader:
                 for failure in batch["failures"]:
@@ -190,7 +191,7 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
                 step += 1
                 global_step += 1
                 record = {
-                    "epoch": epoch + 1, "step": step, "steps": len(loader) + sampler.skip // settings["batch_size"],
+                    "epoch": epoch + 1, "step": step, "steps": len(loader) + sampler.skip // per_rank,
                     "global_step": global_step, "loss": last_loss, "lr": optimizer.param_groups[0]["lr"],
                     "clips": int(batch["clips"].shape[0] * batch["clips"].shape[1]) if batch["clips"].ndim == 6 else 0,
                     "elapsed_s": round(time.perf_counter() - started, 3), "failures": len(failures),
@@ -235,6 +236,16 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
 
 class _Stop(Exception):
     pass
+
+
+def _per_rank_batch(batch_size: int, world_size: int) -> int:
+    """The protocol's batch is the global batch of one step, whatever the number of processes."""
+    if batch_size % world_size:
+        raise ZslbenchError(
+            f"a batch of {batch_size} videos does not split over {world_size} processes",
+            f"pass --batch-size as a multiple of {world_size}; it is the global batch of one step",
+        )
+    return batch_size // world_size
 
 
 def _settings(protocol: Protocol, config: TrainConfig) -> dict[str, Any]:

@@ -52,4 +52,4 @@ def show(name: Annotated[str, typer.Argument(help="Model name")], json_out: Json
 
 
 def _fmt(values) -> str:
-    return "(" + ", ".join(f"{v:.3f}" for v in values) + ")"
+    return "(" + ",".join(f"{v:.2f}" for v in values) + ")"
