@@ -132,3 +132,14 @@ def test_cli_train_and_its_bad_input(runner, synth_dataset, tmp_path):
         failed = runner.invoke(app, [*args[:-3], "--out", str(tmp_path / "x"), *bad])
         assert failed.exit_code == 2, (bad, failed.stdout, failed.stderr)
         assert message in failed.stderr and "Traceback" not in failed.stderr
+
+
+def test_tensorboard_logging_when_installed(synth_dataset, tmp_path):
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.raises(ZslbenchError, match="needs the tensorboard package"):
+            train(config(synth_dataset, tmp_path / "run", tensorboard=True, max_steps=1))
+        return
+    train(config(synth_dataset, tmp_path / "run", tensorboard=True, max_steps=10))
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))

@@ -57,6 +57,7 @@ class TrainConfig:
     resume: bool = False
     max_steps: int | None = None  # stop (with a resumable checkpoint) after this many steps in all
     log_every: int = 10
+    tensorboard: bool = False  # also write OUT/tensorboard (needs the tensorboard package)
 
 
 @dataclass
@@ -136,7 +137,7 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     epoch, step, global_step = (state["epoch"], state["step"], state["global_step"]) if state else (0, 0, 0)
     failures: dict[str, str] = dict(state.get("failures", {})) if state else {}
-    log = _MetricsLog(out / "metrics.jsonl", context.is_main)
+    log = _MetricsLog(out, context.is_main, config.tensorboard)
     last_loss, stopped_early, started = float("nan"), False, time.perf_counter()
 
     def payload(finished: bool) -> dict[str, Any]:
@@ -346,16 +347,28 @@ def _write_failures(out: Path, failures: dict[str, str]) -> None:
 
 
 class _MetricsLog:
-    """metrics.jsonl, appended by rank 0 only."""
+    """OUT/metrics.jsonl (and TensorBoard scalars when asked), written by rank 0 only."""
 
-    def __init__(self, path: Path, enabled: bool) -> None:
-        self.path = path
+    def __init__(self, out: Path, enabled: bool, tensorboard: bool) -> None:
+        self.path = out / "metrics.jsonl"
         self.enabled = enabled
+        self.board = None
         if enabled:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            out.mkdir(parents=True, exist_ok=True)
+        if enabled and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise ZslbenchError("--tensorboard needs the tensorboard package", "pip install tensorboard") from None
+            self.board = SummaryWriter(str(out / "tensorboard"))
 
     def write(self, record: dict[str, Any]) -> None:
-        if self.enabled:
-            clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
-            with open(self.path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(clean) + "\n")
+        if not self.enabled:
+            return
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(clean) + "\n")
+        if self.board is not None and "global_step" in record:
+            self.board.add_scalar("train/loss", record["loss"], record["global_step"])
+            self.board.add_scalar("train/lr", record["lr"], record["global_step"])
+            self.board.flush()

@@ -40,6 +40,9 @@ def train(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA")] = True,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps, resumable", min=1)] = None,
+    tensorboard: Annotated[
+        bool, typer.Option("--tensorboard", help="Also log to OUT/tensorboard (needs tensorboard)")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Train a model on the protocol's source classes after applying the rule."""
@@ -56,7 +59,7 @@ def train(
         model=model, out=out, data=parse_data_options(data), protocol=protocol, model_options=options,
         classes=classes, allow_overlap=allow_overlap, pretrained_on=pretrained_on, epochs=epochs,
         batch_size=batch_size, lr=lr, loss=loss, seed=seed, workers=workers, device=device, amp=amp,
-        resume=resume, max_steps=max_steps,
+        resume=resume, max_steps=max_steps, tensorboard=tensorboard,
     )  # fmt: skip
     main_rank = os.environ.get("RANK", "0") == "0"
     with _progress(enabled=main_rank and not json_out) as update:
