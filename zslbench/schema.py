@@ -30,6 +30,7 @@ class Field:
     min: float | None = None
     max: float | None = None
     doc: str = ""
+    nullable: bool = False  # `null` is a value
 
     @property
     def required(self) -> bool:
@@ -169,6 +170,8 @@ class _Validator:
         if not isinstance(node, yaml.ScalarNode):
             raise self.fail(node, f"{where} must be {schema.describe()}", f"write a single value for {where}")
         value = self.loader.construct_object(node)
+        if value is None and schema.nullable:
+            return None
         if schema.type is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         ok = isinstance(value, schema.type) and not (schema.type is not bool and isinstance(value, bool))
