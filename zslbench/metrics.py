@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -70,3 +71,38 @@ def score(distances: np.ndarray, labels: np.ndarray, classes: Sequence[int] | No
         per_class=per_class,
         videos=len(rows),
     )
+
+
+def summarise(values: Sequence[float]) -> dict[str, Any]:
+    """Mean and (population, as the reference's np.std) standard deviation of per-split values."""
+    array = np.asarray(values, dtype=np.float64)
+    return {"mean": float(array.mean()), "std": float(array.std()), "values": [float(v) for v in array]}
+
+
+def score_protocol(
+    distances: np.ndarray, labels: np.ndarray, class_names: Sequence[str], splits: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """Every split the protocol names, from one distance matrix. `labels` index `class_names`, which
+    are in the protocol's class order (the seeded permutations index that order)."""
+    out: dict[str, Any] = {}
+    metrics = ("top1", "top5", "mean_class_accuracy")
+    for split in splits:
+        if split["kind"] == "random_half":
+            halves = half_class_splits(len(class_names), split["repeats"], split["first_seed"])
+            scores = [score(distances, labels, half) for half in halves]
+            out["random_half"] = {
+                "repeats": split["repeats"],
+                "first_seed": split["first_seed"],
+                "classes_per_split": len(class_names) // 2,
+                **{m: summarise([getattr(s, m) for s in scores]) for m in metrics},
+                "videos_per_split": [s.videos for s in scores],
+            }
+        else:
+            full = score(distances, labels)
+            out["all"] = {
+                **{m: getattr(full, m) for m in metrics},
+                "classes": len(class_names),
+                "videos": full.videos,
+                "per_class": {class_names[i]: acc for i, acc in sorted(full.per_class.items())},
+            }
+    return out
