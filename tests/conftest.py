@@ -47,3 +47,14 @@ def synth_dataset(tmp_path_factory: pytest.TempPathFactory, session_cache: Path)
     from zslbench.video.synth import make_synth
 
     return make_synth(tmp_path_factory.mktemp("synth") / "data", n_classes=16, videos_per_class=4, seed=0)
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(synth_dataset, tmp_path_factory: pytest.TempPathFactory):
+    """A tiny model trained for two epochs on `synth_dataset`'s source classes (a few seconds)."""
+    from zslbench.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("trained") / "tiny"
+    data = {"synth-source": synth_dataset.root / "source.csv"}
+    train(TrainConfig("e2e_r2plus1d", out, data, str(synth_dataset.protocol), {"width": 0.125}, epochs=2))
+    return out

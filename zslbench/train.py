@@ -155,7 +155,12 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
             "step": step,
             "global_step": global_step,
             "settings": settings,
-            "protocol": {"name": protocol.name, "version": protocol.version, "fingerprint": protocol.fingerprint},
+            "protocol": {
+                "name": protocol.name,
+                "version": protocol.version,
+                "fingerprint": protocol.fingerprint,
+                "path": str(protocol.path),
+            },
             "classes": list(classes.classes),
             "embedder_id": embedder.id,
             "compliance": compliance,

@@ -1,0 +1,180 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from zslbench.cache import cache_summary
+from zslbench.cli import app
+from zslbench.errors import ZslbenchError
+from zslbench.evaluate import EvalConfig, evaluate, evaluate_features
+from zslbench.results import find_records, load_record
+from zslbench.video.manifest import read_manifest, write_manifest
+
+
+@pytest.fixture
+def target_copy(synth_dataset, tmp_path):
+    """The synthetic target videos in a folder this test may damage."""
+    shutil.copytree(synth_dataset.root, tmp_path / "s")
+    return tmp_path / "s"
+
+
+def run(trained, root, tmp_path, **changes):
+    config = EvalConfig(
+        weights=trained, data={"synth-target": root / "target.csv"}, label="tiny", results=tmp_path / "results"
+    )
+    for key, value in changes.items():
+        setattr(config, key, value)
+    return evaluate(config)
+
+
+def test_eval_writes_one_complete_record_per_dataset(trained_tiny, synth_dataset, tmp_path, fresh_cache):
+    outcome = run(trained_tiny, synth_dataset.root, tmp_path)
+    ((path, record),) = outcome.records
+    assert path == tmp_path / "results" / "tiny" / "synth-seed0@v1" / "synth-target.json"
+    assert load_record(path)["metrics"] == record["metrics"]
+    assert record["schema"] == 1 and record["protocol"]["resolved"]["clips"]["test_clips"] == 4
+    assert record["data"] == {
+        "expected": 16, "scored": 16, "failed": 0, "failures": [], "clips_per_video": 4,
+        "failure_budget": 0.005, "complete": True,
+    }  # fmt: skip
+    assert record["compliance"]["verdict"] == "compliant" and record["compliance"]["violations"] == []
+    half = record["metrics"]["random_half"]
+    assert half["repeats"] == 10 and len(half["top1"]["values"]) == 10 and half["classes_per_split"] == 2
+    assert set(record["metrics"]["all"]["per_class"]) == {c.name for c in synth_dataset.target}
+    assert len(record["model"]["identity"]["model"]["weights_sha256"]) == 64
+    assert record["versions"]["zslbench"] and "extract_s" in record["timing"]
+
+
+def test_cache_hits_unchanged_videos_and_misses_a_changed_one(trained_tiny, target_copy, tmp_path, fresh_cache):
+    first = run(trained_tiny, target_copy, tmp_path).records[0][1]
+    (namespace,) = cache_summary()
+    assert namespace["videos"] == 16
+    victim = read_manifest(target_copy / "target.csv").records[5].path
+    victim.write_bytes(victim.read_bytes()[:500])  # new content: a miss, and it no longer decodes
+    second = run(trained_tiny, target_copy, tmp_path, failure_budget=0.1).records[0][1]
+    assert second["data"]["scored"] == 15 and second["data"]["failures"][0]["path"] == str(victim)
+    assert second["data"]["complete"] and cache_summary()[0]["videos"] == 16  # nothing new was cached
+    assert first["metrics"]["all"]["per_class"] != {} and len(cache_summary()) == 1
+
+
+def test_a_failure_above_the_budget_makes_the_run_incomplete_exit_1(runner, trained_tiny, target_copy, tmp_path):
+    victim = read_manifest(target_copy / "target.csv").records[0].path
+    victim.write_bytes(b"")
+    args = ["eval", "--weights", str(trained_tiny), "--data", f"synth-target={target_copy / 'target.csv'}",
+            "--results", str(tmp_path / "r"), "--json"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    (record,) = json.loads(result.stdout)
+    assert record["data"]["complete"] is False and record["data"]["failures"][0]["reason"] == "empty file (0 bytes)"
+    assert (tmp_path / "r" / "e2e_r2plus1d" / "synth-seed0@v1" / "synth-target.json").exists()
+
+
+def test_checkpoint_of_another_model_or_protocol_is_refused(trained_tiny, synth_dataset, tmp_path):
+    with pytest.raises(ZslbenchError, match="checkpoint of 'e2e_r2plus1d', not 'e2e_r3d'"):
+        run(trained_tiny, synth_dataset.root, tmp_path, model="e2e_r3d")
+    with pytest.raises(ZslbenchError, match="was trained under synth-seed0 v1"):
+        run(trained_tiny, synth_dataset.root, tmp_path, protocol="brattoli2020-k700-ucf-hmdb")
+
+
+def test_features_file_route_matches_the_checkpoint_route(runner, trained_tiny, synth_dataset, tmp_path):
+    direct = run(trained_tiny, synth_dataset.root, tmp_path).records[0][1]
+    npz = tmp_path / "emb.npz"
+    args = ["extract", "--weights", str(trained_tiny), "--dataset", "synth-target", "--out", str(npz),
+            "--data", f"synth-target={synth_dataset.root / 'target.csv'}"]  # fmt: skip
+    extracted = runner.invoke(app, args)
+    assert extracted.exit_code == 0, extracted.stderr
+    (_, record) = evaluate_features(
+        npz, str(synth_dataset.protocol), "from-features", None, tmp_path / "results"
+    ).records[0]
+    assert record["metrics"] == direct["metrics"]
+    assert record["compliance"]["verdict"] == "compliant"  # the npz carries the training classes
+    assert record["model"]["label"] == "from-features"
+
+
+def write_npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"embeddings": np.zeros((3, 50)), "labels": np.array(["Archery"] * 2)}, "do not pair up"),
+        ({"embeddings": np.full((2, 50), np.nan), "labels": np.array(["Archery"] * 2)}, "NaN"),
+        ({"embeddings": np.ones((2, 50)), "labels": np.array(["Archery", "Quidditch"])}, "'Quidditch'"),
+        (
+            {"embeddings": np.ones((2, 7)), "labels": np.array(["Archery"] * 2)},
+            "7-d but glove-6b-50d class vectors are 50-d",
+        ),
+        ({"labels": np.array(["Archery"])}, "no 'embeddings' array"),
+    ],
+)
+def test_bad_features_files(tmp_path, arrays, message):
+    path = write_npz(tmp_path / "f.npz", **arrays)
+    with pytest.raises(ZslbenchError, match=message):
+        evaluate_features(path, "brattoli2020-k700-ucf-hmdb", None, None, tmp_path / "results")
+    assert not (tmp_path / "results").exists()
+
+
+def test_compliance_from_training_and_pretraining_classes(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.array(["Archery", "PlayingGuitar", "Surfing", "Typing"] * 5)
+    base = {"embeddings": rng.normal(size=(20, 50)), "labels": labels}
+
+    def verdict(**extra):
+        path = write_npz(tmp_path / "f.npz", **base, **extra)
+        return evaluate_features(path, "brattoli2020-k700-ucf-hmdb", "m", None, tmp_path / "r").records[0][1][
+            "compliance"
+        ]
+
+    assert verdict()["verdict"] == "unknown"
+    tailored = verdict(training_classes=np.array(["playing guitar", "abseiling"]))
+    assert tailored["verdict"] == "not_compliant"
+    assert [(v["role"], v["class"], v["nearest"]) for v in tailored["violations"]] == [
+        ("training", "playing guitar", "PlayingGuitar")
+    ]
+    pretrained = verdict(training_classes=np.array(["abseiling"]), pretrained_on=np.array("kinetics400"))
+    assert pretrained["verdict"] == "not_compliant" and {v["role"] for v in pretrained["violations"]} == {"pretraining"}
+    assert verdict(training_classes=np.array(["abseiling"]))["verdict"] == "compliant"
+
+
+def test_results_of_another_schema_or_nothing_at_all(tmp_path):
+    (tmp_path / "r.json").write_text(json.dumps({"kind": "zslbench-result", "schema": 99}))
+    with pytest.raises(ZslbenchError, match="result schema 99"):
+        find_records([tmp_path])
+    (tmp_path / "r.json").unlink()
+    with pytest.raises(ZslbenchError, match="no result records"):
+        find_records([tmp_path])
+
+
+def test_torchrun_shards_extraction_and_scores_the_same(trained_tiny, synth_dataset, tmp_path):
+    single = run(trained_tiny, synth_dataset.root, tmp_path).records[0][1]
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29571", "-m", "zslbench",
+        "eval", "--weights", str(trained_tiny), "--data", f"synth-target={synth_dataset.root / 'target.csv'}",
+        "--results", str(tmp_path / "ddp"), "--name", "tiny", "--json",
+    ]  # fmt: skip
+    env = {**os.environ, "ZSLBENCH_CACHE": str(tmp_path / "empty-cache"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    sharded = load_record(tmp_path / "ddp" / "tiny" / "synth-seed0@v1" / "synth-target.json")
+    assert sharded["metrics"] == single["metrics"] and sharded["data"]["scored"] == 16
+    assert len(list((tmp_path / "empty-cache" / "features").rglob("*.npy"))) == 16  # both ranks' shares
+
+
+def test_a_manifest_path_that_disappeared_is_accounted(trained_tiny, synth_dataset, tmp_path):
+    manifest = read_manifest(synth_dataset.root / "target.csv")
+    missing = type(manifest.records[0])(tmp_path / "gone.mp4", manifest.records[0].label)
+    write_manifest(type(manifest)((*manifest.records, missing), manifest.vocabulary), tmp_path / "m.csv")
+    shutil.copy(synth_dataset.root / "synth-target.txt", tmp_path / "synth-target.txt")
+    record = evaluate(
+        EvalConfig(
+            weights=trained_tiny, data={"synth-target": tmp_path / "m.csv"}, results=tmp_path / "r", failure_budget=0.1
+        )
+    ).records[0][1]
+    assert record["data"]["expected"] == 17 and record["data"]["failed"] == 1
+    assert record["data"]["failures"][0]["reason"].startswith("cannot read")

@@ -1,0 +1,95 @@
+"""The feature cache: per-video embeddings, content-addressed.
+
+A namespace key names everything that can change an embedding except the video: the model (name,
+options, weights hash), the sampling spec and sampler version, and the decoder. Inside it, each
+video's file is named by the video's content fingerprint. A changed model, protocol clip setting,
+decoder or video file is a miss, never a stale hit. Files are written atomically, so an interrupted
+extraction resumes from what it finished.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zslbench.atomic import write_bytes, write_text
+from zslbench.hashing import file_fingerprint, sha256_json
+from zslbench.paths import cache_dir
+
+
+@dataclass(frozen=True)
+class FeatureCache:
+    namespace: str
+    root: Path
+
+    @classmethod
+    def open(cls, identity: dict[str, Any], root: Path | None = None) -> FeatureCache:
+        """The cache for one model + sampling + decoder identity (written to `identity.json`)."""
+        base = Path(root) if root else cache_dir("features")
+        namespace = sha256_json(identity)
+        cache = cls(namespace, base / namespace)
+        if not (cache.root / "identity.json").exists():
+            write_text(cache.root / "identity.json", json.dumps(identity, indent=2, sort_keys=True) + "\n")
+        return cache
+
+    def key(self, video: Path) -> str:
+        return file_fingerprint(video)
+
+    def get(self, key: str) -> np.ndarray | None:
+        try:
+            return np.load(self.root / f"{key}.npy")
+        except (OSError, ValueError):
+            return None
+
+    def put(self, key: str, vector: np.ndarray) -> None:
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(vector, dtype=np.float32))
+        write_bytes(self.root / f"{key}.npy", buffer.getvalue())
+
+
+def cache_summary(root: Path | None = None) -> list[dict[str, Any]]:
+    """One row per namespace: what it holds and when it was last used."""
+    base = Path(root) if root else cache_dir("features")
+    rows = []
+    for folder in sorted(p for p in base.glob("*") if p.is_dir()) if base.exists() else []:
+        files = list(folder.glob("*.npy"))
+        try:
+            identity = json.loads((folder / "identity.json").read_text())
+        except (OSError, ValueError):
+            identity = {}
+        stamps = [f.stat().st_mtime for f in files] + [p.stat().st_mtime for p in folder.glob("identity.json")]
+        newest = max(stamps, default=folder.stat().st_mtime)
+        rows.append(
+            {
+                "namespace": folder.name,
+                "model": identity.get("model", {}).get("name"),
+                "videos": len(files),
+                "bytes": sum(f.stat().st_size for f in files),
+                "last_used_days": round((time.time() - newest) / 86400, 1),
+                "path": str(folder),
+            }
+        )
+    return rows
+
+
+def prune(root: Path | None = None, older_than_days: float | None = None) -> list[str]:
+    """Delete namespaces not written for `older_than_days` (all of them when None)."""
+    removed = []
+    for row in cache_summary(root):
+        if older_than_days is None or row["last_used_days"] >= older_than_days:
+            shutil.rmtree(row["path"], ignore_errors=True)
+            removed.append(row["namespace"])
+    return removed
+
+
+def touch(cache: FeatureCache) -> None:
+    """Mark a namespace as used (its age drives `prune --older-than`)."""
+    os.utime(cache.root / "identity.json")

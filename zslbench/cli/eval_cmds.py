@@ -1,0 +1,204 @@
+"""`zslbench eval`, `zslbench extract` and `zslbench cache info|prune`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from zslbench.cli.app import app
+from zslbench.cli.common import command, console, err_console, print_json
+
+cache_app = typer.Typer(help="The feature cache of `zslbench eval`.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+DataOpt = Annotated[list[str] | None, typer.Option("--data", help="NAME=PATH: a test dataset's manifest or folder")]
+
+
+@app.command("eval")
+@command
+def eval_command(
+    weights: Annotated[Path | None, typer.Option("--weights", "-w", help="checkpoint.pt (or its run folder)")] = None,
+    features: Annotated[Path | None, typer.Option("--features", help="Precomputed embeddings (.npz) instead")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Expected model name (checked)")] = None,
+    protocol: Annotated[
+        str | None, typer.Option("--protocol", "-p", help="Protocol [default: the checkpoint's]")
+    ] = None,
+    data: DataOpt = None,
+    dataset: Annotated[list[str] | None, typer.Option("--dataset", help="Only these test datasets")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Label for results/<name>/ [default: model name]")] = None,
+    results: Annotated[Path, typer.Option("--results", help="Where result records go")] = Path("results"),
+    batch_size: Annotated[int, typer.Option(help="Videos per batch", min=1)] = 8,
+    workers: Annotated[int, typer.Option(help="Decoding processes", min=0)] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
+    failure_budget: Annotated[
+        float, typer.Option(help="Share of videos allowed to fail before a run is incomplete (exit 1)", min=0, max=1)
+    ] = 0.005,
+    json_out: JsonOpt = False,
+) -> None:
+    """Score a model on the protocol's test datasets; one result record per dataset. Exit 1 if incomplete."""
+    from zslbench.evaluate import EvalConfig, evaluate, evaluate_features
+    from zslbench.video.sources import parse_data_options
+
+    if (weights is None) == (features is None):
+        from zslbench.errors import ZslbenchError
+
+        raise ZslbenchError("pass exactly one of --weights and --features", "--weights runs/NAME or --features emb.npz")
+    if features is not None:
+        wanted = dataset[0] if dataset else None
+        outcome = evaluate_features(features, protocol, name, wanted, results)
+    else:
+        config = EvalConfig(
+            weights=weights, data=parse_data_options(data or []), protocol=protocol, model=model, label=name,
+            datasets=dataset, results=results, batch_size=batch_size, workers=workers, device=device,
+            failure_budget=failure_budget,
+        )  # fmt: skip
+        with _Progress(os.environ.get("RANK", "0") == "0" and not json_out) as progress:
+            outcome = evaluate(config, progress)
+    if os.environ.get("RANK", "0") != "0":
+        return
+    if json_out:
+        print_json(
+            [
+                {"path": str(path), **{k: v for k, v in record.items() if k != "protocol"}}
+                for path, record in outcome.records
+            ]
+        )
+    else:
+        _render(outcome)
+    if not outcome.complete:
+        raise typer.Exit(outcome.exit_code)
+
+
+def _render(outcome) -> None:
+    table = Table(header_style="bold")
+    for column in ("dataset", "videos", "half top-1", "all top-1", "all top-5", "compliance", "record"):
+        table.add_column(column, no_wrap=column != "record")
+    for path, record in outcome.records:
+        metrics, data = record["metrics"], record["data"]
+        half = metrics.get("random_half", {}).get("top1")
+        everything = metrics.get("all", {})
+        videos = f"{data['scored']}/{data['expected']}" + ("" if data["complete"] else " [red]incomplete[/]")
+        verdict = record["compliance"]["verdict"]
+        style = {"compliant": "green", "not_compliant": "bold red", "unknown": "yellow"}[verdict]
+        table.add_row(
+            Text(record["dataset"]["name"]),
+            videos,
+            f"{half['mean']:.1f} ± {half['std']:.1f}" if half else "",
+            f"{everything['top1']:.1f}" if everything else "",
+            f"{everything['top5']:.1f}" if everything else "",
+            f"[{style}]{verdict.replace('_', ' ')}[/]",
+            Text(str(path)),
+        )
+    console.print(table)
+    for _, record in outcome.records:
+        for failure in record["data"]["failures"][:5]:
+            err_console.print(Text(f"undecodable: {failure['path']}: {failure['reason']}", style="yellow"))
+
+
+class _Progress:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and err_console.is_terminal
+        self.bar = None
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("extracting {task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeRemainingColumn(), console=err_console)  # fmt: skip
+            self.bar.__enter__()
+        return self.update
+
+    def update(self, dataset: str, done: int, total: int) -> None:
+        if self.bar is not None:
+            if dataset not in self.tasks:
+                self.tasks[dataset] = self.bar.add_task(dataset, total=total)
+            self.bar.update(self.tasks[dataset], completed=done)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+@app.command()
+@command
+def extract(
+    weights: Annotated[Path, typer.Option("--weights", "-w", help="checkpoint.pt (or its run folder)")],
+    dataset: Annotated[str, typer.Option("--dataset", help="The test dataset to embed")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Features file (.npz) to write")],
+    data: DataOpt = None,
+    protocol: Annotated[str | None, typer.Option("--protocol", "-p", help="[default: the checkpoint's]")] = None,
+    batch_size: Annotated[int, typer.Option(help="Videos per batch", min=1)] = 8,
+    workers: Annotated[int, typer.Option(help="Decoding processes", min=0)] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
+) -> None:
+    """Write a model's video embeddings of one test dataset as a features file (see `eval --features`)."""
+    import numpy as np
+
+    from zslbench.evaluate import CheckpointModel, test_lists
+    from zslbench.features_file import write_features
+    from zslbench.video.sources import parse_data_options
+
+    runner = CheckpointModel(weights, None, protocol, device)
+    try:
+        (test,) = test_lists(runner.protocol, [dataset])
+        records, vectors, failures = runner.embed(test, parse_data_options(data or []), batch_size, workers)
+        if not runner.context.is_main:
+            return
+        kept = [i for i, v in enumerate(vectors) if v is not None]
+        path = write_features(
+            out, np.stack([vectors[i] for i in kept]), [records[i].label for i in kept], runner.state["model"]["name"],
+            test.name, runner.state.get("classes"), runner.state.get("pretrained_on"),
+        )  # fmt: skip
+    finally:
+        runner.close()
+    console.print(
+        Text(f"wrote {path}: {len(kept)} embeddings of {test.name} ({len(failures)} undecodable videos left out)")
+    )
+
+
+@cache_app.command("info")
+@command
+def cache_info(json_out: JsonOpt = False) -> None:
+    """What the feature cache holds, per model identity."""
+    from zslbench.cache import cache_summary
+    from zslbench.paths import cache_dir
+
+    rows = cache_summary()
+    if json_out:
+        print_json({"root": str(cache_dir("features")), "namespaces": rows})
+        return
+    table = Table(title=Text(f"feature cache: {cache_dir('features')}"), title_justify="left", header_style="bold")
+    for column in ("namespace", "model", "videos", "MB", "last used (days)"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["namespace"][:12],
+            str(row["model"]),
+            str(row["videos"]),
+            f"{row['bytes'] / 1e6:.1f}",
+            str(row["last_used_days"]),
+        )
+    console.print(table)
+
+
+@cache_app.command("prune")
+@command
+def cache_prune(
+    older_than: Annotated[float | None, typer.Option(help="Only namespaces unused for this many days")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Everything")] = False,
+) -> None:
+    """Delete cached embeddings (whole model identities at a time)."""
+    from zslbench.cache import prune
+    from zslbench.errors import ZslbenchError
+
+    if older_than is None and not all_:
+        raise ZslbenchError("say what to prune", "--older-than DAYS, or --all")
+    removed = prune(older_than_days=None if all_ else older_than)
+    console.print(f"removed {len(removed)} cache namespace(s)")

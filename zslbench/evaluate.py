@@ -1,0 +1,378 @@
+"""Evaluation: extract video embeddings (cached, sharded under torchrun), score every split the
+protocol names, audit compliance, account for every video, and write one result record per test
+dataset. Embeddings from any other model come in through a features file (`evaluate_features`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zslbench.errors import EXIT_FAILED, ZslbenchError
+from zslbench.features_file import read_features
+from zslbench.hashing import file_fingerprint
+from zslbench.metrics import class_distances, score_protocol
+from zslbench.overlap import compute_overlap
+from zslbench.protocol import Protocol, load_protocol
+from zslbench.results import SCHEMA, environment, save_record
+from zslbench.text import TextEmbedder, load_embedder
+from zslbench.text.class_vectors import embed_class_lists
+from zslbench.vocab import ClassList, load_class_list
+
+DEFAULT_FAILURE_BUDGET = 0.005  # share of a dataset's videos that may fail before a run is incomplete
+
+
+@dataclass
+class EvalConfig:
+    weights: Path
+    data: dict[str, Path]
+    protocol: str | None = None  # default: the protocol the checkpoint was trained under
+    model: str | None = None  # when given, must be the checkpoint's
+    label: str | None = None  # results/<label>/...; default: the model name
+    datasets: list[str] | None = None  # a subset of the protocol's test datasets
+    results: Path = Path("results")
+    batch_size: int = 8
+    workers: int = 0
+    device: str = "auto"
+    failure_budget: float = DEFAULT_FAILURE_BUDGET
+
+
+@dataclass
+class EvalOutcome:
+    records: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return all(record["data"]["complete"] for _, record in self.records)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.complete else EXIT_FAILED
+
+
+class CheckpointModel:
+    """A trained checkpoint ready to embed videos of a protocol's test datasets, through the cache.
+
+    Under torchrun every rank embeds its share of the uncached videos; the cache is where the shares
+    meet, and rank 0 reads the whole dataset back from it.
+    """
+
+    def __init__(self, weights: Path, model: str | None, protocol: str | None, device: str = "auto") -> None:
+        from zslbench.cache import FeatureCache, touch
+        from zslbench.checkpoint import load_checkpoint
+        from zslbench.distributed import setup
+        from zslbench.models import build_model, model_spec
+        from zslbench.video.decode import DECODER
+        from zslbench.video.sampler import SAMPLER_VERSION, ClipSpec
+
+        self.weights = Path(weights)
+        self.state = load_checkpoint(weights)
+        name = self.state["model"]["name"]
+        if model and model != name:
+            raise ZslbenchError(
+                f"{weights} is a checkpoint of {name!r}, not {model!r}", f"pass --model {name} or another checkpoint"
+            )
+        self.protocol = _checkpoint_protocol(self.state, protocol)
+        self.context = setup(device)
+        self.spec = model_spec(name)
+        options = {**self.state["model"]["options"], "init": None}  # the checkpoint holds the weights
+        self.model = build_model(name, self.state["model"]["embed_dim"], **options)
+        self.model.load_state_dict(self.state["state_dict"])
+        self.model.to(self.context.device).eval()
+        self.clips = ClipSpec.from_protocol(self.protocol.data["clips"])
+        self.identity = {
+            "model": {
+                "name": name,
+                "options": self.state["model"]["options"],
+                "embed_dim": self.state["model"]["embed_dim"],
+                "weights_sha256": _weights_hash(self.state["state_dict"]),
+            },
+            "sampling": {"clips": self.protocol.data["clips"], "mode": "test", "sampler": SAMPLER_VERSION},
+            "decoder": DECODER,
+            "normalisation": {"mean": list(self.spec.mean), "std": list(self.spec.std)},
+        }
+        self.cache = FeatureCache.open(self.identity)
+        touch(self.cache)
+
+    def embed(self, test: ClassList, data: dict[str, Path], batch_size: int, workers: int, progress=None):
+        """(records, embeddings or None per record, failure reason per record index); all ranks call it."""
+        from zslbench.distributed import barrier, gather
+        from zslbench.extract import iter_embeddings
+        from zslbench.video.sources import dataset_videos
+
+        records = list(dataset_videos(test, data).records)
+        keys, failures = _keys(self.cache, records)
+        todo = [i for i, key in enumerate(keys) if key is not None and self.cache.get(key) is None]
+        mine = todo[self.context.rank :: self.context.world_size]
+        batches = iter_embeddings(
+            self.model, [records[i] for i in mine], test.classes, self.clips, self.spec.mean, self.spec.std,
+            batch_size, workers, self.context.device,
+        )  # fmt: skip
+        done = 0
+        for indices, vectors, failed in batches:
+            for row, index in enumerate(indices):
+                self.cache.put(keys[mine[index]], vectors[row])
+            for failure in failed:
+                failures[mine[failure.index]] = failure.reason
+            done += len(indices) + len(failed)
+            if progress and self.context.is_main:
+                progress(test.name, min(done * self.context.world_size, len(todo)), len(todo))
+        failures = {k: v for part in gather(self.context, failures) for k, v in part.items()}
+        barrier(self.context)
+        vectors = [self.cache.get(key) if key is not None and i not in failures else None for i, key in enumerate(keys)]
+        for i, vector in enumerate(vectors):
+            if vector is None and i not in failures:
+                failures[i] = "embedding missing after extraction"
+        return records, vectors, failures
+
+    def close(self) -> None:
+        from zslbench.distributed import teardown
+
+        teardown(self.context)
+
+
+def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | None = None) -> EvalOutcome:
+    """Evaluate a checkpoint on the protocol's test datasets (all ranks run this under torchrun)."""
+    from zslbench.distributed import barrier
+
+    started = time.perf_counter()
+    runner = CheckpointModel(config.weights, config.model, config.protocol, config.device)
+    try:
+        protocol = runner.protocol
+        embedder = load_embedder(protocol.embedding, word_norm=protocol.word_norm)
+        outcome = EvalOutcome()
+        for test in test_lists(protocol, config.datasets):
+            t0 = time.perf_counter()
+            records, vectors, failures = runner.embed(test, config.data, config.batch_size, config.workers, progress)
+            if runner.context.is_main:
+                record = _score_record(
+                    protocol, test, embedder, records, vectors, failures, config, runner.state, runner.identity,
+                    runner.clips.test_clips, {"extract_s": round(time.perf_counter() - t0, 3)}, started,
+                )  # fmt: skip
+                outcome.records.append((save_record(record, config.results), record))
+            barrier(runner.context)
+        return outcome
+    finally:
+        runner.close()
+
+
+def evaluate_features(
+    features: Path,
+    protocol_ref: str | None,
+    label: str | None = None,
+    dataset: str | None = None,
+    results: Path = Path("results"),
+) -> EvalOutcome:
+    """Score precomputed video embeddings (an .npz with `embeddings` [N, D] and `labels` [N] class
+    names; optional `training_classes`, `pretrained_on`, `model`) under a protocol."""
+    started = time.perf_counter()
+    protocol = load_protocol(protocol_ref)
+    embedder = load_embedder(protocol.embedding, word_norm=protocol.word_norm)
+    data = read_features(features)
+    embeddings, labels = data["embeddings"], data["labels"]
+    test = _dataset_of(protocol, labels, dataset or (str(data["dataset"]) if "dataset" in data else None), features)
+    (vectors,) = embed_class_lists([test], embedder)
+    if embeddings.shape[1] != vectors.vectors.shape[1]:
+        raise ZslbenchError(
+            f"{features}: embeddings are {embeddings.shape[1]}-d but {protocol.embedding} class vectors are "
+            f"{vectors.vectors.shape[1]}-d",
+            "the embeddings must live in the protocol's class-vector space",
+        )
+    state = {
+        "classes": [str(c) for c in data["training_classes"]] if "training_classes" in data else None,
+        "pretrained_on": str(data["pretrained_on"]) if "pretrained_on" in data else None,
+        "compliance": {},
+        "model": {"name": str(data.get("model", features.stem)), "options": {}},
+    }
+    identity = {"source": "features", "file": str(features), "file_fingerprint": file_fingerprint(features)}
+    records = [None] * len(labels)
+    outcome = EvalOutcome()
+    source = _FeatureConfig(label or state["model"]["name"], results)
+    record = _score_record(
+        protocol, test, embedder, records, list(embeddings), {}, source, state, identity, None,
+        {"extract_s": 0.0}, started, labels=[str(x) for x in labels],
+    )  # fmt: skip
+    outcome.records.append((save_record(record, results), record))
+    return outcome
+
+
+@dataclass
+class _FeatureConfig:
+    label: str
+    results: Path
+    failure_budget: float = DEFAULT_FAILURE_BUDGET
+
+
+def _score_record(
+    protocol: Protocol,
+    test: ClassList,
+    embedder: TextEmbedder,
+    records: list,
+    vectors: list,
+    failures: dict[int, str],
+    config,
+    state: dict[str, Any],
+    identity: dict[str, Any],
+    clips_per_video: int | None,
+    timing: dict[str, float],
+    started: float,
+    labels: list[str] | None = None,
+) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    order = sorted(test.classes) if protocol.data["evaluation"]["class_order"] == "sorted" else list(test.classes)
+    (class_vectors,) = embed_class_lists([ClassList(test.name, tuple(order), test.source)], embedder)
+    labels = labels or [record.label for record in records]
+    scored = [i for i, vector in enumerate(vectors) if vector is not None]
+    index = {name: i for i, name in enumerate(order)}
+    matrix = np.stack([vectors[i] for i in scored]) if scored else np.zeros((0, class_vectors.vectors.shape[1]))
+    label_ids = np.array([index[labels[i]] for i in scored], dtype=np.int64)
+    metrics = score_protocol(
+        class_distances(matrix, class_vectors.vectors), label_ids, order, protocol.data["evaluation"]["splits"]
+    )
+    expected = len(vectors)
+    budget = getattr(config, "failure_budget", DEFAULT_FAILURE_BUDGET)
+    failed = [
+        {"path": str(records[i].path) if records[i] is not None else None, "reason": reason}
+        for i, reason in sorted(failures.items())
+    ]
+    return {
+        "schema": SCHEMA,
+        "kind": "zslbench-result",
+        "model": {
+            "label": config.label or state["model"]["name"],
+            "name": state["model"]["name"],
+            "options": state["model"].get("options", {}),
+            "identity": identity,
+            "checkpoint": str(getattr(config, "weights", "")) or None,
+        },
+        "protocol": {
+            "name": protocol.name,
+            "version": protocol.version,
+            "fingerprint": protocol.fingerprint,
+            "changed": list(protocol.changed),
+            "resolved": protocol.data,
+        },
+        "dataset": {"name": test.name, "classes": len(test), "sha256": test.sha256},
+        "embedding": {"spec": protocol.embedding, "id": embedder.id},
+        "metrics": metrics,
+        "compliance": _compliance(state, test, protocol, embedder),
+        "data": {
+            "expected": expected,
+            "scored": len(scored),
+            "failed": len(failed),
+            "failures": failed,
+            "clips_per_video": clips_per_video,
+            "failure_budget": budget,
+            "complete": len(failed) <= budget * expected,
+        },
+        **environment(),
+        "timing": {
+            **timing,
+            "score_s": round(time.perf_counter() - t0, 4),
+            "total_s": round(time.perf_counter() - started, 3),
+        },
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _compliance(state: dict[str, Any], test: ClassList, protocol: Protocol, embedder: TextEmbedder) -> dict[str, Any]:
+    """Eq. 3 for this test dataset: every training and pretraining class at distance >= tau."""
+    verdict: dict[str, Any] = {"tau": protocol.tau, "dataset": test.name, "violations": []}
+    training = state.get("classes")
+    init = state["model"].get("options", {}).get("init")
+    pretrained_on = state.get("pretrained_on")
+    if training is None:
+        return {**verdict, "verdict": "unknown", "why": "the model's training classes are not known"}
+    if init and not pretrained_on:
+        return {
+            **verdict,
+            "verdict": "unknown",
+            "why": "initial weights of unknown pretraining (declare --pretrained-on)",
+        }
+    checked = [("training", ClassList("training classes", tuple(training), "checkpoint"))]
+    if pretrained_on:
+        checked.append(("pretraining", load_class_list(pretrained_on)))
+    for role, classes in checked:
+        table = compute_overlap(classes, [test], embedder)
+        kept = table.kept(protocol.tau)
+        verdict["violations"] += [
+            {"role": role, "class": name, "nearest": table.nearest[i], "distance": float(table.distance[i])}
+            for i, name in enumerate(classes.classes)
+            if not kept[i]
+        ]
+    verdict["checked"] = [f"{role}: {classes.name} ({len(classes)} classes)" for role, classes in checked]
+    verdict["verdict"] = "not_compliant" if verdict["violations"] else "compliant"
+    return verdict
+
+
+def _checkpoint_protocol(state: dict[str, Any], ref: str | None) -> Protocol:
+    trained = state["protocol"]
+    if ref is None:
+        path = trained.get("path")
+        ref = path if path and Path(path).is_file() else trained["name"]
+    protocol = load_protocol(ref)
+    if protocol.fingerprint != trained["fingerprint"]:
+        raise ZslbenchError(
+            f"the checkpoint was trained under {trained['name']} v{trained['version']} "
+            f"(fingerprint {trained['fingerprint'][:12]}), not {protocol.name} v{protocol.version} "
+            f"({protocol.fingerprint[:12]})",
+            "evaluate under the protocol the model was trained with",
+        )
+    return protocol
+
+
+def test_lists(protocol: Protocol, wanted: list[str] | None) -> list[ClassList]:
+    tests = protocol.test_classes()
+    if not wanted:
+        return tests
+    names = {t.name: t for t in tests}
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        raise ZslbenchError(
+            f"{unknown[0]!r} is not a test dataset of {protocol.name}", f"choose from {', '.join(names)}"
+        )
+    return [names[w] for w in wanted]
+
+
+def _keys(cache, records) -> tuple[list[str | None], dict[int, str]]:
+    keys, failures = [], {}
+    for i, record in enumerate(records):
+        try:
+            keys.append(cache.key(record.path))
+        except OSError as err:
+            keys.append(None)
+            failures[i] = f"cannot read: {err.strerror}"
+    return keys, failures
+
+
+def _weights_hash(state_dict: dict[str, Any]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(state_dict.items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _dataset_of(protocol: Protocol, labels: np.ndarray, wanted: str | None, path: Path) -> ClassList:
+    names = {str(label) for label in labels}
+    tests = test_lists(protocol, [wanted] if wanted else None)
+    fitting = [t for t in tests if names <= set(t.classes)]
+    if len(fitting) == 1:
+        return fitting[0]
+    if not fitting:
+        best = min(tests, key=lambda t: len(names - set(t.classes)))
+        unknown = sorted(names - set(best.classes))
+        raise ZslbenchError(
+            f"{path}: {len(unknown)} label(s) are not classes of {best.name} or any test dataset of {protocol.name}, "
+            f"e.g. {unknown[0]!r}",
+            "labels must be the official class names of one of the protocol's test datasets",
+        )
+    raise ZslbenchError(f"{path}: the labels fit several test datasets", "name one with --dataset")

@@ -1,0 +1,80 @@
+"""The features file: precomputed video embeddings from any model, scored under a protocol.
+
+An .npz (numpy.savez, no pickled objects) with:
+- `embeddings` float [N, D]: video embeddings in the protocol's class-vector space;
+- `labels` str [N]: each video's class name (official names of one test dataset);
+optional:
+- `training_classes` str [K]: what the model was trained on (without it the verdict is `unknown`);
+- `pretrained_on` str: the dataset of any initial weights;
+- `model` str: a name for the results; `dataset` str: which test dataset the labels belong to.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zslbench.errors import ZslbenchError
+
+
+def write_features(
+    path: Path,
+    embeddings: np.ndarray,
+    labels: list[str],
+    model: str,
+    dataset: str,
+    training_classes: list[str] | None,
+    pretrained_on: str | None,
+) -> Path:
+    import io
+
+    from zslbench.atomic import write_bytes
+
+    arrays: dict[str, Any] = {
+        "embeddings": np.asarray(embeddings, dtype=np.float32),
+        "labels": np.array(labels, dtype=str),
+        "model": np.array(model),
+        "dataset": np.array(dataset),
+    }
+    if training_classes is not None:
+        arrays["training_classes"] = np.array(training_classes, dtype=str)
+    if pretrained_on:
+        arrays["pretrained_on"] = np.array(pretrained_on)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_bytes(path, buffer.getvalue())
+    return path
+
+
+def read_features(path: Path) -> dict[str, Any]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            data = {key: archive[key] for key in archive.files}
+    except FileNotFoundError:
+        raise ZslbenchError(f"features file {path} does not exist", "write one with `zslbench extract`") from None
+    except (OSError, ValueError) as err:
+        raise ZslbenchError(
+            f"cannot read {path} as .npz: {str(err)[:120]}", "save with numpy.savez (no pickled objects)"
+        ) from None
+    missing = [key for key in ("embeddings", "labels") if key not in data]
+    if missing:
+        raise ZslbenchError(
+            f"{path} has no {missing[0]!r} array", "it needs embeddings [N, D] and labels [N] (class names)"
+        )
+    embeddings, labels = data["embeddings"], data["labels"]
+    if embeddings.ndim != 2 or labels.ndim != 1 or len(embeddings) != len(labels) or not len(labels):
+        raise ZslbenchError(
+            f"{path}: embeddings {embeddings.shape} and labels {labels.shape} do not pair up",
+            "embeddings must be [N, D] and labels [N], with N > 0",
+        )
+    if not np.issubdtype(embeddings.dtype, np.floating) or not np.isfinite(embeddings).all():
+        raise ZslbenchError(f"{path}: embeddings hold NaN, inf or non-numbers", "write finite float embeddings")
+    if labels.dtype.kind not in "US":
+        raise ZslbenchError(
+            f"{path}: labels must be class names (strings), got {labels.dtype}",
+            "e.g. labels=np.array(['Archery', ...])",
+        )
+    data["embeddings"] = embeddings.astype(np.float32)
+    return data
