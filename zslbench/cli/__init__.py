@@ -2,9 +2,11 @@
 
 from zslbench.cli import (  # noqa: F401  (they register commands)
     data_cmds,
+    eval_cmds,
     model_cmds,
     overlap_cmds,
     protocol_cmds,
+    report_cmds,
     text_cmds,
     train_cmd,
 )

@@ -1,0 +1,98 @@
+"""zslbench table and zslbench check over real result records."""
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from zslbench.check import compare, junit_xml, markdown_summary
+from zslbench.cli import app
+from zslbench.evaluate import EvalConfig, evaluate
+from zslbench.observations import Observation, from_record
+from zslbench.tables import build_table, render
+
+
+@pytest.fixture(scope="module")
+def results(trained_tiny, synth_dataset, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("results")
+    evaluate(
+        EvalConfig(
+            weights=trained_tiny, data={"synth-target": synth_dataset.root / "target.csv"}, label="tiny", results=folder
+        )
+    )
+    return folder
+
+
+def obs(who="m", value=50.0, std=None, version=1, fingerprint="f" * 64, model="e2e_r2plus1d", published=False, **kw):
+    fields = {
+        "who": who, "model": model, "published": published, "protocol": "p", "version": version,
+        "fingerprint": fingerprint, "protocol_note": "", "dataset": "ucf101", "split": "random_half", "metric": "top1",
+        "value": value, "std": std, "compliance": "compliant", "embedding": "glove-6b-50d", "source": "",
+    }  # fmt: skip
+    return Observation(**{**fields, **kw})
+
+
+def test_pass_fail_missing_stale():
+    ref = obs(who="m", value=50.0, std=2.0)
+    rows = compare([obs(value=53.9)], [ref], tolerance=1.0, std_k=2.0)
+    assert [(r.status, r.allowed) for r in rows] == [("pass", 4.0)]
+    assert compare([obs(value=54.1)], [ref])[0].status == "fail"
+    assert compare([obs(value=50.0, dataset="hmdb51")], [ref])[0].status == "missing"
+    assert compare([obs(value=50.0, version=2)], [ref])[0].reason == "protocol version 2 vs 1"
+    assert compare([obs(value=50.0, fingerprint="e" * 64)], [ref])[0].status == "stale"
+    published = obs(
+        who="paper", value=48.0, fingerprint="", published=True, embedding="word2vec:GoogleNews-vectors-negative300.bin"
+    )
+    (row,) = compare([obs(value=48.0)], [published])
+    assert row.status == "stale" and "embedding" in row.reason
+    (row,) = compare([obs(value=48.3, embedding="word2vec:/data/GoogleNews-vectors-negative300.bin")], [published])
+    assert row.status == "pass"
+
+
+def test_junit_and_markdown_reports():
+    rows = compare([obs(value=60.0), obs(who="x", value=1.0)], [obs(value=50.0), obs(who="x", value=1.0), obs(who="y")])
+    suite = ET.fromstring(junit_xml(rows))
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "1", "1")
+    assert "**1** pass, **1** fail, **1** missing" in markdown_summary(rows)
+
+
+def test_table_formats_compliance_and_fingerprint_columns(results):
+    from zslbench.results import find_records
+
+    observations = [o for r in find_records([results]) for o in from_record(r)]
+    frame = build_table(observations)
+    assert list(frame.index) == ["tiny"] and frame.loc["tiny", "compliance"] == "compliant"
+    half = [c for c in frame.columns if c.endswith("half · top1")]
+    assert half and "±" in frame.loc["tiny", half[0]]
+    assert render(frame, "md").startswith("| model | protocol | compliance |")
+    assert "\\begin{tabular}" in render(frame, "latex") and "$\\pm$" in render(frame, "latex")
+    assert "<table" in render(frame, "html") and render(frame, "csv").startswith("model,protocol,compliance")
+    other = [Observation(**{**o.__dict__, "who": "other", "fingerprint": "0" * 64}) for o in observations]
+    split = build_table(observations + other)
+    assert any("#" in c for c in split.columns) and len(split.columns) == 2 * len(frame.columns) - 2
+    mixed = build_table(observations + other, allow_mixed=True)
+    assert all("(mixed protocols)" in c for c in mixed.columns[2:])
+
+
+def test_cli_table_check_and_baseline(runner, results, tmp_path):
+    shown = runner.invoke(
+        app, ["table", str(results), "--published", "--format", "csv", "--plot", str(tmp_path / "p.png")]
+    )
+    assert shown.exit_code == 0, shown.stderr
+    assert "[published] Brattoli2020 e2e R(2+1)D-18, 664 classes" in shown.stdout
+    assert (tmp_path / "p.png").read_bytes().startswith(b"\x89PNG")
+    baseline = tmp_path / "base.json"
+    assert runner.invoke(app, ["check", str(results), "--write-baseline", str(baseline)]).exit_code == 0
+    checked = runner.invoke(
+        app, ["check", str(results), "--against", str(baseline), "--junit", str(tmp_path / "j.xml"), "--json"]
+    )
+    assert checked.exit_code == 0 and {r["status"] for r in json.loads(checked.stdout)} == {"pass"}
+    payload = json.loads(baseline.read_text())
+    payload["entries"][0]["value"] += 50
+    baseline.write_text(json.dumps(payload))
+    failed = runner.invoke(
+        app, ["check", str(results), "--against", str(baseline), "--summary", str(tmp_path / "s.md")]
+    )
+    assert failed.exit_code == 1 and "fail" in (tmp_path / "s.md").read_text()
+    empty = runner.invoke(app, ["table", str(tmp_path / "nothing")])
+    assert empty.exit_code == 2 and "does not exist" in empty.stderr

@@ -1,0 +1,169 @@
+"""The regression gate: compare result records with published numbers or a saved baseline.
+
+Each comparable pair is `pass` (|ours - reference| <= max(tolerance, k x std)), `fail`, `missing`
+(a reference with no result) or `stale` (the reference was made under another protocol version,
+protocol content or embedding). Any `fail` makes the gate fail.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from zslbench.atomic import write_text
+from zslbench.errors import ZslbenchError
+from zslbench.observations import Observation, from_published
+from zslbench.published import published_numbers
+
+BASELINE_KIND = "zslbench-baseline"
+BASELINE_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class Comparison:
+    who: str
+    protocol: str
+    dataset: str
+    split: str
+    metric: str
+    ours: float | None
+    reference: float
+    reference_std: float | None
+    allowed: float
+    status: str  # pass | fail | missing | stale
+    reason: str = ""
+
+    @property
+    def difference(self) -> float | None:
+        return None if self.ours is None else self.ours - self.reference
+
+
+def compare(
+    results: Sequence[Observation], references: Sequence[Observation], tolerance: float = 1.0, std_k: float = 2.0
+) -> list[Comparison]:
+    """Compare results with references (published: matched by model; baseline: by label). Published
+    numbers of protocols none of the results used are left out, not reported missing."""
+    used = {r.protocol for r in results}
+    out = []
+    for ref in references:
+        if ref.published and ref.protocol not in used:
+            continue
+        matched = [r for r in results if _same_setting(r, ref)]
+        if not matched:
+            out.append(_row(ref.who, ref, None, None, "missing", "no result for this setting", tolerance, std_k))
+            continue
+        for ours in matched:
+            reason = _stale(ours, ref)
+            status = "stale" if reason else None
+            out.append(_row(ours.who, ref, ours.value, ours.std, status, reason, tolerance, std_k))
+    return out
+
+
+def _same_setting(result: Observation, ref: Observation) -> bool:
+    who = result.model == ref.model if ref.published else result.who == ref.who
+    return who and (result.protocol, result.dataset, result.split, result.metric) == (
+        ref.protocol, ref.dataset, ref.split, ref.metric,
+    )  # fmt: skip
+
+
+def _stale(result: Observation, ref: Observation) -> str:
+    if result.version != ref.version:
+        return f"protocol version {result.version} vs {ref.version}"
+    if ref.fingerprint and result.fingerprint != ref.fingerprint:
+        return f"protocol content changed (fingerprint {result.fingerprint[:8]} vs {ref.fingerprint[:8]})"
+    if not _same_embedding(result.embedding, ref.embedding):
+        return f"embedding {result.embedding} vs {ref.embedding}"
+    return ""
+
+
+def _same_embedding(ours: str, theirs: str) -> bool:
+    kind, _, path = ours.partition(":")
+    ref_kind, _, ref_path = theirs.partition(":")
+    return kind == ref_kind and Path(path).name == Path(ref_path).name
+
+
+def _row(who, ref, ours, ours_std, status, reason, tolerance, std_k) -> Comparison:
+    std = ref.std if ref.std is not None else ours_std
+    allowed = max(tolerance, std_k * std) if std is not None else tolerance
+    if status is None:
+        status = "pass" if abs(ours - ref.value) <= allowed + 1e-9 else "fail"
+    return Comparison(
+        who, ref.protocol_label, ref.dataset, ref.split, ref.metric, ours, ref.value, ref.std, allowed, status, reason
+    )
+
+
+def published_references() -> list[Observation]:
+    """Published numbers that a zslbench model reproduces (the others only appear in tables)."""
+    return [from_published(n) for n in published_numbers() if n.model]
+
+
+def write_baseline(results: Sequence[Observation], path: Path) -> Path:
+    entries = [{k: v for k, v in asdict(o).items() if k != "source"} for o in results]
+    payload = {"kind": BASELINE_KIND, "schema": BASELINE_SCHEMA, "entries": entries}
+    write_text(path, json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def load_baseline(path: Path) -> list[Observation]:
+    try:
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ZslbenchError(
+            f"baseline {path} does not exist", "write one with `zslbench check --write-baseline`"
+        ) from None
+    except (OSError, ValueError) as err:
+        raise ZslbenchError(f"cannot read baseline {path}: {err}", "it should be JSON written by zslbench") from None
+    if (
+        not isinstance(payload, dict)
+        or payload.get("kind") != BASELINE_KIND
+        or payload.get("schema") != BASELINE_SCHEMA
+    ):
+        raise ZslbenchError(
+            f"{path} is not a zslbench baseline (schema {BASELINE_SCHEMA})", "write one with --write-baseline"
+        )
+    return [Observation(**entry, source=str(path)) for entry in payload["entries"]]
+
+
+def markdown_summary(rows: Sequence[Comparison]) -> str:
+    counts = {status: sum(r.status == status for r in rows) for status in ("pass", "fail", "missing", "stale")}
+    lines = [
+        "## zslbench check",
+        "",
+        ", ".join(f"**{n}** {status}" for status, n in counts.items()),
+        "",
+        "| status | model | protocol | dataset | split | metric | ours | reference | allowed | note |",
+        "|---|---|---|---|---|---|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        ours = "" if r.ours is None else f"{r.ours:.2f}"
+        ref = f"{r.reference:.2f}" + (f" ± {r.reference_std:.2f}" if r.reference_std is not None else "")
+        lines.append(
+            f"| {r.status} | {r.who} | {r.protocol} | {r.dataset} | {r.split} | {r.metric} | {ours} | {ref} "
+            f"| ±{r.allowed:.2f} | {r.reason} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def junit_xml(rows: Sequence[Comparison]) -> str:
+    failures = sum(r.status == "fail" for r in rows)
+    skipped = sum(r.status in ("missing", "stale") for r in rows)
+    cases = []
+    for r in rows:
+        name = quoteattr(f"{r.who} {r.protocol} {r.dataset} {r.split} {r.metric}")
+        body = ""
+        if r.status == "fail":
+            message = f"{r.ours:.2f} vs {r.reference:.2f} (allowed ±{r.allowed:.2f})"
+            body = f"<failure message={quoteattr(message)}/>"
+        elif r.status in ("missing", "stale"):
+            body = f"<skipped message={quoteattr(r.status + ': ' + r.reason)}/>"
+        cases.append(f'  <testcase classname="zslbench.check" name={name}>{body}</testcase>')
+    header = f'<testsuite name="zslbench check" tests="{len(rows)}" failures="{failures}" skipped="{skipped}">'
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + header + "\n" + "\n".join(cases) + "\n</testsuite>\n"
+
+
+def summary_json(rows: Sequence[Comparison]) -> list[dict[str, Any]]:
+    return [{**asdict(r), "difference": r.difference} for r in rows]

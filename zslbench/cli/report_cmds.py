@@ -1,0 +1,115 @@
+"""`zslbench table` and `zslbench check`: pure reductions over result records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from zslbench.cli.app import app
+from zslbench.cli.common import command, console, print_json
+from zslbench.errors import EXIT_FAILED
+
+ResultsArg = Annotated[list[Path] | None, typer.Argument(help="Result files or folders [default: results/]")]
+
+
+@app.command()
+@command
+def table(
+    results: ResultsArg = None,
+    published: Annotated[bool, typer.Option("--published", help="Add the published numbers")] = False,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md, csv, latex or html")] = "md",
+    metric: Annotated[list[str] | None, typer.Option("--metric", help="Only these metrics (top1, top5, ...)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the table here")] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="PNG bar chart (half-class top-1, std as error bars)")
+    ] = None,
+    allow_mixed: Annotated[
+        bool, typer.Option("--allow-mixed", help="Let different protocol fingerprints share a column")
+    ] = False,
+) -> None:
+    """Rows: models and published methods. Columns: protocol x dataset x split x metric."""
+    from zslbench.atomic import write_text
+    from zslbench.errors import ZslbenchError
+    from zslbench.observations import from_published, from_record
+    from zslbench.published import published_numbers
+    from zslbench.results import find_records
+    from zslbench.tables import FORMATS, build_table, plot_bars, render
+
+    if fmt not in FORMATS:
+        raise ZslbenchError(f"unknown format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
+    observations = [o for record in find_records(results or [Path("results")]) for o in from_record(record)]
+    if published:
+        observations += [from_published(n) for n in published_numbers()]
+    text = render(build_table(observations, allow_mixed, metric), fmt)
+    if out:
+        write_text(out, text)
+        console.print(Text(f"wrote {out}"))
+    else:
+        console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
+    if plot:
+        plot_bars(observations, plot)
+        console.print(Text(f"wrote {plot}"))
+
+
+@app.command()
+@command
+def check(
+    results: ResultsArg = None,
+    against: Annotated[str, typer.Option("--against", help="published, or a baseline JSON file")] = "published",
+    tolerance: Annotated[float, typer.Option(help="Allowed difference in accuracy points")] = 1.0,
+    std_k: Annotated[float, typer.Option(help="...or this many standard deviations, if larger")] = 2.0,
+    junit: Annotated[Path | None, typer.Option(help="Write a JUnit XML report")] = None,
+    summary: Annotated[Path | None, typer.Option(help="Write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")] = None,
+    write_baseline: Annotated[Path | None, typer.Option(help="Record these results as a baseline and exit")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Also fail on missing and stale references")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """Compare results with published numbers or a baseline. Exit 1 on any fail."""
+    from zslbench.atomic import write_text
+    from zslbench.check import compare, junit_xml, load_baseline, markdown_summary, published_references, summary_json
+    from zslbench.check import write_baseline as save_baseline
+    from zslbench.observations import from_record
+    from zslbench.results import find_records
+
+    observations = [o for record in find_records(results or [Path("results")]) for o in from_record(record)]
+    if write_baseline:
+        save_baseline(observations, write_baseline)
+        console.print(Text(f"wrote baseline {write_baseline} ({len(observations)} numbers)"))
+        return
+    references = published_references() if against == "published" else load_baseline(Path(against))
+    rows = compare(observations, references, tolerance, std_k)
+    if junit:
+        write_text(junit, junit_xml(rows))
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:  # $GITHUB_STEP_SUMMARY is appended to
+            handle.write(markdown_summary(rows))
+    if json_out:
+        print_json(summary_json(rows))
+    elif not rows:
+        used = ", ".join(sorted({o.protocol for o in observations}))
+        console.print(Text(f"nothing to compare: no reference numbers for {used}"))
+    else:
+        _render(rows)
+    failing = {"fail"} | ({"missing", "stale"} if strict else set())
+    if any(r.status in failing for r in rows):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _render(rows) -> None:
+    styles = {"pass": "green", "fail": "bold red", "missing": "yellow", "stale": "yellow"}
+    table = Table(header_style="bold")
+    for column in ("status", "model", "protocol", "dataset", "split", "metric", "ours", "reference", "allowed", "note"):
+        table.add_column(column, justify="right" if column in ("ours", "reference", "allowed") else "left")
+    for r in rows:
+        ref = f"{r.reference:.2f}" + (f" ± {r.reference_std:.2f}" if r.reference_std is not None else "")
+        table.add_row(
+            f"[{styles[r.status]}]{r.status}[/]", *map(Text, (r.who, r.protocol, r.dataset, r.split, r.metric)),
+            "" if r.ours is None else f"{r.ours:.2f}", ref, f"±{r.allowed:.2f}", Text(r.reason),
+        )  # fmt: skip
+    console.print(table)
+    counts = {s: sum(r.status == s for r in rows) for s in styles}
+    console.print(", ".join(f"{n} {s}" for s, n in counts.items()))

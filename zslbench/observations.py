@@ -1,0 +1,81 @@
+"""Result records and published numbers flattened to one shape: (who, protocol, dataset, split, metric,
+value, std). Tables and checks are reductions over these rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from zslbench.published import PublishedNumber
+
+METRICS = ("top1", "top5", "mean_class_accuracy")
+
+
+@dataclass(frozen=True)
+class Observation:
+    who: str  # a model label, or a published method
+    model: str  # the zslbench model name ("" for published methods without one)
+    published: bool
+    protocol: str  # protocol name ("" for published numbers of other protocols)
+    version: int
+    fingerprint: str  # "" for published numbers
+    protocol_note: str
+    dataset: str
+    split: str
+    metric: str
+    value: float
+    std: float | None
+    compliance: str  # compliant | not_compliant | unknown | published
+    embedding: str
+    source: str  # result path, or where the number was published
+
+    @property
+    def protocol_label(self) -> str:
+        return f"{self.protocol}@v{self.version}" if self.protocol else f"other: {self.protocol_note}"
+
+
+def from_record(record: dict[str, Any]) -> list[Observation]:
+    protocol, metrics = record["protocol"], record["metrics"]
+    common = {
+        "who": record["model"]["label"],
+        "model": record["model"]["name"],
+        "published": False,
+        "protocol": protocol["name"],
+        "version": protocol["version"],
+        "fingerprint": protocol["fingerprint"],
+        "protocol_note": "",
+        "dataset": record["dataset"]["name"],
+        "compliance": record["compliance"]["verdict"],
+        "embedding": record["embedding"]["spec"],
+        "source": record.get("_path", ""),
+    }
+    rows = []
+    for metric in METRICS:
+        if "random_half" in metrics:
+            summary = metrics["random_half"][metric]
+            rows.append(
+                Observation(**common, split="random_half", metric=metric, value=summary["mean"], std=summary["std"])
+            )
+        if "all" in metrics:
+            rows.append(Observation(**common, split="all", metric=metric, value=metrics["all"][metric], std=None))
+    return rows
+
+
+def from_published(number: PublishedNumber) -> Observation:
+    return Observation(
+        who=number.method,
+        model=number.model,
+        published=True,
+        protocol=number.protocol,
+        version=number.version,
+        fingerprint="",
+        protocol_note=number.protocol_note,
+        dataset=number.dataset,
+        split=number.split,
+        metric=number.metric,
+        value=number.value,
+        std=number.std,
+        compliance="published",
+        embedding=number.embedding,
+        source=f"{number.source}, {number.table}",
+    )

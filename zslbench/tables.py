@@ -1,0 +1,147 @@
+"""Comparison tables over result records (and published numbers): pandas, rendered as Markdown,
+CSV, LaTeX or HTML, and a bar chart with error bars.
+
+Rows are models (published methods labelled as such); columns are protocol x dataset x split x
+metric. Records made under different protocol fingerprints never share a column unless
+`allow_mixed`, and then the column says so.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from zslbench.atomic import write_bytes
+from zslbench.observations import Observation
+
+SPLIT_SHORT = {"random_half": "half", "all": "all"}
+FORMATS = ("md", "csv", "latex", "html")
+
+
+def column_keys(observations: Sequence[Observation], allow_mixed: bool) -> dict[Observation, str]:
+    """The column of every observation: protocol (with its fingerprint when several share a name and
+    version), dataset, split, metric. Published numbers of other protocols share "other protocols"."""
+    fingerprints: dict[tuple, set[str]] = defaultdict(set)
+    for o in observations:
+        if not o.published:
+            fingerprints[(o.protocol, o.version)].add(o.fingerprint)
+    keys = {}
+    for o in observations:
+        protocol = f"{o.protocol}@v{o.version}" if o.protocol else "other protocols"
+        if o.protocol and len(fingerprints.get((o.protocol, o.version), ())) > 1:
+            if allow_mixed:
+                protocol += " (mixed protocols)"
+            else:
+                protocol += f" #{o.fingerprint[:8]}" if o.fingerprint else " (published)"
+        keys[o] = f"{protocol} · {o.dataset} · {SPLIT_SHORT[o.split]} · {o.metric}"
+    return keys
+
+
+def build_table(observations: Sequence[Observation], allow_mixed: bool = False, metrics: Sequence[str] | None = None):
+    """A DataFrame: one row per model (then published methods), one column per comparable setting."""
+    import pandas as pd
+
+    chosen = [o for o in observations if metrics is None or o.metric in metrics]
+    keys = column_keys(chosen, allow_mixed)
+    rows: dict[str, dict[str, str]] = defaultdict(dict)
+    compliance: dict[str, set[str]] = defaultdict(set)
+    protocols: dict[str, set[str]] = defaultdict(set)
+    for o in chosen:
+        label = f"[published] {o.who}" if o.published else o.who
+        cell = f"{o.value:.1f}" if o.std is None else f"{o.value:.1f} ± {o.std:.1f}"
+        column = keys[o]
+        if column in rows[label] and rows[label][column] != cell:
+            rows[label][column] += f" / {cell}"
+        else:
+            rows[label][column] = cell
+        compliance[label].add(o.compliance)
+        protocols[label].add(o.protocol_label if o.protocol_note else f"{o.protocol}@v{o.version}")
+    columns = sorted({keys[o] for o in chosen}, key=lambda c: (c.startswith("other"), c))
+    ordered = sorted(rows, key=lambda label: (label.startswith("[published]"), label))
+    frame = pd.DataFrame(
+        [{c: rows[label].get(c, "") for c in columns} for label in ordered], index=ordered, columns=columns
+    )
+    frame.insert(0, "protocol", ["; ".join(sorted(protocols[label])) for label in ordered])
+    frame.insert(1, "compliance", [_verdict(compliance[label]) for label in ordered])
+    frame.index.name = "model"
+    return frame
+
+
+def _verdict(verdicts: set[str]) -> str:
+    for verdict, text in (("not_compliant", "NOT compliant"), ("unknown", "unknown"), ("compliant", "compliant")):
+        if verdict in verdicts:
+            return text
+    return "published"
+
+
+def render(frame, fmt: str) -> str:
+    if fmt == "csv":
+        return frame.to_csv()
+    if fmt == "html":
+        return frame.to_html(escape=True)
+    header = [frame.index.name or "", *frame.columns]
+    body = [[str(index), *map(str, row)] for index, row in zip(frame.index, frame.itertuples(index=False), strict=True)]
+    if fmt == "md":
+        lines = ["| " + " | ".join(_md(c) for c in header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in body]
+        return "\n".join(lines) + "\n"
+    if fmt == "latex":
+        lines = ["\\begin{tabular}{l" + "l" * len(frame.columns) + "}", "\\toprule"]
+        lines.append(" & ".join(_tex(c) for c in header) + " \\\\")
+        lines.append("\\midrule")
+        lines += [" & ".join(_tex(c) for c in row) + " \\\\" for row in body]
+        lines += ["\\bottomrule", "\\end{tabular}"]
+        return "\n".join(lines) + "\n"
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _tex(text: str) -> str:
+    text = text.replace("\\", "\\textbackslash ")
+    for char in "&%_#${}":
+        text = text.replace(char, "\\" + char)
+    return text.replace("±", "$\\pm$")
+
+
+def plot_bars(
+    observations: Sequence[Observation], path: Path, split: str = "random_half", metric: str = "top1"
+) -> Path:
+    """Bars per dataset, one per model, with the split's std as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    chosen = [o for o in observations if o.split == split and o.metric == metric]
+    datasets = sorted({o.dataset for o in chosen})
+    who = sorted(
+        {("[published] " if o.published else "") + o.who for o in chosen}, key=lambda w: (w.startswith("["), w)
+    )
+    width = 0.8 / max(1, len(who))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(datasets) * max(1, len(who)) ** 0.5), 4.2), dpi=120)
+    for i, name in enumerate(who):
+        values, errors = [], []
+        for dataset in datasets:
+            match = [
+                o for o in chosen if o.dataset == dataset and ("[published] " if o.published else "") + o.who == name
+            ]
+            values.append(match[0].value if match else np.nan)
+            errors.append(match[0].std or 0.0 if match else 0.0)
+        ax.bar(np.arange(len(datasets)) + i * width, values, width, yerr=errors, capsize=3, label=name)
+    ax.set_xticks(np.arange(len(datasets)) + width * (len(who) - 1) / 2, datasets)
+    ax.set_ylabel(f"{metric} accuracy (%), {SPLIT_SHORT[split]} classes")
+    ax.legend(fontsize=7, loc="upper right")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    write_bytes(path, buffer.getvalue())
+    return path
