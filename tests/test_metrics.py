@@ -67,3 +67,14 @@ def test_score_ranks_within_the_split_only_and_ties_go_to_the_first_listed_class
     assert restricted.videos == 2 and restricted.top1 == 50.0  # video 0: class 2 (0.2) beats class 0 (0.5)
     assert restricted.per_class == {2: 100.0, 0: 0.0}
     assert score(distances, labels, classes=[0, 1]).per_class == {0: 0.0, 1: 0.0}
+
+
+def test_a_videos_distances_do_not_depend_on_the_other_videos():
+    rng = np.random.default_rng(5)
+    videos, classes = rng.normal(size=(300, 64)), rng.normal(size=(20, 64))
+    full = class_distances(videos, classes)
+    assert all(
+        np.array_equal(class_distances(videos[s : s + m], classes), full[s : s + m])
+        for s in (0, 7)
+        for m in (1, 3, 100)
+    )

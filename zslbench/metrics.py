@@ -2,8 +2,7 @@
 and the reference implementation's seeded half-class splits.
 
 All splits are scored from one distance matrix: a split selects rows (its classes' videos) and
-columns (its classes). `overlap.cosine_distances` reduces every pair on its own, so a sub-matrix
-equals the matrix the reference computes per split with scipy's cdist.
+columns (its classes), the same ranking the reference gets from a scipy cdist per split.
 """
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from zslbench.overlap import cosine_distances
 
 
 def half_class_splits(n_classes: int, repeats: int = 10, first_seed: int = 0) -> list[np.ndarray]:
@@ -43,27 +40,41 @@ class SplitScore:
 
 
 def class_distances(embeddings: np.ndarray, class_vectors: np.ndarray) -> np.ndarray:
-    """Cosine distance of every video embedding to every class vector, float64 [videos, classes]."""
-    return cosine_distances(embeddings, class_vectors)
+    """Cosine distance of every video embedding to every class vector, float64 [videos, classes].
+
+    The same formula as `overlap.cosine_distances` (scipy's cdist), computed row by row as a stack of
+    vector-matrix products: a video's distances do not depend on which other videos are scored (a
+    failed video or a torchrun shard changes nothing else), and it is 3x faster than einsum here.
+    """
+    videos = np.asarray(embeddings, dtype=np.float64)
+    classes = np.asarray(class_vectors, dtype=np.float64)
+    if not len(videos):
+        return np.zeros((0, len(classes)))
+    dots = (videos[:, None, :] @ classes.T)[:, 0, :]
+    norms = np.sqrt(np.einsum("ik,ik->i", videos, videos))[:, None] * np.sqrt(np.einsum("jk,jk->j", classes, classes))
+    return np.clip(1.0 - dots / norms, 0.0, 2.0)
 
 
 def score(distances: np.ndarray, labels: np.ndarray, classes: Sequence[int] | None = None) -> SplitScore:
     """Nearest-class accuracy over `classes` (all when None): only those classes' videos, ranked
     against those classes only. Ties go to the class listed first, as a stable argsort would."""
     labels = np.asarray(labels)
-    classes = np.arange(distances.shape[1]) if classes is None else np.asarray(classes)
-    column = np.full(distances.shape[1], -1)
-    column[classes] = np.arange(len(classes))
-    rows = np.flatnonzero(column[labels] >= 0)
-    sub = distances[np.ix_(rows, classes)]
-    truth = column[labels[rows]]
+    if classes is None:
+        classes = np.arange(distances.shape[1])
+        rows, sub, truth = np.arange(len(labels)), distances, labels
+    else:
+        classes = np.asarray(classes)
+        column = np.full(distances.shape[1], -1)
+        column[classes] = np.arange(len(classes))
+        rows = np.flatnonzero(column[labels] >= 0)
+        sub = distances[np.ix_(rows, classes)]
+        truth = column[labels[rows]]
     own = sub[np.arange(len(rows)), truth][:, None]
     earlier = np.arange(len(classes))[None, :] < truth[:, None]
     rank = ((sub < own) | ((sub == own) & earlier)).sum(axis=1)
-    video_labels = labels[rows]
-    per_class = {
-        int(c): float(100 * np.mean(rank[video_labels == c] == 0)) for c in classes if (video_labels == c).any()
-    }
+    videos = np.bincount(truth, minlength=len(classes))
+    correct = np.bincount(truth, weights=rank == 0, minlength=len(classes))
+    per_class = {int(c): float(100 * (correct[i] / videos[i])) for i, c in enumerate(classes) if videos[i]}
     return SplitScore(
         top1=float(100 * np.mean(rank == 0)) if len(rows) else float("nan"),
         top5=float(100 * np.mean(rank < 5)) if len(rows) else float("nan"),
