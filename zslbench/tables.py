@@ -60,7 +60,7 @@ def build_table(observations: Sequence[Observation], allow_mixed: bool = False, 
             rows[label][column] = cell
         compliance[label].add(o.compliance)
         protocols[label].add(o.protocol_label if o.protocol_note else f"{o.protocol}@v{o.version}")
-    columns = sorted({keys[o] for o in chosen}, key=lambda c: (c.startswith("other"), c))
+    columns = sorted({keys[o] for o in chosen}, key=_column_order)
     ordered = sorted(rows, key=lambda label: (label.startswith("[published]"), label))
     frame = pd.DataFrame(
         [{c: rows[label].get(c, "") for c in columns} for label in ordered], index=ordered, columns=columns
@@ -69,6 +69,13 @@ def build_table(observations: Sequence[Observation], allow_mixed: bool = False, 
     frame.insert(1, "compliance", [_verdict(compliance[label]) for label in ordered])
     frame.index.name = "model"
     return frame
+
+
+def _column_order(column: str) -> tuple:
+    """Our protocols first, then other ones; within a dataset: half before all, top1, top5, mca."""
+    protocol, dataset, split, metric = column.split(" · ")
+    splits, metrics = ("half", "all"), ("top1", "top5", "mean_class_accuracy")
+    return (protocol.startswith("other"), protocol, dataset, splits.index(split), metrics.index(metric))
 
 
 def _verdict(verdicts: set[str]) -> str:

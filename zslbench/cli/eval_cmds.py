@@ -77,7 +77,7 @@ def eval_command(
 def _render(outcome) -> None:
     table = Table(header_style="bold")
     for column in ("dataset", "videos", "half top-1", "all top-1", "all top-5", "compliance", "record"):
-        table.add_column(column, no_wrap=column != "record")
+        table.add_column(column, no_wrap=column != "record", overflow="fold" if column == "record" else "ellipsis")
     for path, record in outcome.records:
         metrics, data = record["metrics"], record["data"]
         half = metrics.get("random_half", {}).get("top1")

@@ -102,14 +102,21 @@ def check(
 def _render(rows) -> None:
     styles = {"pass": "green", "fail": "bold red", "missing": "yellow", "stale": "yellow"}
     table = Table(header_style="bold")
+    notes = any(r.reason for r in rows)
     for column in ("status", "model", "protocol", "dataset", "split", "metric", "ours", "reference", "allowed", "note"):
-        table.add_column(column, justify="right" if column in ("ours", "reference", "allowed") else "left")
+        if column != "note" or notes:
+            right = column in ("ours", "reference", "allowed")
+            table.add_column(column, justify="right" if right else "left", no_wrap=column in ("protocol", "reference"))
+    short = {"random_half": "half", "mean_class_accuracy": "mca"}
     for r in rows:
         ref = f"{r.reference:.2f}" + (f" ± {r.reference_std:.2f}" if r.reference_std is not None else "")
+        names = (r.who, r.protocol, r.dataset, short.get(r.split, r.split), short.get(r.metric, r.metric))
         table.add_row(
-            f"[{styles[r.status]}]{r.status}[/]", *map(Text, (r.who, r.protocol, r.dataset, r.split, r.metric)),
-            "" if r.ours is None else f"{r.ours:.2f}", ref, f"±{r.allowed:.2f}", Text(r.reason),
+            f"[{styles[r.status]}]{r.status}[/]", *map(Text, names),
+            "" if r.ours is None else f"{r.ours:.2f}", ref, f"±{r.allowed:.2f}", *([Text(r.reason)] if notes else []),
         )  # fmt: skip
     console.print(table)
     counts = {s: sum(r.status == s for r in rows) for s in styles}
-    console.print(", ".join(f"{n} {s}" for s, n in counts.items()))
+    console.print(
+        ", ".join(f"{n} {s}" for s, n in counts.items()) + "  (half: 10 half-class splits; mca: mean class accuracy)"
+    )
