@@ -51,3 +51,14 @@ def describe(payload: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint's metadata without tensors, for reports and result records."""
     keys = ("model", "protocol", "classes", "embedder_id", "compliance", "pretrained_on", "epoch", "step", "finished")
     return {key: payload.get(key) for key in keys}
+
+
+def weights_sha256(state_dict: dict[str, Any]) -> str:
+    """A hash of a model's tensors (names and bytes), the model identity in caches and records."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(state_dict.items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()

@@ -65,7 +65,7 @@ class CheckpointModel:
 
     def __init__(self, weights: Path, model: str | None, protocol: str | None, device: str = "auto") -> None:
         from zslbench.cache import FeatureCache, touch
-        from zslbench.checkpoint import load_checkpoint
+        from zslbench.checkpoint import load_checkpoint, weights_sha256
         from zslbench.distributed import setup
         from zslbench.models import build_model, model_spec
         from zslbench.video.decode import DECODER
@@ -91,7 +91,7 @@ class CheckpointModel:
                 "name": name,
                 "options": self.state["model"]["options"],
                 "embed_dim": self.state["model"]["embed_dim"],
-                "weights_sha256": _weights_hash(self.state["state_dict"]),
+                "weights_sha256": weights_sha256(self.state["state_dict"]),
             },
             "sampling": {"clips": self.protocol.data["clips"], "mode": "test", "sampler": SAMPLER_VERSION},
             "decoder": DECODER,
@@ -251,13 +251,7 @@ def _score_record(
             "identity": identity,
             "checkpoint": str(getattr(config, "weights", "")) or None,
         },
-        "protocol": {
-            "name": protocol.name,
-            "version": protocol.version,
-            "fingerprint": protocol.fingerprint,
-            "changed": list(protocol.changed),
-            "resolved": protocol.data,
-        },
+        "protocol": protocol.describe(),
         "dataset": {"name": test.name, "classes": len(test), "sha256": test.sha256},
         "embedding": {"spec": protocol.embedding, "id": embedder.id},
         "metrics": metrics,
@@ -349,16 +343,6 @@ def _keys(cache, records) -> tuple[list[str | None], dict[int, str]]:
             keys.append(None)
             failures[i] = f"cannot read: {err.strerror}"
     return keys, failures
-
-
-def _weights_hash(state_dict: dict[str, Any]) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    for name, tensor in sorted(state_dict.items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def _dataset_of(protocol: Protocol, labels: np.ndarray, wanted: str | None, path: Path) -> ClassList:

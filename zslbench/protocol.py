@@ -157,6 +157,16 @@ class Protocol:
             }
         )
 
+    def describe(self) -> dict[str, Any]:
+        """The protocol's identity as reports and result records carry it."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "fingerprint": self.fingerprint,
+            "changed": list(self.changed),
+            "resolved": self.data,
+        }
+
     def replace(
         self,
         *,

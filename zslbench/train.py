@@ -8,7 +8,6 @@ every checkpoint. Each item's randomness comes from (seed, epoch, index) and the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -21,7 +20,7 @@ import torch
 from torch.utils.data import DistributedSampler
 
 from zslbench import __version__
-from zslbench.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from zslbench.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint, weights_sha256
 from zslbench.distributed import Context, barrier, gather, setup, sync_buffers, teardown
 from zslbench.errors import ZslbenchError
 from zslbench.losses import LOSSES, embedding_loss
@@ -227,7 +226,7 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
         if not stopped_early:
             raise
     sync_buffers(context, model)
-    hashes = gather(context, _weights_hash(model))
+    hashes = gather(context, weights_sha256(model.state_dict())[:16])
     if context.is_main and not stopped_early:
         final = payload(finished=True)
         final["replica_hashes"] = hashes
@@ -335,14 +334,6 @@ def _start_state(config: TrainConfig, out: Path, protocol: Protocol, classes: Cl
     if state.get("finished"):
         raise ZslbenchError(f"{path} is a finished run", "raise --epochs to train further, or start a new --out")
     return state
-
-
-def _weights_hash(model: torch.nn.Module) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 def _write_failures(out: Path, failures: dict[str, str]) -> None:
