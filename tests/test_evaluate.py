@@ -178,3 +178,14 @@ def test_a_manifest_path_that_disappeared_is_accounted(trained_tiny, synth_datas
     ).records[0][1]
     assert record["data"]["expected"] == 17 and record["data"]["failed"] == 1
     assert record["data"]["failures"][0]["reason"].startswith("cannot read")
+
+
+def test_cache_info_and_prune(runner, trained_tiny, synth_dataset, tmp_path, fresh_cache):
+    run(trained_tiny, synth_dataset.root, tmp_path)
+    info = runner.invoke(app, ["cache", "info", "--json"])
+    (namespace,) = json.loads(info.stdout)["namespaces"]
+    assert namespace["model"] == "e2e_r2plus1d" and namespace["videos"] == 16
+    assert runner.invoke(app, ["cache", "prune"]).exit_code == 2  # says what to prune
+    assert runner.invoke(app, ["cache", "prune", "--older-than", "30"]).stdout.startswith("removed 0")
+    assert runner.invoke(app, ["cache", "prune", "--all"]).stdout.startswith("removed 1")
+    assert json.loads(runner.invoke(app, ["cache", "info", "--json"]).stdout)["namespaces"] == []
