@@ -60,3 +60,18 @@ def test_refuses_a_used_folder_and_leaves_nothing_behind(tmp_path):
     with pytest.raises(ZslbenchError, match="--classes 99"):
         make_synth(tmp_path / "new", n_classes=99)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["used"]
+
+
+def test_h264_encoding_of_the_same_frames_is_repeatable(tmp_path):
+    """The same seed must give the same bytes: x264 with mbtree gave 4 distinct files in 300 encodes of
+    these frames (so 500 miss a regression with probability under 1%), about 5 s."""
+    import hashlib
+
+    from zslbench.video.encode import write_video
+    from zslbench.video.synth import SynthClass
+
+    digests = set()
+    for _ in range(500):  # fresh frames each time: the allocation churn that exposed it
+        frames = render(SynthClass("blue", "triangle", "sliding"), np.random.default_rng([0, 7, 2, 0]))
+        digests.add(hashlib.sha256(write_video(tmp_path / "clip.mp4", frames).read_bytes()).hexdigest())
+    assert len(digests) == 1

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-# suffix -> (PyAV codec, options); both decode frame-exactly with decord
-CODECS = {".mp4": ("libx264", {"crf": "18"}), ".avi": ("mpeg4", {})}
+# suffix -> (PyAV codec, options); both decode frame-exactly with decord. With x264's macroblock-tree
+# rate control, encoding the same frames again gave another file about once in 100 (4 distinct files
+# in 300 encodes; 1 with mbtree=0), so the synthetic benchmark was not byte-reproducible.
+CODECS = {".mp4": ("libx264", {"crf": "18", "x264-params": "mbtree=0"}), ".avi": ("mpeg4", {})}
 BIT_RATE = {"mpeg4": 2_000_000}  # mpeg4 ignores crf; without a rate it encodes at 200 kb/s
 
 
