@@ -58,3 +58,31 @@ def trained_tiny(synth_dataset, tmp_path_factory: pytest.TempPathFactory):
     data = {"synth-source": synth_dataset.root / "source.csv"}
     train(TrainConfig("e2e_r2plus1d", out, data, str(synth_dataset.protocol), {"width": 0.125}, epochs=2))
     return out
+
+
+@pytest.fixture(scope="session")
+def synth_e2e(tmp_path_factory: pytest.TempPathFactory, session_cache: Path):
+    """`synth_e2e(seed)` -> (data folder, run folder): the default synthetic benchmark and the tiny
+    end-to-end model trained on it through the CLI (about 50 s per seed, once per session). The CI
+    gate scores these runs; the feature models use their backbone as the pretrained extractor."""
+    from zslbench.cli import app
+
+    runs: dict[int, tuple[Path, Path]] = {}
+    runner = CliRunner()
+
+    def make(seed: int) -> tuple[Path, Path]:
+        if seed not in runs:
+            root = tmp_path_factory.mktemp(f"synth-e2e-{seed}")
+            data, run = root / "data", root / "run"
+            steps = [
+                ["synth", str(data), "--seed", str(seed)],
+                ["train", "--model", "e2e_r2plus1d", "--width", "0.25", "--protocol", str(data / "synth.yaml"),
+                 "--data", f"synth-source={data / 'source.csv'}", "--out", str(run)],
+            ]  # fmt: skip
+            for step in steps:
+                done = runner.invoke(app, step)
+                assert done.exit_code == 0, (step[0], done.stdout[-500:], done.stderr[-1500:])
+            runs[seed] = (data, run)
+        return runs[seed]
+
+    return make

@@ -18,26 +18,20 @@ SEEDS = (0, 1)
 TOLERANCE = "25"
 
 
-def pipeline(runner, root: Path, results: Path) -> list[dict]:
+def pipeline(runner, synth_e2e, results: Path) -> list[dict]:
     records = []
     for seed in SEEDS:
-        data = root / f"synth{seed}"
-        steps = [
-            ["synth", str(data), "--seed", str(seed)],
-            ["train", "--model", "e2e_r2plus1d", "--width", "0.25", "--protocol", str(data / "synth.yaml"),
-             "--data", f"synth-source={data / 'source.csv'}", "--out", str(root / f"run{seed}")],
-            ["eval", "--weights", str(root / f"run{seed}"), "--data", f"synth-target={data / 'target.csv'}",
-             "--name", f"tiny-e2e-seed{seed}", "--results", str(results), "--json"],
-        ]  # fmt: skip
-        for step in steps:
-            done = runner.invoke(app, step)
-            assert done.exit_code == 0, (step[0], done.stdout[-500:], done.stderr[-1500:])
+        data, run = synth_e2e(seed)  # zslbench synth, then zslbench train (tests/conftest.py)
+        step = ["eval", "--weights", str(run), "--data", f"synth-target={data / 'target.csv'}",
+                "--name", f"tiny-e2e-seed{seed}", "--results", str(results), "--json"]  # fmt: skip
+        done = runner.invoke(app, step)
+        assert done.exit_code == 0, (step[0], done.stdout[-500:], done.stderr[-1500:])
         records += json.loads(done.stdout)
     return records
 
 
-def test_tiny_model_names_unseen_classes_and_passes_the_ci_gate(runner, tmp_path):
-    records = pipeline(runner, tmp_path, tmp_path / "results")
+def test_tiny_model_names_unseen_classes_and_passes_the_ci_gate(runner, synth_e2e, tmp_path):
+    records = pipeline(runner, synth_e2e, tmp_path / "results")
     top1 = [r["metrics"]["all"]["top1"] for r in records]
     chance = 100 / records[0]["dataset"]["classes"]
     print(f"zero-shot top-1 on unseen target classes: {top1} (chance {chance:.0f}%)")

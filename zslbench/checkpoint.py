@@ -49,8 +49,27 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
 
 def describe(payload: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint's metadata without tensors, for reports and result records."""
-    keys = ("model", "protocol", "classes", "embedder_id", "compliance", "pretrained_on", "epoch", "step", "finished")
+    keys = ("model", "protocol", "classes", "embedder_id", "compliance", "pretrained_on", "pretraining", "backbone")
+    keys += ("epoch", "step", "finished")
     return {key: payload.get(key) for key in keys}
+
+
+def pretraining_of(state: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+    """(status, name, classes) of what the model saw before its training classes, for Eq. 3.
+
+    status: "none" (random initial weights), "unknown" (weights of undeclared pretraining) or
+    "classes". Models trained on backbone features carry it from the features file; the others
+    from their --init and --pretrained-on options.
+    """
+    from zslbench.vocab import load_class_list
+
+    if "pretraining" in state:
+        known = state["pretraining"]
+        return known["status"], known["name"], tuple(known["classes"])
+    if state.get("pretrained_on"):
+        listed = load_class_list(state["pretrained_on"])
+        return "classes", listed.name, listed.classes
+    return ("unknown" if state["model"].get("options", {}).get("init") else "none"), "", ()
 
 
 def weights_sha256(state_dict: dict[str, Any]) -> str:

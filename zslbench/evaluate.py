@@ -23,7 +23,7 @@ from zslbench.protocol import Protocol, load_protocol
 from zslbench.results import SCHEMA, environment, save_record
 from zslbench.text import TextEmbedder, load_embedder
 from zslbench.text.class_vectors import embed_class_lists
-from zslbench.vocab import ClassList, load_class_list
+from zslbench.vocab import ClassList
 
 DEFAULT_FAILURE_BUDGET = 0.005  # share of a dataset's videos that may fail before a run is incomplete
 
@@ -57,19 +57,14 @@ class EvalOutcome:
 
 
 class CheckpointModel:
-    """A trained checkpoint ready to embed videos of a protocol's test datasets, through the cache.
-
-    Under torchrun every rank embeds its share of the uncached videos; the cache is where the shares
-    meet, and rank 0 reads the whole dataset back from it.
-    """
+    """A trained checkpoint of a video model, ready to encode a protocol's test datasets."""
 
     def __init__(self, weights: Path, model: str | None, protocol: str | None, device: str = "auto") -> None:
-        from zslbench.cache import FeatureCache, touch
         from zslbench.checkpoint import load_checkpoint, weights_sha256
         from zslbench.distributed import setup
+        from zslbench.encoding import VideoEncoder, sampling_identity
         from zslbench.models import build_model, model_spec
-        from zslbench.video.decode import DECODER
-        from zslbench.video.sampler import SAMPLER_VERSION, ClipSpec
+        from zslbench.video.sampler import ClipSpec
 
         self.weights = Path(weights)
         self.state = load_checkpoint(weights)
@@ -80,12 +75,19 @@ class CheckpointModel:
             )
         self.protocol = _checkpoint_protocol(self.state, protocol)
         self.context = setup(device)
-        self.spec = model_spec(name)
-        options = {**self.state["model"]["options"], "init": None}  # the checkpoint holds the weights
-        self.model = build_model(name, self.state["model"]["embed_dim"], **options)
-        self.model.load_state_dict(self.state["state_dict"])
-        self.model.to(self.context.device).eval()
         self.clips = ClipSpec.from_protocol(self.protocol.data["clips"])
+        self.is_features = self.state["model"].get("input") == "features"
+        if self.is_features:  # a method over backbone features: --data names features files
+            self.identity = {
+                "model": {"name": name, "options": self.state["model"]["options"],
+                          "weights_sha256": weights_sha256(self.state["state_dict"])},
+                "backbone": self.state["backbone"],
+            }  # fmt: skip
+            return
+        spec = model_spec(name)
+        options = {**self.state["model"]["options"], "init": None}  # the checkpoint holds the weights
+        module = build_model(name, self.state["model"]["embed_dim"], **options)
+        module.load_state_dict(self.state["state_dict"])
         self.identity = {
             "model": {
                 "name": name,
@@ -93,43 +95,17 @@ class CheckpointModel:
                 "embed_dim": self.state["model"]["embed_dim"],
                 "weights_sha256": weights_sha256(self.state["state_dict"]),
             },
-            "sampling": {"clips": self.protocol.data["clips"], "mode": "test", "sampler": SAMPLER_VERSION},
-            "decoder": DECODER,
-            "normalisation": {"mean": list(self.spec.mean), "std": list(self.spec.std)},
+            **sampling_identity(self.protocol.data["clips"], spec.mean, spec.std),
         }
-        self.cache = FeatureCache.open(self.identity)
-        touch(self.cache)
+        self.encoder = VideoEncoder(module, self.identity, self.clips, spec.mean, spec.std, self.context)
 
     def embed(self, test: ClassList, data: dict[str, Path], batch_size: int, workers: int, progress=None):
         """(records, embeddings or None per record, failure reason per record index); all ranks call it."""
-        from zslbench.distributed import barrier, gather
-        from zslbench.extract import iter_embeddings
-        from zslbench.video.sources import dataset_videos
+        if self.is_features:
+            from zslbench.feature_models import embed_feature_file
 
-        records = list(dataset_videos(test, data).records)
-        keys, failures = _keys(self.cache, records)
-        todo = [i for i, key in enumerate(keys) if key is not None and self.cache.get(key) is None]
-        mine = todo[self.context.rank :: self.context.world_size]
-        batches = iter_embeddings(
-            self.model, [records[i] for i in mine], test.classes, self.clips, self.spec.mean, self.spec.std,
-            batch_size, workers, self.context.device,
-        )  # fmt: skip
-        done = 0
-        for indices, vectors, failed in batches:
-            for row, index in enumerate(indices):
-                self.cache.put(keys[mine[index]], vectors[row])
-            for failure in failed:
-                failures[mine[failure.index]] = failure.reason
-            done += len(indices) + len(failed)
-            if progress and self.context.is_main:
-                progress(test.name, min(done * self.context.world_size, len(todo)), len(todo))
-        failures = {k: v for part in gather(self.context, failures) for k, v in part.items()}
-        barrier(self.context)
-        vectors = [self.cache.get(key) if key is not None and i not in failures else None for i, key in enumerate(keys)]
-        for i, vector in enumerate(vectors):
-            if vector is None and i not in failures:
-                failures[i] = "embedding missing after extraction"
-        return records, vectors, failures
+            return embed_feature_file(self.state, self.protocol, test, data)
+        return self.encoder.encode(test, data, batch_size, workers, progress)
 
     def close(self) -> None:
         from zslbench.distributed import teardown
@@ -277,27 +253,28 @@ def _score_record(
 
 def _compliance(state: dict[str, Any], test: ClassList, protocol: Protocol, embedder: TextEmbedder) -> dict[str, Any]:
     """Eq. 3 for this test dataset: every training and pretraining class at distance >= tau."""
+    from zslbench.checkpoint import pretraining_of
+
     verdict: dict[str, Any] = {"tau": protocol.tau, "dataset": test.name, "violations": []}
     training = state.get("classes")
-    init = state["model"].get("options", {}).get("init")
-    pretrained_on = state.get("pretrained_on")
     if training is None:
         return {**verdict, "verdict": "unknown", "why": "the model's training classes are not known"}
-    if init and not pretrained_on:
+    status, name, pretraining = pretraining_of(state)
+    if status == "unknown":
         return {
             **verdict,
             "verdict": "unknown",
-            "why": "initial weights of unknown pretraining (declare --pretrained-on)",
+            "why": "the initial weights' pretraining classes are unknown (declare them with --pretrained-on)",
         }
     checked = [("training", ClassList("training classes", tuple(training), "checkpoint"))]
-    if pretrained_on:
-        checked.append(("pretraining", load_class_list(pretrained_on)))
+    if status == "classes":
+        checked.append(("pretraining", ClassList(name or "pretraining classes", pretraining, "checkpoint")))
     for role, classes in checked:
         table = compute_overlap(classes, [test], embedder)
         kept = table.kept(protocol.tau)
         verdict["violations"] += [
-            {"role": role, "class": name, "nearest": table.nearest[i], "distance": float(table.distance[i])}
-            for i, name in enumerate(classes.classes)
+            {"role": role, "class": cls, "nearest": table.nearest[i], "distance": float(table.distance[i])}
+            for i, cls in enumerate(classes.classes)
             if not kept[i]
         ]
     verdict["checked"] = [f"{role}: {classes.name} ({len(classes)} classes)" for role, classes in checked]
@@ -332,17 +309,6 @@ def test_lists(protocol: Protocol, wanted: list[str] | None) -> list[ClassList]:
             f"{unknown[0]!r} is not a test dataset of {protocol.name}", f"choose from {', '.join(names)}"
         )
     return [names[w] for w in wanted]
-
-
-def _keys(cache, records) -> tuple[list[str | None], dict[int, str]]:
-    keys, failures = [], {}
-    for i, record in enumerate(records):
-        try:
-            keys.append(cache.key(record.path))
-        except OSError as err:
-            keys.append(None)
-            failures[i] = f"cannot read: {err.strerror}"
-    return keys, failures
 
 
 def _dataset_of(protocol: Protocol, labels: np.ndarray, wanted: str | None, path: Path) -> ClassList:

@@ -57,6 +57,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop (with a resumable checkpoint) after this many steps in all
     log_every: int = 10
     tensorboard: bool = False  # also write OUT/tensorboard (needs the tensorboard package)
+    features: Path | None = None  # a backbone features file: train a model of kind `features` on it
 
 
 @dataclass
@@ -71,6 +72,7 @@ class TrainResult:
     compliant: bool
     stopped_early: bool
     replica_hashes: list[str]
+    fit: dict[str, Any] | None = None  # models on features: what the fit chose (epochs, regularisers)
 
 
 class EpochSampler(DistributedSampler):
@@ -87,6 +89,17 @@ class EpochSampler(DistributedSampler):
 
 
 def train(config: TrainConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+    if config.features is not None:
+        from zslbench.feature_models import train_on_features
+
+        return train_on_features(config, progress)
+    spec = model_spec(config.model)
+    if spec.kind == "features" and spec.backbone == "any":
+        from zslbench.feature_models import EXTRACT_HINT
+
+        raise ZslbenchError(
+            f"{spec.name} trains on backbone features, not on videos", f"pass --features F.npz; {EXTRACT_HINT}"
+        )
     context = setup(config.device)
     try:
         return _train(config, context, progress)
@@ -154,12 +167,7 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
             "step": step,
             "global_step": global_step,
             "settings": settings,
-            "protocol": {
-                "name": protocol.name,
-                "version": protocol.version,
-                "fingerprint": protocol.fingerprint,
-                "path": str(protocol.path),
-            },
+            "protocol": protocol_reference(protocol),
             "classes": list(classes.classes),
             "embedder_id": embedder.id,
             "compliance": compliance,
@@ -237,6 +245,12 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
         out / CHECKPOINT, epoch, global_step, last_loss, len(classes), len(manifest), len(failures),
         compliance["compliant"], stopped_early, hashes,
     )  # fmt: skip
+
+
+def protocol_reference(protocol: Protocol) -> dict[str, Any]:
+    """How a checkpoint names its protocol: evaluation refuses any other fingerprint."""
+    return {"name": protocol.name, "version": protocol.version, "fingerprint": protocol.fingerprint,
+            "path": str(protocol.path)}  # fmt: skip
 
 
 class _Stop(Exception):

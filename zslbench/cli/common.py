@@ -65,6 +65,24 @@ def split_list(values: Iterable[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
+def parse_options(items: Iterable[str] | None) -> dict[str, Any]:
+    """KEY=VALUE pairs with YAML values: `--option gamma=0.1 --option top_t=5 --option lam=null`."""
+    import yaml
+
+    options = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ZslbenchError(f"--option {item!r} is not KEY=VALUE", "e.g. --option gamma=0.1")
+        try:
+            options[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            raise ZslbenchError(
+                f"--option {item!r}: {value!r} is not a value", "use a number, true/false or null"
+            ) from None
+    return options
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 

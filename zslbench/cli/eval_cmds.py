@@ -76,9 +76,9 @@ def eval_command(
 
 def _render(outcome) -> None:
     table = Table(header_style="bold")
-    for column in ("dataset", "videos", "half top-1", "all top-1", "all top-5", "compliance", "record"):
-        table.add_column(column, no_wrap=column != "record", overflow="fold" if column == "record" else "ellipsis")
-    for path, record in outcome.records:
+    for column in ("dataset", "videos", "half top-1", "all top-1", "all top-5", "compliance"):
+        table.add_column(column, no_wrap=True)
+    for _, record in outcome.records:
         metrics, data = record["metrics"], record["data"]
         half = metrics.get("random_half", {}).get("top1")
         everything = metrics.get("all", {})
@@ -92,10 +92,12 @@ def _render(outcome) -> None:
             f"{everything['top1']:.1f}" if everything else "",
             f"{everything['top5']:.1f}" if everything else "",
             f"[{style}]{verdict.replace('_', ' ')}[/]",
-            Text(str(path)),
         )
     console.print(table)
-    for _, record in outcome.records:
+    for path, record in outcome.records:
+        console.print(Text(f"record {path}", style="dim"))
+        if record["compliance"].get("why"):
+            err_console.print(Text(f"compliance unknown: {record['compliance']['why']}", style="yellow"))
         for failure in record["data"]["failures"][:5]:
             err_console.print(Text(f"undecodable: {failure['path']}: {failure['reason']}", style="yellow"))
 
@@ -129,28 +131,94 @@ class _Progress:
 @app.command()
 @command
 def extract(
-    weights: Annotated[Path, typer.Option("--weights", "-w", help="checkpoint.pt (or its run folder)")],
-    dataset: Annotated[str, typer.Option("--dataset", help="The test dataset to embed")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Features file (.npz) to write")],
     data: DataOpt = None,
-    protocol: Annotated[str | None, typer.Option("--protocol", "-p", help="[default: the checkpoint's]")] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", "-w", help="A trained checkpoint: its class-space embeddings")
+    ] = None,
+    backbone: Annotated[
+        str | None, typer.Option("--backbone", help="r2plus1d_18 or r3d_18: its pooled features instead")
+    ] = None,
+    init: Annotated[
+        Path | None, typer.Option(help="Backbone weights: torchvision state dict or a zslbench checkpoint")
+    ] = None,
+    width: Annotated[float | None, typer.Option(help="Backbone width [default: 1, or the checkpoint's]")] = None,
+    pretrained_on: Annotated[
+        str | None, typer.Option(help="Dataset or class list the --init weights were trained on (for the audit)")
+    ] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", help="[default: the one --data names]")] = None,
+    protocol: Annotated[
+        str | None, typer.Option("--protocol", "-p", help="[default: the checkpoint's, or the default protocol]")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seeds the random backbone when there is no --init")] = 0,
     batch_size: Annotated[int, typer.Option(help="Videos per batch", min=1)] = 8,
     workers: Annotated[int, typer.Option(help="Decoding processes", min=0)] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
+    json_out: JsonOpt = False,
 ) -> None:
-    """Write a model's video embeddings of one test dataset as a features file (see `eval --features`)."""
+    """Write a features file: a backbone's pooled features of every video (for models of kind
+    features), or a trained model's embeddings of a test dataset (for `eval --features`)."""
+    from zslbench.errors import ZslbenchError
+    from zslbench.video.sources import parse_data_options
+
+    if (weights is None) == (backbone is None):
+        raise ZslbenchError(
+            "pass exactly one of --weights and --backbone", "--backbone r2plus1d_18 --init W, or --weights runs/NAME"
+        )
+    sources = parse_data_options(data or [])
+    dataset = dataset or (next(iter(sources)) if len(sources) == 1 else None)
+    if dataset is None:
+        raise ZslbenchError("which dataset?", "pass --dataset NAME, or a single --data NAME=PATH")
+    main_rank = os.environ.get("RANK", "0") == "0"
+    if backbone is not None:
+        from zslbench.backbone_features import extract_backbone_features
+
+        with _Progress(main_rank and not json_out) as progress:
+            path, result = extract_backbone_features(
+                backbone, init, width, pretrained_on, protocol, dataset, sources, out, batch_size, workers, device,
+                progress, seed,
+            )  # fmt: skip
+        if result is None:
+            return
+        summary = {
+            "path": str(path), "dataset": result.dataset, "videos": len(result.labels),
+            "classes": len(set(result.labels)), "dim": int(result.features.shape[1]), "backbone": result.backbone,
+            "weights_sha256": result.weights_sha256, "pretraining": result.pretraining,
+            "pretraining_name": result.pretraining_name, "failed": len(result.failures),
+        }  # fmt: skip
+    else:
+        if init or width or pretrained_on:
+            raise ZslbenchError("--init, --width and --pretrained-on go with --backbone", "a checkpoint holds its own")
+        summary = _extract_embeddings(weights, dataset, sources, out, protocol, batch_size, workers, device)
+        if summary is None:
+            return
+    if json_out:
+        print_json(summary)
+        return
+    what = f"{summary['dim']}-d {summary.get('backbone', 'model')} features" if backbone else "embeddings"
+    console.print(
+        Text(f"wrote {summary['path']}: {what} of {summary['videos']} {summary['dataset']} videos "
+             f"({summary['failed']} undecodable left out)")
+    )  # fmt: skip
+    if backbone and summary["pretraining"] == "unknown":
+        err_console.print(
+            "[yellow]the --init weights' pretraining is unknown: models trained on these features get the "
+            "compliance verdict unknown (declare it with --pretrained-on)[/]"
+        )
+
+
+def _extract_embeddings(weights, dataset, sources, out, protocol, batch_size, workers, device) -> dict | None:
     import numpy as np
 
     from zslbench.evaluate import CheckpointModel, test_lists
     from zslbench.features_file import write_features
-    from zslbench.video.sources import parse_data_options
 
     runner = CheckpointModel(weights, None, protocol, device)
     try:
         (test,) = test_lists(runner.protocol, [dataset])
-        records, vectors, failures = runner.embed(test, parse_data_options(data or []), batch_size, workers)
+        records, vectors, failures = runner.embed(test, sources, batch_size, workers)
         if not runner.context.is_main:
-            return
+            return None
         kept = [i for i, v in enumerate(vectors) if v is not None]
         path = write_features(
             out, np.stack([vectors[i] for i in kept]), [records[i].label for i in kept], runner.state["model"]["name"],
@@ -158,9 +226,8 @@ def extract(
         )  # fmt: skip
     finally:
         runner.close()
-    console.print(
-        Text(f"wrote {path}: {len(kept)} embeddings of {test.name} ({len(failures)} undecodable videos left out)")
-    )
+    return {"path": str(path), "dataset": test.name, "videos": len(kept), "dim": len(vectors[kept[0]]) if kept else 0,
+            "failed": len(failures)}  # fmt: skip
 
 
 @cache_app.command("info")

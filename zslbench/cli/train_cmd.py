@@ -10,15 +10,23 @@ import typer
 from rich.text import Text
 
 from zslbench.cli.app import app
-from zslbench.cli.common import command, console, err_console, print_json
+from zslbench.cli.common import command, console, err_console, parse_options, print_json
 
 
 @app.command()
 @command
 def train(
     model: Annotated[str, typer.Option("--model", "-m", help="Registered model (zslbench models list)")],
-    data: Annotated[list[str], typer.Option("--data", help="NAME=PATH: the source dataset's manifest or folder")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoint.pt, metrics.jsonl")],
+    data: Annotated[
+        list[str] | None, typer.Option("--data", help="NAME=PATH: the source dataset's manifest or folder")
+    ] = None,
+    features: Annotated[
+        Path | None, typer.Option("--features", help="Backbone features of the source dataset (zslbench extract)")
+    ] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", help="KEY=VALUE: a model option (zslbench models show NAME)")
+    ] = None,
     protocol: Annotated[str | None, typer.Option("--protocol", "-p", help="Protocol name or YAML file")] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs [default: the protocol's]", min=1)] = None,
     batch_size: Annotated[int | None, typer.Option(help="Videos per step [default: the protocol's]", min=1)] = None,
@@ -45,21 +53,28 @@ def train(
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Train a model on the protocol's source classes after applying the rule."""
+    """Train a model on the protocol's source classes after applying the rule (videos or features)."""
+    from zslbench.errors import ZslbenchError
     from zslbench.train import TrainConfig
     from zslbench.train import train as run_training
     from zslbench.video.sources import parse_data_options
 
+    if (not data) == (features is None):
+        raise ZslbenchError(
+            "pass either --data NAME=VIDEOS (train on videos) or --features F.npz (train on backbone features)",
+            "see `zslbench models list` for each model's kind",
+        )
     options = {
         k: v
         for k, v in {"width": width, "dropout": dropout, "init": str(init) if init else None}.items()
         if v is not None
     }
+    options.update(parse_options(option))
     config = TrainConfig(
-        model=model, out=out, data=parse_data_options(data), protocol=protocol, model_options=options,
+        model=model, out=out, data=parse_data_options(data or []), protocol=protocol, model_options=options,
         classes=classes, allow_overlap=allow_overlap, pretrained_on=pretrained_on, epochs=epochs,
         batch_size=batch_size, lr=lr, loss=loss, seed=seed, workers=workers, device=device, amp=amp,
-        resume=resume, max_steps=max_steps, tensorboard=tensorboard,
+        resume=resume, max_steps=max_steps, tensorboard=tensorboard, features=features,
     )  # fmt: skip
     main_rank = os.environ.get("RANK", "0") == "0"
     with _progress(enabled=main_rank and not json_out) as update:
@@ -70,13 +85,31 @@ def train(
     if json_out:
         print_json(summary)
         return
-    state = "stopped early (resumable)" if result.stopped_early else "finished"
-    verdict = "compliant" if result.compliant else "[bold red]NOT compliant[/] (--allow-overlap)"
-    console.print(
-        f"{state}: {result.epochs} epochs, {result.steps} steps, last loss {result.last_loss:.4f}; "
-        f"{result.classes} classes, {result.videos} videos, {result.failures} undecodable; {verdict}"
-    )
+    console.print(_summary(result))
     console.print(Text(f"checkpoint {result.checkpoint}"))
+
+
+def _summary(result) -> str:
+    verdict = "compliant" if result.compliant else "[bold red]NOT compliant[/] (--allow-overlap)"
+    data = f"{result.classes} classes, {result.videos} videos"
+    fit = result.fit
+    if fit is not None and "gamma" in fit:  # a closed-form fit on features
+        search = fit.get("validation")
+        chosen = f"gamma={fit['gamma']:g}, lam={fit['lam']:g}"
+        if search:
+            held_out, best = search["held_out_classes"], search["best_top1"]
+            chosen += f" (best of the grid on {held_out} held-out classes, top-1 {best:.1f})"
+        return f"fitted in closed form in {fit['seconds']:.2f} s: {chosen}; {data}; {verdict}"
+    if fit is not None:  # gradient steps on features
+        return (
+            f"trained in {fit['seconds']:.1f} s: {result.epochs} epochs, {result.steps} steps, last loss "
+            f"{result.last_loss:.4f}; {data}; {verdict}"
+        )
+    state = "stopped early (resumable)" if result.stopped_early else "finished"
+    return (
+        f"{state}: {result.epochs} epochs, {result.steps} steps, last loss {result.last_loss:.4f}; "
+        f"{data}, {result.failures} undecodable; {verdict}"
+    )
 
 
 class _progress:
@@ -87,6 +120,7 @@ class _progress:
         self.bar = None
         self.task = None
         self.last: dict[str, Any] | None = None
+        self.epoch = None
 
     def __enter__(self):
         if self.enabled:
@@ -105,15 +139,16 @@ class _progress:
     def update(self, record: dict[str, Any]) -> None:
         if self.bar is None:
             return
-        if self.task is None or record["step"] == 1:
+        if self.task is None or record["epoch"] != self.epoch:
             if self.task is not None:
                 self.bar.remove_task(self.task)
             self.task = self.bar.add_task(f"epoch {record['epoch']}", total=record["steps"], info="")
+            self.epoch = record["epoch"]
             self.last = None
         rate = ""
         if self.last is not None:
             seconds = record["elapsed_s"] - self.last["elapsed_s"]
-            rate = f"{record['clips'] / seconds:.1f} clips/s" if seconds > 0 else ""
+            rate = f"{record['clips'] / seconds:.1f} {record.get('unit', 'clips')}/s" if seconds > 0 else ""
         self.bar.update(self.task, completed=record["step"], info=f"loss {record['loss']:.4f} {rate}")
         self.last = record
 

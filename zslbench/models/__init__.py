@@ -36,7 +36,7 @@ class ModelSpec:
         return asdict(self)
 
 
-Builder = Callable[..., Any]  # (embed_dim, **options) -> torch.nn.Module with .encode(clips)
+Builder = Callable[..., Any]  # (embed_dim, **options) -> torch.nn.Module mapping clips (or features=) to vectors
 MODELS: Registry[Builder] = Registry("model", entry_point_group="zslbench.models")
 
 
@@ -73,15 +73,39 @@ def all_model_specs() -> list[ModelSpec]:
 
 
 def build_model(name: str, embed_dim: int, **options: Any):
-    """Construct a registered model; unknown options are an error naming the allowed ones."""
+    """Construct a registered video model; unknown options are an error naming the allowed ones."""
+    return MODELS.get(name)(embed_dim, **_checked_options(model_spec(name), options))
+
+
+def build_feature_method(name: str, embed_dim: int, features: Any, **options: Any):
+    """Construct a model of kind `features` for backbone features (`features`: a FeatureInput)."""
     from zslbench.errors import ZslbenchError
 
     spec = model_spec(name)
+    if spec.kind != "features":
+        raise ZslbenchError(
+            f"{name} is trained end to end on videos, not on backbone features",
+            "drop --features and pass --data NAME=VIDEOS, or choose a model of kind features (zslbench models list)",
+        )
+    return MODELS.get(name)(embed_dim, features=features, **_checked_options(spec, options))
+
+
+def _checked_options(spec: ModelSpec, options: dict[str, Any]) -> dict[str, Any]:
+    from zslbench.errors import ZslbenchError
+
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
         allowed = ", ".join(f"{k}={v!r}" for k, v in spec.options.items()) or "none"
-        raise ZslbenchError(f"model {name!r} has no option {unknown[0]!r}", f"its options: {allowed}")
-    return MODELS.get(name)(embed_dim, **{**spec.options, **options})
+        raise ZslbenchError(f"model {spec.name!r} has no option {unknown[0]!r}", f"its options: {allowed}")
+    for key, value in options.items():
+        default = spec.options[key]
+        numeric = isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)
+        if default is not None and value is not None and not (isinstance(value, type(default)) or numeric):
+            raise ZslbenchError(
+                f"model option {key}={value!r} of {spec.name} is not a {type(default).__name__}",
+                f"its default is {key}={default!r}",
+            )
+    return {**spec.options, **options}
 
 
 def _load_builtins() -> None:

@@ -39,8 +39,59 @@ def e2e_r3d(embed_dim: int, width: float = 1.0, dropout: float = 0.05, init: str
     feature_dim=512,
     **COMMON,
 )
-def frozen_r2plus1d(embed_dim: int, width: float = 1.0, dropout: float = 0.05, init: str | None = None):
+def frozen_r2plus1d(embed_dim: int, width: float = 1.0, dropout: float = 0.05, init: str | None = None, features=None):
+    """On videos (--init, --data): the whole network, backbone frozen; on a features file: the head."""
+    if features is not None:
+        from zslbench.models.feature_methods import LinearHead
+
+        return LinearHead(features, embed_dim, dropout)
     return _build("r2plus1d_18", embed_dim, width, dropout, init, frozen=True)
+
+
+ANY = "any"  # methods that take the pooled features of any video backbone
+
+
+@register_model(
+    "devise",
+    kind="features",
+    backbone=ANY,
+    summary="DeViSE (Frome et al. 2013): linear map to the class-vector space, hinge rank loss",
+    feature_dim=512,
+    margin=0.1,
+)
+def devise(embed_dim: int, features, margin: float = 0.1):
+    from zslbench.models.feature_methods import DeViSE
+
+    return DeViSE(features, embed_dim, margin)
+
+
+@register_model(
+    "eszsl",
+    kind="features",
+    backbone=ANY,
+    summary="ESZSL (Romera-Paredes & Torr 2015): closed-form bilinear compatibility",
+    feature_dim=512,
+    gamma=None,
+    lam=None,
+)
+def eszsl(embed_dim: int, features, gamma: float | None = None, lam: float | None = None):
+    from zslbench.models.feature_methods import ESZSL
+
+    return ESZSL(features, embed_dim, gamma, lam)
+
+
+@register_model(
+    "conse",
+    kind="features",
+    backbone=ANY,
+    summary="ConSE (Norouzi et al. 2014): top-T source-class probabilities weight their class vectors",
+    feature_dim=512,
+    top_t=10,
+)
+def conse(embed_dim: int, features, top_t: int = 10):
+    from zslbench.models.feature_methods import ConSE
+
+    return ConSE(features, embed_dim, top_t)
 
 
 def _build(backbone_name: str, embed_dim: int, width: float, dropout: float, init: str | None, frozen: bool):

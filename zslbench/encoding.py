@@ -1,0 +1,91 @@
+"""Running a video model over a dataset: the protocol's test sampling, the feature cache, torchrun.
+
+Every rank encodes its share of the videos the cache does not hold yet; the cache is where the shares
+meet, and every rank reads the whole dataset back from it. An interrupted run resumes from what was
+cached, and anything that changes an output (model, weights, sampling, decoder, video) is a miss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zslbench.cache import FeatureCache, touch
+from zslbench.distributed import Context, barrier, gather
+from zslbench.video.sampler import ClipSpec
+from zslbench.vocab import ClassList
+
+
+def sampling_identity(clips: dict[str, Any], mean, std) -> dict[str, Any]:
+    """What besides the model decides a video's output: clip sampling, decoder, normalisation."""
+    from zslbench.video.decode import DECODER
+    from zslbench.video.sampler import SAMPLER_VERSION
+
+    return {
+        "sampling": {"clips": clips, "mode": "test", "sampler": SAMPLER_VERSION},
+        "decoder": DECODER,
+        "normalisation": {"mean": list(mean), "std": list(std)},
+    }
+
+
+class VideoEncoder:
+    """`module` maps clips [B, clips, 3, T, H, W] to vectors [B, D]; `identity` names it exactly."""
+
+    def __init__(self, module: torch.nn.Module, identity: dict[str, Any], clips: ClipSpec, mean, std, context: Context):
+        self.module = module.to(context.device).eval()
+        self.identity = identity
+        self.clips, self.mean, self.std = clips, tuple(mean), tuple(std)
+        self.context = context
+        self.cache = FeatureCache.open(identity)
+        touch(self.cache)
+
+    def encode(
+        self,
+        class_list: ClassList,
+        data: dict[str, Path],
+        batch_size: int,
+        workers: int,
+        progress: Callable[[str, int, int], None] | None = None,
+    ):
+        """(records, vector or None per record, failure reason per record index); all ranks call it."""
+        from zslbench.extract import iter_embeddings
+        from zslbench.video.sources import dataset_videos
+
+        records = list(dataset_videos(class_list, data).records)
+        keys, failures = _keys(self.cache, records)
+        todo = [i for i, key in enumerate(keys) if key is not None and self.cache.get(key) is None]
+        mine = todo[self.context.rank :: self.context.world_size]
+        batches = iter_embeddings(
+            self.module, [records[i] for i in mine], class_list.classes, self.clips, self.mean, self.std,
+            batch_size, workers, self.context.device,
+        )  # fmt: skip
+        done = 0
+        for indices, vectors, failed in batches:
+            for row, index in enumerate(indices):
+                self.cache.put(keys[mine[index]], vectors[row])
+            for failure in failed:
+                failures[mine[failure.index]] = failure.reason
+            done += len(indices) + len(failed)
+            if progress and self.context.is_main:
+                progress(class_list.name, min(done * self.context.world_size, len(todo)), len(todo))
+        failures = {k: v for part in gather(self.context, failures) for k, v in part.items()}
+        barrier(self.context)
+        vectors = [self.cache.get(key) if key is not None and i not in failures else None for i, key in enumerate(keys)]
+        for i, vector in enumerate(vectors):
+            if vector is None and i not in failures:
+                failures[i] = "embedding missing after extraction"
+        return records, vectors, failures
+
+
+def _keys(cache: FeatureCache, records) -> tuple[list[str | None], dict[int, str]]:
+    keys, failures = [], {}
+    for i, record in enumerate(records):
+        try:
+            keys.append(cache.key(record.path))
+        except OSError as err:
+            keys.append(None)
+            failures[i] = f"cannot read: {err.strerror}"
+    return keys, failures
