@@ -57,7 +57,8 @@ class EvalOutcome:
 
 
 class CheckpointModel:
-    """A trained checkpoint of a video model, ready to encode a protocol's test datasets."""
+    """A trained checkpoint, ready to embed a protocol's test datasets: videos through the
+    VideoEncoder (cached, sharded under torchrun), or features files for a model of kind features."""
 
     def __init__(self, weights: Path, model: str | None, protocol: str | None, device: str = "auto") -> None:
         from zslbench.checkpoint import load_checkpoint, weights_sha256

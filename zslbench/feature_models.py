@@ -159,9 +159,9 @@ def embed_feature_file(state: dict[str, Any], protocol: Protocol, test: ClassLis
 
 
 def _check_backbone(spec, features: BackboneFeatures, path: Path) -> None:
-    from zslbench.models.zoo import ANY
+    from zslbench.models import ANY_BACKBONE
 
-    if spec.backbone not in (ANY, features.backbone):
+    if spec.backbone not in (ANY_BACKBONE, features.backbone):
         raise ZslbenchError(
             f"{path} holds {features.backbone} features, but {spec.name} takes {spec.backbone} features",
             f"extract them with --backbone {spec.backbone}, or choose a model for any backbone (devise, eszsl, conse)",

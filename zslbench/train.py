@@ -24,7 +24,7 @@ from zslbench.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint, we
 from zslbench.distributed import Context, barrier, gather, setup, sync_buffers, teardown
 from zslbench.errors import ZslbenchError
 from zslbench.losses import LOSSES, embedding_loss
-from zslbench.models import build_model, model_spec
+from zslbench.models import ANY_BACKBONE, build_model, model_spec
 from zslbench.overlap import compute_overlap
 from zslbench.protocol import Protocol, load_protocol
 from zslbench.text import load_embedder
@@ -94,7 +94,7 @@ def train(config: TrainConfig, progress: Callable[[dict[str, Any]], None] | None
 
         return train_on_features(config, progress)
     spec = model_spec(config.model)
-    if spec.kind == "features" and spec.backbone == "any":
+    if spec.kind == "features" and spec.backbone == ANY_BACKBONE:
         from zslbench.feature_models import EXTRACT_HINT
 
         raise ZslbenchError(

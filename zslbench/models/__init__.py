@@ -16,6 +16,7 @@ from zslbench.registry import Registry
 from zslbench.video.transforms import KINETICS_MEAN, KINETICS_STD
 
 Kind = Literal["end_to_end", "features"]
+ANY_BACKBONE = "any"  # ModelSpec.backbone of a method that takes the pooled features of any backbone
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zslbench.models import register_model
+from zslbench.models import ANY_BACKBONE, register_model
 
 COMMON = {"width": 1.0, "dropout": 0.05, "init": None}
 
@@ -48,13 +48,10 @@ def frozen_r2plus1d(embed_dim: int, width: float = 1.0, dropout: float = 0.05, i
     return _build("r2plus1d_18", embed_dim, width, dropout, init, frozen=True)
 
 
-ANY = "any"  # methods that take the pooled features of any video backbone
-
-
 @register_model(
     "devise",
     kind="features",
-    backbone=ANY,
+    backbone=ANY_BACKBONE,
     summary="DeViSE (Frome et al. 2013): linear map to the class-vector space, hinge rank loss",
     feature_dim=512,
     margin=0.1,
@@ -68,7 +65,7 @@ def devise(embed_dim: int, features, margin: float = 0.1):
 @register_model(
     "eszsl",
     kind="features",
-    backbone=ANY,
+    backbone=ANY_BACKBONE,
     summary="ESZSL (Romera-Paredes & Torr 2015): closed-form bilinear compatibility",
     feature_dim=512,
     gamma=None,
@@ -83,7 +80,7 @@ def eszsl(embed_dim: int, features, gamma: float | None = None, lam: float | Non
 @register_model(
     "conse",
     kind="features",
-    backbone=ANY,
+    backbone=ANY_BACKBONE,
     summary="ConSE (Norouzi et al. 2014): top-T source-class probabilities weight their class vectors",
     feature_dim=512,
     top_t=10,
