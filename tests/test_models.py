@@ -97,3 +97,13 @@ def test_listing_models_imports_no_torch(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "e2e_r2plus1d" in run.stdout
+
+
+def test_build_model_works_first_thing_in_a_fresh_process():
+    import subprocess
+    import sys
+
+    code = "from zslbench.models import build_model; print(type(build_model('e2e_r2plus1d', 8, width=0.125)).__name__)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "ZeroShotVideoModel"

@@ -75,7 +75,8 @@ def all_model_specs() -> list[ModelSpec]:
 
 def build_model(name: str, embed_dim: int, **options: Any):
     """Construct a registered video model; unknown options are an error naming the allowed ones."""
-    return MODELS.get(name)(embed_dim, **_checked_options(model_spec(name), options))
+    spec = model_spec(name)  # loads the built-ins first: a fresh process has not registered them yet
+    return MODELS.get(name)(embed_dim, **_checked_options(spec, options))
 
 
 def build_feature_method(name: str, embed_dim: int, features: Any, **options: Any):
