@@ -6,6 +6,7 @@ import torch
 from zslbench.video.dataset import Failure, VideoClipDataset, make_loader
 from zslbench.video.manifest import read_manifest
 from zslbench.video.sampler import ClipSpec
+from zslbench.video.transforms import to_model_input
 
 SPEC = ClipSpec(clip_len=8, train_clips=1, test_clips=3, crop=56, short_side=64)
 
@@ -17,9 +18,23 @@ def dataset(manifest, mode, **kwargs):
 def test_items_have_the_protocol_shape(synth_dataset):
     manifest = read_manifest(synth_dataset.root / "target.csv")
     train, test = dataset(manifest, "train"), dataset(manifest, "test")
-    assert train[0]["clips"].shape == (1, 3, 8, 56, 56)
-    assert test[0]["clips"].shape == (3, 3, 8, 56, 56)
+    assert train[0]["clips"].shape == (1, 8, 56, 56, 3) and train[0]["clips"].dtype == torch.uint8
+    assert test[0]["clips"].shape == (3, 8, 56, 56, 3)  # uint8 across processes, normalised on the device
     assert test[0]["label"] == manifest.labels().index(manifest.records[0].label)
+    assert to_model_input(test[0]["clips"]).shape == (3, 3, 8, 56, 56)
+
+
+@pytest.mark.parametrize("backend", ["pyav", "pyav-sequential"])
+def test_the_exact_backends_give_the_same_items_and_say_how_they_read(synth_dataset, backend):
+    manifest = read_manifest(synth_dataset.root / "target.csv")
+    reference = dataset(manifest, "train", seed=3, backend="pyav-sequential")
+    data = dataset(manifest, "train", seed=3, backend=backend)
+    for i in (0, 5):
+        assert torch.equal(data[i]["clips"], reference[i]["clips"])
+    modes = {data[i]["decoder"] for i in range(len(manifest))}
+    suffixes = {record.path.suffix for record in manifest.records}
+    expected = {"sequential"} if backend == "pyav-sequential" else {".mp4": "seek", ".avi": "sequential"}
+    assert modes == (expected if backend == "pyav-sequential" else {expected[s] for s in suffixes})
 
 
 def test_training_items_depend_only_on_seed_epoch_and_index(synth_dataset):
@@ -47,7 +62,7 @@ def test_undecodable_videos_are_dropped_and_accounted_with_workers(synth_dataset
     loader = make_loader(data, batch_size=4, workers=2)
     seen, failures = [], []
     for batch in loader:
-        assert batch["clips"].shape[0] == len(batch["labels"]) == len(batch["indices"])
+        assert batch["clips"].shape[0] == len(batch["labels"]) == len(batch["indices"]) == len(batch["decoders"])
         seen += batch["indices"].tolist()
         failures += batch["failures"]
     assert sorted(seen + [f.index for f in failures]) == list(range(len(records)))

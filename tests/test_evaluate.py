@@ -3,6 +3,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -37,10 +38,15 @@ def test_eval_writes_one_complete_record_per_dataset(trained_tiny, synth_dataset
     assert path == tmp_path / "results" / "tiny" / "synth-seed0@v1" / "synth-target.json"
     assert load_record(path)["metrics"] == record["metrics"]
     assert record["schema"] == 1 and record["protocol"]["resolved"]["clips"]["test_clips"] == 4
+    reading = record["data"].pop("reading")
     assert record["data"] == {
         "expected": 16, "scored": 16, "failed": 0, "failures": [], "clips_per_video": 4,
         "failure_budget": 0.005, "complete": True,
     }  # fmt: skip
+    suffixes = Counter(r.path.suffix for r in read_manifest(synth_dataset.root / "target.csv").records)
+    assert reading["videos_read"] == {"seek": suffixes[".mp4"], "sequential": suffixes[".avi"]}  # AVI is counted
+    assert reading["decoder"]["backend"] == "pyav" and reading["decoder"] == record["model"]["identity"]["decoder"]
+    assert reading["prepared"] is None
     assert record["compliance"]["verdict"] == "compliant" and record["compliance"]["violations"] == []
     half = record["metrics"]["random_half"]
     assert half["repeats"] == 10 and len(half["top1"]["values"]) == 10 and half["classes_per_split"] == 2

@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from zslbench.video.transforms import KINETICS_MEAN, KINETICS_STD, crop_offsets, to_clip_tensor
+from zslbench.video.transforms import (
+    KINETICS_MEAN,
+    KINETICS_STD,
+    crop_clips,
+    crop_offsets,
+    to_clip_tensor,
+    to_model_input,
+)
 
 
 def gradient_frames(clips=2, frames=4, height=10, width=14):
@@ -36,6 +43,16 @@ def test_normalisation_uses_the_given_mean_and_std():
     out = to_clip_tensor(frames, crop=8)
     expected = (200 / 255 - np.array(KINETICS_MEAN)) / np.array(KINETICS_STD)
     assert torch.allclose(out[0, :, 0, 0, 0], torch.tensor(expected, dtype=torch.float32), atol=1e-6)
+
+
+def test_the_device_half_matches_the_one_process_path_and_keeps_batch_dims():
+    frames = np.random.default_rng(0).integers(0, 256, (2, 4, 10, 14, 3), dtype=np.uint8)
+    cropped = torch.from_numpy(crop_clips(frames, 6))
+    assert cropped.dtype == torch.uint8 and cropped.shape == (2, 4, 6, 6, 3)
+    one_process = to_clip_tensor(frames, crop=6)
+    assert torch.equal(to_model_input(cropped), one_process)
+    batch = to_model_input(cropped[None].expand(3, -1, -1, -1, -1, -1), channels_last=True)
+    assert batch.shape == (3, 2, 3, 4, 6, 6) and torch.equal(batch[1], one_process)
 
 
 def test_crop_larger_than_the_frame_is_an_error():

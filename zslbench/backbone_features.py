@@ -24,6 +24,7 @@ import torch
 
 from zslbench.atomic import write_bytes
 from zslbench.errors import ZslbenchError
+from zslbench.video.dataset import LoaderOptions
 
 KIND = "zslbench-backbone-features-v1"
 
@@ -133,6 +134,7 @@ def extract_backbone_features(
     device: str = "auto",
     progress=None,
     seed: int = 0,
+    loading: LoaderOptions | None = None,
 ) -> tuple[Path | None, BackboneFeatures | None]:
     """Extract, cache and save; returns (path, features) on rank 0, (None, None) on other ranks."""
     from zslbench.checkpoint import weights_sha256
@@ -162,10 +164,12 @@ def extract_backbone_features(
                 "weights_sha256": weights_sha256(backbone.state_dict()),
             },
             "output": "clip-averaged pooled features",
-            **sampling_identity(protocol.data["clips"], KINETICS_MEAN, KINETICS_STD),
+            **sampling_identity(
+                protocol.data["clips"], KINETICS_MEAN, KINETICS_STD, (loading or LoaderOptions()).decoder
+            ),
         }
         clips = ClipSpec.from_protocol(protocol.data["clips"])
-        encoder = VideoEncoder(PooledBackbone(backbone), identity, clips, KINETICS_MEAN, KINETICS_STD, context)
+        encoder = VideoEncoder(PooledBackbone(backbone), identity, clips, KINETICS_MEAN, KINETICS_STD, context, loading)
         records, vectors, failures = encoder.encode(class_list, data, batch_size, workers, progress)
         if not context.is_main:
             return None, None

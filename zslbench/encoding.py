@@ -7,6 +7,7 @@ cached, and anything that changes an output (model, weights, sampling, decoder, 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,18 +16,19 @@ import torch
 
 from zslbench.cache import FeatureCache, touch
 from zslbench.distributed import Context, barrier, gather
+from zslbench.video.dataset import LoaderOptions
 from zslbench.video.sampler import ClipSpec
 from zslbench.vocab import ClassList
 
 
-def sampling_identity(clips: dict[str, Any], mean, std) -> dict[str, Any]:
+def sampling_identity(clips: dict[str, Any], mean, std, decoder: str = "pyav") -> dict[str, Any]:
     """What besides the model decides a video's output: clip sampling, decoder, normalisation."""
-    from zslbench.video.decode import DECODER
+    from zslbench.video.decode import decoder_identity
     from zslbench.video.sampler import SAMPLER_VERSION
 
     return {
         "sampling": {"clips": clips, "mode": "test", "sampler": SAMPLER_VERSION},
-        "decoder": DECODER,
+        "decoder": decoder_identity(decoder),
         "normalisation": {"mean": list(mean), "std": list(std)},
     }
 
@@ -34,11 +36,23 @@ def sampling_identity(clips: dict[str, Any], mean, std) -> dict[str, Any]:
 class VideoEncoder:
     """`module` maps clips [B, clips, 3, T, H, W] to vectors [B, D]; `identity` names it exactly."""
 
-    def __init__(self, module: torch.nn.Module, identity: dict[str, Any], clips: ClipSpec, mean, std, context: Context):
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        identity: dict[str, Any],
+        clips: ClipSpec,
+        mean,
+        std,
+        context: Context,
+        loading: LoaderOptions | None = None,
+    ):
         self.module = module.to(context.device).eval()
         self.identity = identity
         self.clips, self.mean, self.std = clips, tuple(mean), tuple(std)
         self.context = context
+        self.loading = loading or LoaderOptions()
+        self.decoders: Counter[str] = Counter()  # how the videos of the last `encode` were read
+        self.prepared: dict[str, Any] | None = None  # the `data prepare` settings of its manifest
         self.cache = FeatureCache.open(identity)
         touch(self.cache)
 
@@ -54,30 +68,39 @@ class VideoEncoder:
         from zslbench.extract import iter_embeddings
         from zslbench.video.sources import dataset_videos
 
-        records = list(dataset_videos(class_list, data).records)
+        manifest = dataset_videos(class_list, data, self.loading.decoder)
+        self.prepared = getattr(manifest, "prepared", None)
+        records = list(manifest.records)
         keys, failures = _keys(self.cache, records)
         todo = [i for i, key in enumerate(keys) if key is not None and self.cache.get(key) is None]
         mine = todo[self.context.rank :: self.context.world_size]
         batches = iter_embeddings(
             self.module, [records[i] for i in mine], class_list.classes, self.clips, self.mean, self.std,
-            batch_size, workers, self.context.device,
+            batch_size, workers, self.context.device, self.loading,
         )  # fmt: skip
-        done = 0
-        for indices, vectors, failed in batches:
-            for row, index in enumerate(indices):
-                self.cache.put(keys[mine[index]], vectors[row])
-            for failure in failed:
+        done, decoders = 0, Counter()
+        for batch in batches:
+            for row, index in enumerate(batch.indices):
+                self.cache.put(keys[mine[index]], batch.vectors[row])
+            for failure in batch.failures:
                 failures[mine[failure.index]] = failure.reason
-            done += len(indices) + len(failed)
+            decoders.update(batch.decoders)
+            done += len(batch.indices) + len(batch.failures)
             if progress and self.context.is_main:
                 progress(class_list.name, min(done * self.context.world_size, len(todo)), len(todo))
         failures = {k: v for part in gather(self.context, failures) for k, v in part.items()}
+        self.decoders = sum((Counter(part) for part in gather(self.context, dict(decoders))), Counter())
         barrier(self.context)
         vectors = [self.cache.get(key) if key is not None and i not in failures else None for i, key in enumerate(keys)]
         for i, vector in enumerate(vectors):
             if vector is None and i not in failures:
                 failures[i] = "embedding missing after extraction"
         return records, vectors, failures
+
+    def reading(self) -> dict[str, Any]:
+        """For result records: the decoder, how many videos each read mode served (videos read in this
+        run; cached ones were read before), and whether the data was prepared, and how."""
+        return {"decoder": self.identity["decoder"], "videos_read": dict(self.decoders), "prepared": self.prepared}
 
 
 def _keys(cache: FeatureCache, records) -> tuple[list[str | None], dict[int, str]]:

@@ -23,6 +23,7 @@ from zslbench.protocol import Protocol, load_protocol
 from zslbench.results import SCHEMA, environment, save_record
 from zslbench.text import TextEmbedder, load_embedder
 from zslbench.text.class_vectors import embed_class_lists
+from zslbench.video.dataset import LoaderOptions
 from zslbench.vocab import ClassList
 
 DEFAULT_FAILURE_BUDGET = 0.005  # share of a dataset's videos that may fail before a run is incomplete
@@ -41,6 +42,7 @@ class EvalConfig:
     workers: int = 0
     device: str = "auto"
     failure_budget: float = DEFAULT_FAILURE_BUDGET
+    loading: LoaderOptions = field(default_factory=LoaderOptions)  # decoder backend, pinned memory, prefetch
 
 
 @dataclass
@@ -60,7 +62,14 @@ class CheckpointModel:
     """A trained checkpoint, ready to embed a protocol's test datasets: videos through the
     VideoEncoder (cached, sharded under torchrun), or features files for a model of kind features."""
 
-    def __init__(self, weights: Path, model: str | None, protocol: str | None, device: str = "auto") -> None:
+    def __init__(
+        self,
+        weights: Path,
+        model: str | None,
+        protocol: str | None,
+        device: str = "auto",
+        loading: LoaderOptions | None = None,
+    ) -> None:
         from zslbench.checkpoint import load_checkpoint, weights_sha256
         from zslbench.distributed import setup
         from zslbench.encoding import VideoEncoder, sampling_identity
@@ -96,9 +105,15 @@ class CheckpointModel:
                 "embed_dim": self.state["model"]["embed_dim"],
                 "weights_sha256": weights_sha256(self.state["state_dict"]),
             },
-            **sampling_identity(self.protocol.data["clips"], spec.mean, spec.std),
+            **sampling_identity(self.protocol.data["clips"], spec.mean, spec.std, (loading or LoaderOptions()).decoder),
         }
-        self.encoder = VideoEncoder(module, self.identity, self.clips, spec.mean, spec.std, self.context)
+        self.encoder = VideoEncoder(module, self.identity, self.clips, spec.mean, spec.std, self.context, loading)
+
+    def reading(self) -> dict[str, Any] | None:
+        """How the last `embed`'s videos were read: decoder identity, videos per read mode, prepared data."""
+        if self.is_features:
+            return None
+        return self.encoder.reading()
 
     def embed(self, test: ClassList, data: dict[str, Path], batch_size: int, workers: int, progress=None):
         """(records, embeddings or None per record, failure reason per record index); all ranks call it."""
@@ -119,7 +134,7 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
     from zslbench.distributed import barrier
 
     started = time.perf_counter()
-    runner = CheckpointModel(config.weights, config.model, config.protocol, config.device)
+    runner = CheckpointModel(config.weights, config.model, config.protocol, config.device, config.loading)
     try:
         protocol = runner.protocol
         embedder = load_embedder(protocol.embedding, word_norm=protocol.word_norm)
@@ -131,6 +146,7 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
                 record = _score_record(
                     protocol, test, embedder, records, vectors, failures, config, runner.state, runner.identity,
                     runner.clips.test_clips, {"extract_s": round(time.perf_counter() - t0, 3)}, started,
+                    reading=runner.reading(),
                 )  # fmt: skip
                 outcome.records.append((save_record(record, config.results), record))
             barrier(runner.context)
@@ -200,6 +216,7 @@ def _score_record(
     timing: dict[str, float],
     started: float,
     labels: list[str] | None = None,
+    reading: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
     order = sorted(test.classes) if protocol.data["evaluation"]["class_order"] == "sorted" else list(test.classes)
@@ -241,6 +258,7 @@ def _score_record(
             "clips_per_video": clips_per_video,
             "failure_budget": budget,
             "complete": len(failed) <= budget * expected,
+            "reading": reading,
         },
         **environment(),
         "timing": {

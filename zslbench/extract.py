@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from zslbench.video.dataset import Failure, VideoClipDataset, make_loader
+from zslbench.video.dataset import Failure, LoaderOptions, VideoClipDataset, make_loader
 from zslbench.video.manifest import VideoRecord
 from zslbench.video.sampler import ClipSpec
+from zslbench.video.transforms import to_model_input
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,16 @@ class Embeddings:
     labels: np.ndarray  # class index per row
     indices: np.ndarray  # record index per row
     failures: tuple[Failure, ...]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of embeddings: record indices, float32 [n, D], the failures, and how each was read."""
+
+    indices: np.ndarray
+    vectors: np.ndarray
+    failures: list[Failure]
+    decoders: list[str]
 
 
 @torch.no_grad()
@@ -32,28 +43,32 @@ def iter_embeddings(
     batch_size: int = 8,
     workers: int = 0,
     device: str | torch.device = "cpu",
-) -> Iterator[tuple[np.ndarray, np.ndarray, list[Failure]]]:
-    """Per batch: (record indices, float32 embeddings, failures), so callers can store as they go."""
-    dataset = VideoClipDataset(records, classes, spec, "test", mean, std, decode_threads=1 if workers else 0)
+    loading: LoaderOptions | None = None,
+) -> Iterator[Batch]:
+    """One `Batch` at a time, so callers can store as they go. Clips travel as uint8 and are
+    normalised on `device`."""
+    loading = loading or LoaderOptions()
+    dataset = VideoClipDataset(
+        records, classes, spec, "test", decode_threads=1 if workers else 0, backend=loading.decoder
+    )
     model.eval()
-    for batch in make_loader(dataset, batch_size, workers):
+    for batch in make_loader(dataset, batch_size, workers, options=loading):
         vectors = np.zeros((0, 0), np.float32)
         if len(batch["labels"]):
-            vectors = model(batch["clips"].to(device)).float().cpu().numpy()
-        yield batch["indices"].numpy(), vectors, list(batch["failures"])
+            clips = to_model_input(batch["clips"].to(device, non_blocking=True), mean, std)
+            vectors = model(clips).float().cpu().numpy()
+        yield Batch(batch["indices"].numpy(), vectors, list(batch["failures"]), list(batch["decoders"]))
 
 
 def embed_videos(model, records, classes, spec, mean, std, batch_size=8, workers=0, device="cpu") -> Embeddings:
     """All of `records` at once (no cache): the laptop check and small jobs."""
     index = {name: i for i, name in enumerate(classes)}
     vectors, rows, failures = [], [], []
-    for indices, batch, failed in iter_embeddings(
-        model, records, classes, spec, mean, std, batch_size, workers, device
-    ):
-        failures += failed
-        if len(indices):
-            vectors.append(batch)
-            rows.append(indices)
+    for batch in iter_embeddings(model, records, classes, spec, mean, std, batch_size, workers, device):
+        failures += batch.failures
+        if len(batch.indices):
+            vectors.append(batch.vectors)
+            rows.append(batch.indices)
     rows_all = np.concatenate(rows) if rows else np.zeros(0, np.int64)
     labels = np.array([index[records[i].label] for i in rows_all], dtype=np.int64)
     dim = vectors[0].shape[1] if vectors else 0

@@ -29,9 +29,11 @@ from zslbench.overlap import compute_overlap
 from zslbench.protocol import Protocol, load_protocol
 from zslbench.text import load_embedder
 from zslbench.text.class_vectors import embed_class_lists
-from zslbench.video.dataset import VideoClipDataset, make_loader
+from zslbench.video.dataset import LoaderOptions, VideoClipDataset, make_loader
+from zslbench.video.decode import decoder_identity
 from zslbench.video.sampler import ClipSpec
 from zslbench.video.sources import dataset_videos
+from zslbench.video.transforms import to_model_input
 from zslbench.vocab import ClassList, load_class_list
 
 
@@ -53,6 +55,9 @@ class TrainConfig:
     workers: int = 0
     device: str = "auto"
     amp: bool = True
+    amp_dtype: str = "fp16"  # fp16 (with a gradient scaler) or bf16 (no scaler), on CUDA only
+    channels_last: bool = False  # the channels_last_3d layout for the clips (faster convolutions on CUDA)
+    loading: LoaderOptions = field(default_factory=LoaderOptions)  # decoder backend, pinned memory, prefetch
     resume: bool = False
     max_steps: int | None = None  # stop (with a resumable checkpoint) after this many steps in all
     log_every: int = 10
@@ -113,7 +118,7 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
     embedder = load_embedder(protocol.embedding, word_norm=protocol.word_norm)
     classes, compliance = _training_classes(protocol, config, embedder)
     (vectors,) = embed_class_lists([classes], embedder)
-    manifest = dataset_videos(protocol.source_classes(), config.data).only(set(classes.classes))
+    manifest = dataset_videos(protocol.source_classes(), config.data, config.loading.decoder).only(set(classes.classes))
     spec = model_spec(config.model)
     out = Path(config.out)
     state = _start_state(config, out, protocol, classes, embedder.id, spec.name)
@@ -138,15 +143,21 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
         )
     clip_spec = ClipSpec.from_protocol(protocol.data["clips"])
     dataset = VideoClipDataset(
-        manifest.records, classes.classes, clip_spec, "train", spec.mean, spec.std, settings["seed"],
-        decode_threads=1 if config.workers else 0,
+        manifest.records, classes.classes, clip_spec, "train", settings["seed"],
+        decode_threads=1 if config.workers else 0, backend=config.loading.decoder,
     )  # fmt: skip
     sampler = EpochSampler(dataset, context.world_size, context.rank, shuffle=True, seed=settings["seed"])
     per_rank = _per_rank_batch(settings["batch_size"], context.world_size)
-    loader = make_loader(dataset, per_rank, config.workers, sampler=sampler, seed=settings["seed"])
+    loader = make_loader(
+        dataset, per_rank, config.workers, sampler=sampler, seed=settings["seed"], options=config.loading
+    )
     targets = torch.from_numpy(vectors.vectors).to(context.device)
     use_amp = config.amp and context.device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    amp_dtype = torch.bfloat16 if config.amp_dtype == "bf16" else torch.float16
+    if config.channels_last and context.device.type == "cuda":
+        model.to(memory_format=torch.channels_last_3d)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    decoders: dict[str, int] = dict(state.get("reading", {}).get("videos_read", {})) if state else {}
     epoch, step, global_step = (state["epoch"], state["step"], state["global_step"]) if state else (0, 0, 0)
     failures: dict[str, str] = dict(state.get("failures", {})) if state else {}
     log = _MetricsLog(out, context.is_main, config.tensorboard)
@@ -173,6 +184,11 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
             "compliance": compliance,
             "pretrained_on": config.pretrained_on,
             "failures": failures,
+            "reading": {
+                "decoder": decoder_identity(config.loading.decoder),
+                "videos_read": decoders,
+                "prepared": getattr(manifest, "prepared", None),
+            },
             "finished": finished,
             "zslbench_version": __version__,
         }
@@ -186,9 +202,13 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
             for batch in loader:
                 for failure in batch["failures"]:
                     failures[failure.path] = failure.reason
+                for decoder in batch["decoders"]:
+                    decoders[decoder] = decoders.get(decoder, 0) + 1
                 if len(batch["labels"]):
-                    clips, labels = batch["clips"].to(context.device), batch["labels"].to(context.device)
-                    with torch.autocast(context.device.type, dtype=torch.float16, enabled=use_amp):
+                    clips = batch["clips"].to(context.device, non_blocking=True)
+                    clips = to_model_input(clips, spec.mean, spec.std, config.channels_last)
+                    labels = batch["labels"].to(context.device, non_blocking=True)
+                    with torch.autocast(context.device.type, dtype=amp_dtype, enabled=use_amp):
                         predicted = net(clips)
                     loss = embedding_loss(predicted.float(), labels, targets, settings["loss"])
                     if not torch.isfinite(loss):

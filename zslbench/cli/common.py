@@ -6,14 +6,26 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
 from zslbench.errors import EXIT_INTERNAL, ZslbenchError
 
+if TYPE_CHECKING:
+    from zslbench.video.dataset import LoaderOptions
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+# How videos are read and how batches travel: the same options on train, eval and extract.
+DecoderOpt = Annotated[
+    str, typer.Option("--decoder", help="pyav (exact; seeks where safe), pyav-sequential, or decord (verified only)")
+]
+PrefetchOpt = Annotated[int, typer.Option("--prefetch", help="Batches each loader worker prepares ahead", min=1)]
+PinMemoryOpt = Annotated[
+    bool | None, typer.Option("--pin-memory/--no-pin-memory", help="Pinned host memory [default: on with CUDA]")
+]
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -81,6 +93,16 @@ def parse_options(items: Iterable[str] | None) -> dict[str, Any]:
                 f"--option {item!r}: {value!r} is not a value", "use a number, true/false or null"
             ) from None
     return options
+
+
+def loader_options(decoder: str, prefetch: int = 2, pin_memory: bool | None = None) -> LoaderOptions:
+    """The options above as the library's `LoaderOptions`; an unknown decoder is a one-line error."""
+    from zslbench.video.dataset import LoaderOptions
+    from zslbench.video.decode import BACKENDS
+
+    if decoder not in BACKENDS:
+        raise ZslbenchError(f"unknown --decoder {decoder!r}", f"choose from {', '.join(BACKENDS)}")
+    return LoaderOptions(decoder=decoder, pin_memory=pin_memory, prefetch=prefetch)
 
 
 def print_json(data: Any) -> None:

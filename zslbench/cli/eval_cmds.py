@@ -11,7 +11,16 @@ from rich.table import Table
 from rich.text import Text
 
 from zslbench.cli.app import app
-from zslbench.cli.common import command, console, err_console, print_json
+from zslbench.cli.common import (
+    DecoderOpt,
+    PinMemoryOpt,
+    PrefetchOpt,
+    command,
+    console,
+    err_console,
+    loader_options,
+    print_json,
+)
 
 cache_app = typer.Typer(help="The feature cache of `zslbench eval`.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
@@ -38,6 +47,9 @@ def eval_command(
     failure_budget: Annotated[
         float, typer.Option(help="Share of videos allowed to fail before a run is incomplete (exit 1)", min=0, max=1)
     ] = 0.005,
+    decoder: DecoderOpt = "pyav",
+    prefetch: PrefetchOpt = 2,
+    pin_memory: PinMemoryOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Score a model on the protocol's test datasets; one result record per dataset. Exit 1 if incomplete."""
@@ -55,7 +67,7 @@ def eval_command(
         config = EvalConfig(
             weights=weights, data=parse_data_options(data or []), protocol=protocol, model=model, label=name,
             datasets=dataset, results=results, batch_size=batch_size, workers=workers, device=device,
-            failure_budget=failure_budget,
+            failure_budget=failure_budget, loading=loader_options(decoder, prefetch, pin_memory),
         )  # fmt: skip
         with _Progress(os.environ.get("RANK", "0") == "0" and not json_out) as progress:
             outcome = evaluate(config, progress)
@@ -154,6 +166,7 @@ def extract(
     batch_size: Annotated[int, typer.Option(help="Videos per batch", min=1)] = 8,
     workers: Annotated[int, typer.Option(help="Decoding processes", min=0)] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
+    decoder: DecoderOpt = "pyav",
     json_out: JsonOpt = False,
 ) -> None:
     """Write a features file: a backbone's pooled features of every video (for models of kind
@@ -166,6 +179,7 @@ def extract(
             "pass exactly one of --weights and --backbone", "--backbone r2plus1d_18 --init W, or --weights runs/NAME"
         )
     sources = parse_data_options(data or [])
+    loading = loader_options(decoder)
     dataset = dataset or (next(iter(sources)) if len(sources) == 1 else None)
     if dataset is None:
         raise ZslbenchError("which dataset?", "pass --dataset NAME, or a single --data NAME=PATH")
@@ -176,7 +190,7 @@ def extract(
         with _Progress(main_rank and not json_out) as progress:
             path, result = extract_backbone_features(
                 backbone, init, width, pretrained_on, protocol, dataset, sources, out, batch_size, workers, device,
-                progress, seed,
+                progress, seed, loading,
             )  # fmt: skip
         if result is None:
             return
@@ -189,7 +203,7 @@ def extract(
     else:
         if init or width or pretrained_on:
             raise ZslbenchError("--init, --width and --pretrained-on go with --backbone", "a checkpoint holds its own")
-        summary = _extract_embeddings(weights, dataset, sources, out, protocol, batch_size, workers, device)
+        summary = _extract_embeddings(weights, dataset, sources, out, protocol, batch_size, workers, device, loading)
         if summary is None:
             return
     if json_out:
@@ -207,13 +221,13 @@ def extract(
         )
 
 
-def _extract_embeddings(weights, dataset, sources, out, protocol, batch_size, workers, device) -> dict | None:
+def _extract_embeddings(weights, dataset, sources, out, protocol, batch_size, workers, device, loading) -> dict | None:
     import numpy as np
 
     from zslbench.evaluate import CheckpointModel, test_lists
     from zslbench.features_file import write_features
 
-    runner = CheckpointModel(weights, None, protocol, device)
+    runner = CheckpointModel(weights, None, protocol, device, loading)
     try:
         (test,) = test_lists(runner.protocol, [dataset])
         records, vectors, failures = runner.embed(test, sources, batch_size, workers)

@@ -10,7 +10,17 @@ import typer
 from rich.text import Text
 
 from zslbench.cli.app import app
-from zslbench.cli.common import command, console, err_console, parse_options, print_json
+from zslbench.cli.common import (
+    DecoderOpt,
+    PinMemoryOpt,
+    PrefetchOpt,
+    command,
+    console,
+    err_console,
+    loader_options,
+    parse_options,
+    print_json,
+)
 
 
 @app.command()
@@ -47,6 +57,15 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out where it stopped")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA")] = True,
+    amp_dtype: Annotated[
+        str, typer.Option("--amp-dtype", help="fp16 or bf16 (1.4x on an H200 with --channels-last)")
+    ] = "fp16",
+    channels_last: Annotated[
+        bool, typer.Option("--channels-last", help="channels_last_3d clips and weights on CUDA")
+    ] = False,
+    decoder: DecoderOpt = "pyav",
+    prefetch: PrefetchOpt = 2,
+    pin_memory: PinMemoryOpt = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps, resumable", min=1)] = None,
     tensorboard: Annotated[
         bool, typer.Option("--tensorboard", help="Also log to OUT/tensorboard (needs tensorboard)")
@@ -59,6 +78,9 @@ def train(
     from zslbench.train import train as run_training
     from zslbench.video.sources import parse_data_options
 
+    if amp_dtype not in ("fp16", "bf16"):
+        raise ZslbenchError(f"unknown --amp-dtype {amp_dtype!r}", "choose fp16 or bf16")
+    loading = loader_options(decoder, prefetch, pin_memory)
     if (not data) == (features is None):
         raise ZslbenchError(
             "pass either --data NAME=VIDEOS (train on videos) or --features F.npz (train on backbone features)",
@@ -74,6 +96,7 @@ def train(
         model=model, out=out, data=parse_data_options(data or []), protocol=protocol, model_options=options,
         classes=classes, allow_overlap=allow_overlap, pretrained_on=pretrained_on, epochs=epochs,
         batch_size=batch_size, lr=lr, loss=loss, seed=seed, workers=workers, device=device, amp=amp,
+        amp_dtype=amp_dtype, channels_last=channels_last, loading=loading,
         resume=resume, max_steps=max_steps, tensorboard=tensorboard, features=features,
     )  # fmt: skip
     main_rank = os.environ.get("RANK", "0") == "0"

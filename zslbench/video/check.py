@@ -25,14 +25,15 @@ class VideoCheck:
 
 
 def check_video(record: VideoRecord) -> VideoCheck:
-    """Count the frames and decode through to the last one (a truncated file fails on the way)."""
+    """Index every shown frame and read the first and the last (a truncated file fails on the way)."""
     try:
-        info = probe(record.path)
-        video = Video(record.path, short_side=min(32, info.width, info.height), threads=1, info=info)
+        index = probe(record.path)  # decodes every frame once, and caches the index
+        video = Video(record.path, short_side=min(32, index.width, index.height), threads=1, index=index)
         video.read(np.array([0, video.num_frames - 1]))
     except DecodeError as err:
         return VideoCheck(str(record.path), record.label, False, reason=err.reason)
-    return VideoCheck(str(record.path), record.label, True, video.num_frames, info.width, info.height, info.codec)
+    width, height = index.display_size
+    return VideoCheck(str(record.path), record.label, True, video.num_frames, width, height, index.codec)
 
 
 def check_manifest(

@@ -1,8 +1,10 @@
-"""A torch Dataset of sampled, decoded, transformed clips, and the DataLoader that batches them.
+"""A torch Dataset of sampled, decoded, cropped clips, and the DataLoader that batches them.
 
-A video that cannot be decoded is never replaced by made-up frames: its item is a `Failure`, the
-collate function drops it from the batch and lists it in `batch["failures"]`, so the training loop
-and the evaluator can count and report every dropped video, with workers or without.
+Items stay uint8: the device converts and normalises them (`transforms.to_model_input`), so a clip
+crosses the process boundary in a quarter of the bytes. A video that cannot be decoded is never
+replaced by made-up frames: its item is a `Failure`, the collate function drops it from the batch
+and lists it in `batch["failures"]`, so the training loop and the evaluator can count and report
+every dropped video, with workers or without. `batch["decoders"]` says how each video was read.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from zslbench.video.decode import DecodeError, Video
+from zslbench.video.decode import DEFAULT_BACKEND, DecodeError, Video
 from zslbench.video.manifest import VideoRecord
 from zslbench.video.sampler import ClipSampler, ClipSpec, Mode
-from zslbench.video.transforms import KINETICS_MEAN, KINETICS_STD, to_clip_tensor
+from zslbench.video.transforms import crop_clips
 
 
 @dataclass(frozen=True)
@@ -29,10 +31,13 @@ class Failure:
 
 
 class VideoClipDataset(Dataset):
-    """Item i: {"clips": float32 [clips, 3, T, crop, crop], "label": int, "index": i}, or a Failure.
+    """Item i: {"clips": uint8 [clips, T, crop, crop, 3], "label": int, "index": i, "decoder": str},
+    or a Failure. "decoder" names how the video was read: "seek" or "sequential" (the exact reader),
+    "decord", or a fallback such as "decord->sequential".
 
     Randomness (clip positions, crops, flips) comes from a generator seeded by (seed, epoch, i), so
     an item is the same whichever worker loads it and a resumed run sees the same clips.
+    `backend`: a name of `decode.BACKENDS`; decord only on a manifest verified for it.
     """
 
     def __init__(
@@ -41,10 +46,9 @@ class VideoClipDataset(Dataset):
         classes: Sequence[str],
         spec: ClipSpec,
         mode: Mode,
-        mean: Sequence[float] = KINETICS_MEAN,
-        std: Sequence[float] = KINETICS_STD,
         seed: int = 0,
         decode_threads: int = 1,
+        backend: str = DEFAULT_BACKEND,
     ) -> None:
         self.records = list(records)
         self.class_index = {name: i for i, name in enumerate(classes)}
@@ -53,8 +57,8 @@ class VideoClipDataset(Dataset):
             raise ValueError(f"labels not among the classes: {unknown[:5]}")
         self.sampler = ClipSampler(spec, mode)
         self.spec = spec
-        self.mean, self.std = tuple(mean), tuple(std)
         self.seed = seed
+        self.backend = backend
         self.epoch = 0
         self.decode_threads = decode_threads
 
@@ -68,14 +72,35 @@ class VideoClipDataset(Dataset):
         record = self.records[index]
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.sampler.mode == "train" else None
         try:
-            video = Video(record.path, self.spec.short_side, threads=self.decode_threads)
-            frames = video.read(self.sampler.indices(video.num_frames, rng))
-            clips = to_clip_tensor(frames, self.spec.crop, self.mean, self.std, rng)
+            frames, decoder = self._read(record.path, rng)
+            clips = crop_clips(frames, self.spec.crop, rng)
         except DecodeError as err:
             return Failure(index, str(record.path), err.reason)
         except ValueError as err:  # e.g. frames smaller than the crop
             return Failure(index, str(record.path), str(err))
-        return {"clips": clips, "label": self.class_index[record.label], "index": index}
+        return {
+            "clips": torch.from_numpy(clips),
+            "label": self.class_index[record.label],
+            "index": index,
+            "decoder": decoder,
+        }
+
+    def _read(self, path, rng: np.random.Generator | None) -> tuple[np.ndarray, str]:
+        """The sampled frames, and how they were read; decord falls back to the exact reader per video."""
+        short_side, threads = self.spec.short_side, self.decode_threads
+        if self.backend == "decord":
+            from zslbench.video.decord_reader import DecordVideo
+
+            try:
+                video = DecordVideo(path, short_side)
+                return video.read(self.sampler.indices(video.num_frames, rng)), "decord"
+            except DecodeError:
+                exact = Video(path, short_side, threads)  # a broken file raises its own reason here
+                frames = exact.read(self.sampler.indices(exact.num_frames, rng))
+                return frames, f"decord->{exact.mode}"
+        video = Video(path, short_side, threads, sequential=self.backend == "pyav-sequential")
+        frames = video.read(self.sampler.indices(video.num_frames, rng))
+        return frames, "seek->sequential" if video.fallbacks else video.mode
 
 
 def collate_clips(items: list[dict[str, Any] | Failure]) -> dict[str, Any]:
@@ -86,8 +111,21 @@ def collate_clips(items: list[dict[str, Any] | Failure]) -> dict[str, Any]:
         "clips": torch.stack([item["clips"] for item in good]) if good else torch.empty(0),
         "labels": torch.tensor([item["label"] for item in good], dtype=torch.long),
         "indices": torch.tensor([item["index"] for item in good], dtype=torch.long),
+        "decoders": [item["decoder"] for item in good],
         "failures": failures,
     }
+
+
+@dataclass(frozen=True)
+class LoaderOptions:
+    """How videos are read (`decoder`, a name of `decode.BACKENDS`) and how batches travel: pinned
+    memory (None: when CUDA is there), workers kept across epochs, and batches each worker prepares
+    ahead (torch's prefetch_factor)."""
+
+    decoder: str = DEFAULT_BACKEND
+    pin_memory: bool | None = None
+    persistent_workers: bool = True
+    prefetch: int = 2
 
 
 def make_loader(
@@ -97,9 +135,11 @@ def make_loader(
     shuffle: bool = False,
     sampler: Sampler | None = None,
     seed: int = 0,
+    options: LoaderOptions | None = None,
 ) -> DataLoader:
     """A DataLoader with the failure-aware collate. Its own seeded generator drives shuffling and the
     workers' base seed, so loading never draws from (and shifts) torch's global random stream."""
+    options = options or LoaderOptions()
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
         dataset,
@@ -108,8 +148,9 @@ def make_loader(
         sampler=sampler,
         num_workers=workers,
         collate_fn=collate_clips,
-        pin_memory=torch.cuda.is_available(),
-        persistent_workers=workers > 0,
+        pin_memory=torch.cuda.is_available() if options.pin_memory is None else options.pin_memory,
+        persistent_workers=workers > 0 and options.persistent_workers,
+        prefetch_factor=options.prefetch if workers > 0 else None,
         generator=generator,
         drop_last=False,
     )

@@ -1,62 +1,61 @@
-"""Reading sampled frames exactly: decode in order, keep the frames the sampler names.
+"""Reading sampled frames exactly: the exact PyAV reader, by keyframe seek or by counting.
 
-Frame i is the i-th frame the decoder outputs, counted from the start; frames are converted to RGB
-(and scaled so the shorter side is `short_side`) only when they are kept, and decoding stops after
-the last one needed. We measured decord 0.6 returning a wrong frame (a stale earlier one) for the
-last frames of AVI files after a seek (../shared/real_videos/test.avi, frame 163 after frame 100),
-the container layout of UCF101 and HMDB51; counting decoded frames cannot make that mistake.
+Frame i is the i-th frame a player shows (see `frame_index`). With a video whose timestamps are
+trusted, a read seeks to the keyframe before each run of wanted frames and decodes forward, matching
+frames by presentation time against the index; otherwise (AVI, untrusted timestamps) it decodes from
+the start and counts. Both are bit-identical to a full sequential decode on the exactness suite
+(tests/test_exactness.py). Should a seek ever land past a wanted frame, that video is read again by
+counting, and the read says so (`Video.fallbacks`).
+
+Frames are converted to RGB (and scaled so the shorter side is `short_side`) only when they are kept,
+by one scaler per process, then rotated as the display matrix says. decord 0.6 returned stale
+frames for AVI files after a seek (../shared/real_videos/test.avi, frame 163 after frame 100), so it
+is offered only behind a verification (`zslbench data check --verify-decoder decord`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-DECODER = "pyav-sequential-v1"  # named in cache keys and result records
+from zslbench.video.frame_index import DecodeError, FrameIndex, load_index, open_stream
+
+DECODER_VERSION = 2  # bump when a reader's output for the same file can change
+DEFAULT_BACKEND = "pyav"
+BACKENDS = {
+    "pyav": "exact: keyframe seek where timestamps are trusted, counting elsewhere (the default)",
+    "pyav-sequential": "exact: every video decoded from the start, frames counted (the reference)",
+    "decord": "decord 0.6, only on a manifest that passed `zslbench data check --verify-decoder decord`",
+}
+
+__all__ = ["BACKENDS", "DecodeError", "FrameIndex", "Video", "decoder_identity", "probe", "scaled_size"]
 
 
-class DecodeError(Exception):
-    """A video that cannot be read; `reason` is one line for reports."""
-
-    def __init__(self, path: Path | str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = str(path)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    width: int
-    height: int
-    codec: str
-    frames: int  # counted from the container's packets, without decoding
-
-
-def probe(path: Path | str) -> VideoInfo:
-    """Frame size, codec and frame count from the container, reading packets but decoding nothing."""
+def decoder_identity(backend: str = DEFAULT_BACKEND) -> dict[str, Any]:
+    """What names a reader's output exactly: backend, reader version and the libraries that make pixels."""
     import av
 
-    path = Path(path)
-    if not path.is_file():
-        raise DecodeError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise DecodeError(path, "empty file (0 bytes)")
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise DecodeError(path, "no video stream")
-            stream = container.streams.video[0]
-            frames = sum(1 for packet in container.demux(stream) if packet.size)
-            info = VideoInfo(stream.codec_context.width, stream.codec_context.height, stream.codec_context.name, frames)
-    except av.FFmpegError as err:
-        raise DecodeError(path, f"not a readable video ({type(err).__name__})") from None
-    if info.width <= 0 or info.height <= 0:
-        raise DecodeError(path, "the video stream has no frame size")
-    if info.frames == 0:
-        raise DecodeError(path, "the video has no frames")
-    return info
+    identity: dict[str, Any] = {
+        "backend": backend,
+        "version": DECODER_VERSION,
+        "av": av.__version__,
+        "libavcodec": ".".join(map(str, av.library_versions["libavcodec"])),
+        "libswscale": ".".join(map(str, av.library_versions["libswscale"])),
+    }
+    if backend == "decord":
+        from importlib.metadata import version
+
+        identity["decord"] = version("decord")
+    return identity
+
+
+def probe(path: Path | str) -> FrameIndex:
+    """The video's frame index (size, codec, shown frames, rotation); raises DecodeError."""
+    return load_index(path)
 
 
 def scaled_size(width: int, height: int, short_side: int) -> tuple[int, int]:
@@ -65,39 +64,104 @@ def scaled_size(width: int, height: int, short_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+_scalers: dict[int, Any] = {}
+
+
+def _scaler():
+    """One scaler per process: a new one per read cost 28% of the throughput on small files. Keyed by
+    process id: swscale's slice threads do not survive a fork, and a forked loader worker that used,
+    or even freed, its parent's scaler waited for them forever. So an inherited one is never touched."""
+    pid = os.getpid()
+    if pid not in _scalers:
+        from av.video.reformatter import VideoReformatter
+
+        _scalers[pid] = VideoReformatter()
+    return _scalers[pid]
+
+
+class _Mismatch(Exception):
+    """A seek did not bring the wanted frame: read the video by counting instead."""
+
+
 class Video:
-    """A video whose frames come out `short_side` high (or wide, if portrait); None: native size."""
+    """A video whose frames come out `short_side` high (or wide, if portrait); None: native size.
+
+    `sequential=True` reads by counting even where seeking is trusted (the reference reader).
+    """
 
     def __init__(
-        self, path: Path | str, short_side: int | None = None, threads: int = 0, info: VideoInfo | None = None
+        self,
+        path: Path | str,
+        short_side: int | None = None,
+        threads: int = 0,
+        index: FrameIndex | None = None,
+        sequential: bool = False,
     ) -> None:
         self.path = Path(path)
         self.threads = threads
-        self.info = info or probe(self.path)
-        self.num_frames = self.info.frames
-        native = (self.info.width, self.info.height)
-        self.size = scaled_size(*native, short_side) if short_side else native
+        self.index = index or load_index(self.path, threads)
+        self.info = self.index
+        self.num_frames = self.index.frames
+        self.mode = "sequential" if sequential else self.index.mode
+        self.fallbacks = 0
+        coded = (self.index.width, self.index.height)
+        self._coded_size = scaled_size(*coded, short_side) if short_side else coded
+        self._turns = self.index.rotation // 90
+        self.size = self._coded_size[::-1] if self._turns % 2 else self._coded_size
 
     def read(self, indices: np.ndarray) -> np.ndarray:
         """uint8 RGB frames [*indices.shape, H, W, 3]; each distinct index is decoded once."""
-        import av
-        from av.video.reformatter import VideoReformatter
-
         unique, inverse = np.unique(np.asarray(indices).ravel(), return_inverse=True)
         if unique.size and (unique[0] < 0 or unique[-1] >= self.num_frames):
             raise DecodeError(self.path, f"frame {unique[-1]} asked of a video with {self.num_frames} frames")
         width, height = self.size
         frames = np.empty((len(unique), height, width, 3), np.uint8)
+        if self.mode == "seek":
+            try:
+                self._read_seeking(unique, frames)
+            except _Mismatch:
+                self.fallbacks += 1
+                self._read_counting(unique, frames)
+        else:
+            self._read_counting(unique, frames)
+        return frames[inverse].reshape(*np.shape(indices), height, width, 3)
+
+    def iter_frames(self) -> Iterator[np.ndarray]:
+        """Every shown frame in order, uint8 RGB [H, W, 3] (for re-encoding)."""
+        import av
+
+        container, stream = self._open()
+        count = 0
+        with container:
+            try:
+                for frame in container.decode(stream):
+                    count += 1
+                    yield self._convert(frame)
+            except av.FFmpegError as err:
+                raise DecodeError(self.path, f"decoding failed after {count} frames ({type(err).__name__})") from None
+        if count < self.num_frames:
+            raise DecodeError(self.path, f"the video ended after {count} of {self.num_frames} frames")
+
+    def _open(self):
+        container, stream = open_stream(self.path)
+        stream.thread_type = "AUTO" if self.threads != 1 else "SLICE"
+        stream.thread_count = self.threads
+        return container, stream
+
+    def _convert(self, frame) -> np.ndarray:
+        rgb = _scaler().reformat(frame, *self._coded_size, "rgb24").to_ndarray()
+        return np.rot90(rgb, self._turns) if self._turns else rgb
+
+    def _read_counting(self, unique: np.ndarray, out: np.ndarray) -> None:
+        import av
+
         kept, decoded = 0, 0
-        reformatter = VideoReformatter()  # one scaler for all frames: per-frame ones cost 3x
+        container, stream = self._open()
         try:
-            with av.open(str(self.path)) as container:
-                stream = container.streams.video[0]
-                stream.thread_type = "AUTO" if self.threads != 1 else "SLICE"
-                stream.thread_count = self.threads
+            with container:
                 for decoded, frame in enumerate(container.decode(stream), start=1):
                     if kept < len(unique) and decoded - 1 == unique[kept]:
-                        frames[kept] = reformatter.reformat(frame, width, height, "rgb24").to_ndarray()
+                        out[kept] = self._convert(frame)
                         kept += 1
                     if kept == len(unique):
                         break
@@ -105,4 +169,36 @@ class Video:
             raise DecodeError(self.path, f"decoding failed after {decoded} frames ({type(err).__name__})") from None
         if kept < len(unique):
             raise DecodeError(self.path, f"the video ended after {decoded} frames; frame {unique[kept]} was asked")
-        return frames[inverse].reshape(*np.shape(indices), height, width, 3)
+
+    def _read_seeking(self, unique: np.ndarray, out: np.ndarray) -> None:
+        """Seek to the keyframe before each wanted frame unless decoding on gets there sooner."""
+        import av
+
+        frame_of = {pts: number for number, pts in enumerate(self.index.pts)}
+        container, stream = self._open()
+        try:
+            with container:
+                frames, position = None, -1  # the decoder's output and the last shown frame it gave
+                for kept, target in enumerate(unique.tolist()):
+                    key = self.index.keyframe_before(target)
+                    if frames is None or (key is not None and key > position + 1):
+                        if key not in (None, 0) or frames is not None:
+                            container.seek(self.index.pts[key or 0], stream=stream, backward=True, any_frame=False)
+                        frames, position = container.decode(stream), -1
+                    position = self._decode_to(frames, frame_of, target, out, kept)
+        except av.FFmpegError as err:
+            raise DecodeError(self.path, f"decoding failed near frame {unique[0]} ({type(err).__name__})") from None
+
+    def _decode_to(self, frames, frame_of: dict[int, int], target: int, out: np.ndarray, kept: int) -> int:
+        for frame in frames:
+            number = frame_of.get(frame.pts) if frame.pts is not None else None
+            if number is None:
+                if frame.pts is None:
+                    raise _Mismatch
+                continue  # not a shown frame (a leading frame after the seek)
+            if number > target:
+                raise _Mismatch
+            if number == target:
+                out[kept] = self._convert(frame)
+                return number
+        raise _Mismatch

@@ -23,9 +23,12 @@ def parse_data_options(items: Iterable[str]) -> dict[str, Path]:
     return sources
 
 
-def dataset_videos(class_list: ClassList, sources: dict[str, Path]) -> Manifest:
+def dataset_videos(class_list: ClassList, sources: dict[str, Path], decoder: str = "pyav") -> Manifest:
     """The videos of `class_list`'s dataset: a manifest CSV, or a folder indexed with the dataset's
-    layout (its name when it is a layout, else `folder` with the class list as vocabulary)."""
+    layout (its name when it is a layout, else `folder` with the class list as vocabulary).
+
+    A decoder that is not exact (decord) is allowed only on a manifest verified for it
+    (`zslbench data check --verify-decoder`); raises ZslbenchError otherwise."""
     if class_list.name not in sources:
         given = ", ".join(sources) or "none"
         raise ZslbenchError(
@@ -40,6 +43,10 @@ def dataset_videos(class_list: ClassList, sources: dict[str, Path]) -> Manifest:
     else:
         vocabulary = class_list.name if class_list.builtin else class_list.source
         manifest = index_dataset("folder", path, IndexOptions(classes=vocabulary)).manifest
+    if decoder == "decord":
+        from zslbench.video.verify import require_verified
+
+        require_verified(manifest, decoder)
     videos = manifest.only(set(class_list.classes))
     if not len(videos):
         raise ZslbenchError(
