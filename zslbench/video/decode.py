@@ -26,6 +26,7 @@ from zslbench.video.frame_index import DecodeError, FrameIndex, load_index, open
 
 DECODER_VERSION = 2  # bump when a reader's output for the same file can change
 DEFAULT_BACKEND = "pyav"
+SKIP_MARGIN = 16  # frames before a wanted one where non-reference frames are decoded again
 BACKENDS = {
     "pyav": "exact: keyframe seek where timestamps are trusted, counting elsewhere (the default)",
     "pyav-sequential": "exact: every video decoded from the start, frames counted (the reference)",
@@ -185,17 +186,24 @@ class Video:
                         if key not in (None, 0) or frames is not None:
                             container.seek(self.index.pts[key or 0], stream=stream, backward=True, any_frame=False)
                         frames, position = container.decode(stream), -1
-                    position = self._decode_to(frames, frame_of, target, out, kept)
+                    position = self._decode_to(frames, frame_of, target, out, kept, stream.codec_context)
         except av.FFmpegError as err:
             raise DecodeError(self.path, f"decoding failed near frame {unique[0]} ({type(err).__name__})") from None
 
-    def _decode_to(self, frames, frame_of: dict[int, int], target: int, out: np.ndarray, kept: int) -> int:
+    def _decode_to(self, frames, frame_of: dict[int, int], target: int, out: np.ndarray, kept: int, codec) -> int:
+        """Decode on to `target`. Far from it, frames no other frame refers to are not decoded at all
+        (they are shown before the target, so never wanted); a skip that reached the target would show
+        as a missed frame, and the video would be read by counting."""
+        skipping = False
         for frame in frames:
             number = frame_of.get(frame.pts) if frame.pts is not None else None
             if number is None:
                 if frame.pts is None:
                     raise _Mismatch
                 continue  # not a shown frame (a leading frame after the seek)
+            far = target - number > SKIP_MARGIN + max(self.threads, 1)
+            if far != skipping:
+                codec.skip_frame, skipping = ("NONREF" if far else "DEFAULT"), far
             if number > target:
                 raise _Mismatch
             if number == target:
