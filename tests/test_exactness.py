@@ -69,14 +69,14 @@ def test_timestamps_are_trusted_except_in_avi(suite, name, mode):
 
 
 def test_an_edit_list_hides_packets_that_are_not_frames(suite):
-    path, truth = suite["h264-editlist.mp4"]
+    path, _ = suite["h264-editlist.mp4"]
     video = Video(path)
     assert video.num_frames == 110  # 120 packets in the file
     assert [read_index(f) for f in video.read(np.array([0, 1, 109]))] == [10, 11, 119]
 
 
 def test_display_rotation_is_applied_and_recorded(suite):
-    path, truth = suite["h264-rotated.mp4"]
+    path, _ = suite["h264-rotated.mp4"]
     video = Video(path, short_side=32)
     assert video.index.rotation == 90 and video.index.display_size == (64, 96)
     assert video.size == (32, 48)  # portrait now: the short side is the width

@@ -129,7 +129,7 @@ def sequential_frames(path: Path) -> list[np.ndarray]:
     frames = []
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
-            turns = int(round(getattr(frame, "rotation", 0) or 0)) % 360 // 90
+            turns = round(getattr(frame, "rotation", 0) or 0) % 360 // 90
             frames.append(np.rot90(frame.to_ndarray(format="rgb24"), turns))
     return frames
 

@@ -69,9 +69,9 @@ _scalers: dict[int, Any] = {}
 
 
 def _scaler():
-    """One scaler per process: a new one per read cost 28% of the throughput on small files. Keyed by
-    process id: swscale's slice threads do not survive a fork, and a forked loader worker that used,
-    or even freed, its parent's scaler waited for them forever. So an inherited one is never touched."""
+    """One scaler per process: a new one per read cost 28% of the throughput on small files. It runs
+    on the calling thread (`threads=1` in `_convert`): swscale's own slice threads outlive a read, and a
+    forked loader worker that touched (or freed) its parent's scaler waited for them forever."""
     pid = os.getpid()
     if pid not in _scalers:
         from av.video.reformatter import VideoReformatter
@@ -150,7 +150,7 @@ class Video:
         return container, stream
 
     def _convert(self, frame) -> np.ndarray:
-        rgb = _scaler().reformat(frame, *self._coded_size, "rgb24").to_ndarray()
+        rgb = _scaler().reformat(frame, *self._coded_size, "rgb24", threads=1).to_ndarray()
         return np.rot90(rgb, self._turns) if self._turns else rgb
 
     def _read_counting(self, unique: np.ndarray, out: np.ndarray) -> None:
