@@ -12,12 +12,13 @@ from rich.text import Text
 
 from zslbench.cli.app import app
 from zslbench.cli.common import command, console, err_console, print_json
-from zslbench.errors import EXIT_FAILED
+from zslbench.errors import EXIT_FAILED, ZslbenchError
 
 data_app = typer.Typer(help="Index datasets into manifests and check them.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 PER_CLASS_ROWS = 60
+DEFAULT_TIMEOUT = 120.0
 
 
 @data_app.command("index")
@@ -110,9 +111,36 @@ def _warn(title: str, items: list[str], shown: int = 10) -> None:
 def check(
     manifest: Annotated[Path, typer.Argument(help="Manifest CSV written by `zslbench data index` or `zslbench synth`")],
     workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel processes", min=0)] = 0,
+    verify_decoder: Annotated[
+        str | None,
+        typer.Option(
+            "--verify-decoder",
+            metavar="NAME",
+            help="Instead: compare this decoder's frames with the exact reader's (decord) and keep the verdict",
+        ),
+    ] = None,
+    sample: Annotated[
+        int | None, typer.Option("--sample", help="With --verify-decoder: check a seeded sample of N videos")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="With --verify-decoder: seconds one video may take")
+    ] = DEFAULT_TIMEOUT,
+    seed: Annotated[int, typer.Option("--seed", help="With --verify-decoder: the sample and training positions")] = 0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Open every video of a manifest and decode its first and last frame. Exit 1 if any fails."""
+    """Open every video of a manifest and decode its first and last frame. Exit 1 if any fails.
+
+    With --verify-decoder decord: read every video (or --sample N of them) with decord and with the
+    exact reader and compare the frames. Exit 0 when decord is verified for this dataset, 1 when it
+    is refused (any wrong frame, failure or hang); training and evaluation refuse decord without it.
+    """
+    if verify_decoder is not None:
+        _verify(manifest, verify_decoder, sample, timeout, seed, workers, json_out)
+        return
+    given = [name for name, value in (("--sample", sample), ("--timeout", timeout != DEFAULT_TIMEOUT)) if value]
+    if given or seed:
+        option = given[0] if given else "--seed"
+        raise ZslbenchError(f"{option} only applies with --verify-decoder", "e.g. --verify-decoder decord")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from zslbench.video.check import check_manifest
@@ -148,6 +176,118 @@ def check(
         _render_check(summary)
     if failed or unknown:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _verify(
+    manifest: Path, backend: str, sample: int | None, timeout: float, seed: int, workers: int, json_out: bool
+) -> None:
+    """`data check --verify-decoder`: run the verification, print it, exit 1 when refused."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from zslbench.video.manifest import read_manifest
+    from zslbench.video.verify import check_backend, check_options, verdict_file, verify_decoder
+
+    check_backend(backend)  # bad input fails before any work
+    check_options(sample, timeout)
+    loaded = read_manifest(manifest)
+    total = min(sample or len(loaded), len(loaded))
+    columns = (TextColumn(f"verifying {backend}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, disable=json_out or not err_console.is_terminal) as progress:
+        task = progress.add_task("verify", total=total)
+        run = verify_decoder(loaded, backend, sample, seed, timeout, workers, lambda _: progress.advance(task))
+    summary = _verification_summary(run, str(verdict_file(loaded.path, backend)))
+    if json_out:
+        print_json(summary)
+    else:
+        _render_verification(summary)
+    if not run.verified:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _verification_summary(run: Any, saved: str) -> dict[str, Any]:
+    from zslbench.video.verify import STATUSES, describe
+
+    def row(verdict: Any) -> dict[str, Any]:
+        return {
+            "path": verdict.path,
+            "status": verdict.status,
+            "wrong_frames": verdict.wrong,
+            "frames_compared": verdict.frames,
+            "first_wrong": list(verdict.first_wrong),
+            "max_pixel_diff": verdict.max_diff,
+            "detail": describe(verdict),
+        }
+
+    return {
+        "manifest": run.manifest,
+        "backend": run.backend,
+        "identity": run.identity,
+        "verdict": "VERIFIED" if run.verified else "REFUSED",
+        "videos_in_manifest": run.videos,
+        "checked": len(run.results),
+        "sample": run.sample,
+        "seed": run.seed,
+        "timeout_s": run.timeout,
+        **{status.replace(" ", "_"): run.count(status) for status in STATUSES},
+        "frames_compared": sum(v.frames for v in run.results),
+        "problems": [row(v) for v in run.results if v.status != "ok"],
+        "earlier_refusals": [row(v) for v in run.earlier],
+        "verdict_file": saved,
+    }
+
+
+def _shown(path: str) -> str:
+    """A path relative to the working folder when it lies below it (tables stay narrow)."""
+    import os
+
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def _render_verification(summary: dict[str, Any]) -> None:
+    verified = summary["verdict"] == "VERIFIED"
+    table = Table(
+        title=f"Decoder check: {summary['backend']} against the exact reader",
+        title_justify="left",
+        show_header=False,
+    )
+    table.add_column("what")
+    table.add_column("value")
+    sampled = f" (seeded sample, seed {summary['seed']})" if summary["checked"] < summary["videos_in_manifest"] else ""
+    table.add_row("videos checked", f"{summary['checked']} of {summary['videos_in_manifest']}{sampled}")
+    table.add_row("frames compared", str(summary["frames_compared"]))
+    for status, label in (
+        ("ok", "ok"),
+        ("mismatched", "wrong frames"),
+        ("failed", "failed"),
+        ("timed_out", f"timed out (> {summary['timeout_s']:g} s)"),
+        ("unreadable", "unreadable by the exact reader too"),
+    ):
+        if status == "ok" or summary[status]:
+            bad = status in ("mismatched", "failed", "timed_out")
+            table.add_row(label, f"[red]{summary[status]}[/]" if bad else str(summary[status]))
+    verdict = "[bold green]VERIFIED[/] for this dataset" if verified else "[bold red]REFUSED[/] for this dataset"
+    table.add_row("verdict", verdict)
+    console.print(table)
+    problems = [p for p in summary["problems"] if p["status"] != "unreadable"] + summary["earlier_refusals"]
+    if problems:
+        listing = Table(title=f"Videos {summary['backend']} got wrong", title_justify="left", header_style="bold")
+        listing.add_column("video", overflow="fold")
+        listing.add_column("what")
+        for problem in summary["problems"]:
+            if problem["status"] != "unreadable":
+                listing.add_row(Text(_shown(problem["path"])), Text(problem["detail"]))
+        for problem in summary["earlier_refusals"]:
+            listing.add_row(Text(_shown(problem["path"])), Text(f"in an earlier run: {problem['detail']}"))
+        console.print(listing)
+    _warn(
+        "videos the exact reader cannot read either (see `zslbench data check`)",
+        [f"{_shown(p['path'])}: {p['detail']}" for p in summary["problems"] if p["status"] == "unreadable"],
+    )
+    if not verified:
+        err_console.print(
+            Text(f"{summary['backend']} stays off for this dataset: training and evaluation read it with pyav")
+        )
 
 
 def _render_check(summary: dict[str, Any]) -> None:
