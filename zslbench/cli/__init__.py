@@ -5,6 +5,7 @@ from zslbench.cli import (  # noqa: F401  (they register commands)
     eval_cmds,
     model_cmds,
     overlap_cmds,
+    prepare_cmd,
     protocol_cmds,
     report_cmds,
     text_cmds,

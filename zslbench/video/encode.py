@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +15,26 @@ CODECS = {".mp4": ("libx264", {"crf": "18", "x264-params": "mbtree=0"}), ".avi":
 BIT_RATE = {"mpeg4": 2_000_000}  # mpeg4 ignores crf; without a rate it encodes at 200 kb/s
 
 
-def write_video(path: Path | str, frames: Iterable[np.ndarray], fps: int = 12) -> Path:
-    """Encode RGB uint8 frames [H, W, 3] (even H and W) as h264 .mp4 or mpeg4 .avi, by suffix."""
+def write_video(
+    path: Path | str,
+    frames: Iterable[np.ndarray],
+    fps: int | Fraction = 12,
+    options: Mapping[str, str] | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> Path:
+    """Encode RGB uint8 frames [H, W, 3] (even H and W) as h264 .mp4 or mpeg4 .avi, by suffix.
+
+    Frame i gets timestamp i / fps. `options` replace the codec's defaults (CODECS) key by key;
+    `metadata` goes into the container's tags (mp4: `comment`, `title`, ...).
+    """
     import av
 
     path = Path(path)
-    codec, options = CODECS[path.suffix.lower()]
+    codec, defaults = CODECS[path.suffix.lower()]
+    options = {**defaults, **(options or {})}
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as container:
+        container.metadata.update(metadata or {})
         stream = None
         for frame in frames:
             if stream is None:

@@ -1,24 +1,30 @@
 """A manifest: the table of (video path, label, split) a dataset becomes.
 
 Stored as CSV with a `# zslbench-manifest v1` comment line naming the vocabulary the labels come
-from. Paths are stored relative to the manifest's folder (absolute when they share no prefix), so a
-dataset and its manifest can move together.
+from, then optional `# KEY: VALUE` note lines (`# prepared: {json}` says the videos were re-encoded by
+`zslbench data prepare`, from which manifest and how; readers that predate notes skip them as
+comments). Paths are stored relative to the manifest's folder (absolute when they share no prefix),
+so a dataset and its manifest can move together.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from zslbench.atomic import write_text
 from zslbench.errors import ZslbenchError
 
 HEADER = "# zslbench-manifest v1"
 COLUMNS = ("path", "label", "split")
+NOTE = re.compile(r"^# ([a-z][a-z0-9_]*): (.*)$")
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,7 @@ class Manifest:
     records: tuple[VideoRecord, ...]
     vocabulary: str = ""  # dataset name or class-list file the labels come from
     path: Path | None = None
-    notes: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # one line each; "prepared" holds canonical JSON
 
     def __len__(self) -> int:
         return len(self.records)
@@ -49,6 +55,13 @@ class Manifest:
         kept = tuple(record for record in self.records if record.label in labels)
         return Manifest(kept, self.vocabulary, self.path, self.notes)
 
+    @property
+    def prepared(self) -> dict[str, Any] | None:
+        """How `zslbench data prepare` re-encoded these videos (source manifest, settings, versions), or
+        None for videos as they came: results can say which pixels a model saw."""
+        note = self.notes.get("prepared")
+        return json.loads(note) if note else None
+
 
 def write_manifest(manifest: Manifest, path: Path) -> Path:
     """Write atomically; raises ZslbenchError for a path CSV cannot hold."""
@@ -56,6 +69,10 @@ def write_manifest(manifest: Manifest, path: Path) -> Path:
     base = path.resolve().parent
     buffer = io.StringIO()
     buffer.write(f"{HEADER}; vocabulary: {manifest.vocabulary}\n")
+    for key, value in manifest.notes.items():
+        if not NOTE.match(f"# {key}: {value}") or "\n" in value or "\r" in value:
+            raise ValueError(f"manifest note {key!r} must be a lower-case name and a one-line value")
+        buffer.write(f"# {key}: {value}\n")
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for record in manifest.records:
@@ -74,9 +91,14 @@ def read_manifest(path: Path | str) -> Manifest:
         raise ZslbenchError(f"cannot read manifest {path}: {err}", "it should be a UTF-8 CSV file") from None
     lines = text.splitlines()
     vocabulary = ""
+    notes: dict[str, str] = {}
     if lines and lines[0].startswith(HEADER):
         vocabulary = lines[0].partition("vocabulary:")[2].strip()
         lines = lines[1:]
+        while lines and (note := NOTE.match(lines[0])):
+            notes[note[1]] = note[2]
+            lines = lines[1:]
+    _check_prepared_note(path, notes)
     rows = list(csv.reader(line for line in lines if line.strip() and not line.startswith("#")))
     if not rows or [c.strip().lower() for c in rows[0][:2]] != ["path", "label"]:
         raise ZslbenchError(f"manifest {path} has no 'path,label' header", "the first row must be: path,label[,split]")
@@ -89,7 +111,21 @@ def read_manifest(path: Path | str) -> Manifest:
         records.append(VideoRecord(base / row[0].strip(), row[1].strip(), split))
     if not records:
         raise ZslbenchError(f"manifest {path} lists no videos", "index a dataset with `zslbench data index`")
-    return Manifest(tuple(records), vocabulary, path)
+    return Manifest(tuple(records), vocabulary, path, notes)
+
+
+def _check_prepared_note(path: Path, notes: dict[str, str]) -> None:
+    if "prepared" not in notes:
+        return
+    try:
+        ok = isinstance(json.loads(notes["prepared"]), dict)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ZslbenchError(
+            f"manifest {path}: its '# prepared:' line is not a JSON object",
+            "restore the line `zslbench data prepare` wrote, or prepare the source manifest again",
+        )
 
 
 def _relative(path: Path, base: Path) -> str:

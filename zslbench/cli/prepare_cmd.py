@@ -1,0 +1,86 @@
+"""`zslbench data prepare`: re-encode a manifest's videos once, small and with frequent keyframes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from zslbench.cli.common import command, console, err_console, print_json
+from zslbench.cli.data_cmds import JsonOpt, data_app
+from zslbench.errors import EXIT_FAILED
+
+
+@data_app.command("prepare")
+@command
+def prepare(
+    manifest: Annotated[Path, typer.Argument(help="Manifest CSV written by `zslbench data index` or `zslbench synth`")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the prepared videos and the new manifest")],
+    short_side: Annotated[int, typer.Option("--short-side", help="Shorter side in pixels (even, >= 16)")] = 128,
+    keyframe_every: Annotated[int, typer.Option("--keyframe-every", help="A keyframe every N frames")] = 16,
+    crf: Annotated[int, typer.Option("--crf", help="x264 quality, 0 (lossless) .. 51; lower is closer")] = 17,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel processes (0: this one)")] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Re-encode every video once (h264, short side 128, a keyframe every 16 frames) so training reads
+    are cheap; write OUT/<manifest>.csv. Resumable. Exit 1 if any video fails."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from zslbench.video.manifest import read_manifest
+    from zslbench.video.prepare import prepare_manifest, validate_settings
+
+    validate_settings(short_side, keyframe_every, crf)
+    loaded = read_manifest(manifest)
+    columns = (TextColumn("preparing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, disable=json_out or not err_console.is_terminal) as progress:
+        task = progress.add_task("prepare", total=len({record.path for record in loaded.records}))
+        report = prepare_manifest(
+            loaded, out, short_side, keyframe_every, workers, lambda _: progress.advance(task), crf=crf
+        )
+    summary = report.summary()
+    if json_out:
+        print_json(summary)
+    else:
+        _render(summary)
+    if summary["failed"]:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _render(summary: dict[str, Any]) -> None:
+    settings = summary["settings"]
+    before, after = summary["bytes"]["before"], summary["bytes"]["after"]
+    failed = len(summary["failed"])
+    table = Table(title="Prepared videos", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    table.add_row("videos", f"{summary['prepared']} prepared, {summary['skipped']} already done, {failed} failed")
+    table.add_row(
+        "settings",
+        f"short side {settings['short_side']}, keyframe every {settings['keyframe_every']}, "
+        f"h264 crf {settings['crf']} {settings['pix_fmt']}",
+    )
+    if before:
+        table.add_row("size", f"{_size(before)} -> {_size(after)} ({after / before:.0%})")
+    table.add_row("time", f"{summary['seconds']:.1f} s")
+    console.print(table)
+    if failed:
+        failures = Table(title="Failed, left out of the new manifest", title_justify="left", header_style="bold")
+        failures.add_column("video")
+        failures.add_column("reason")
+        for row in summary["failed"]:
+            failures.add_row(Text(row["path"]), Text(row["reason"]))
+        console.print(failures)
+    if summary["manifest"]:
+        console.print(Text(f"manifest {summary['manifest']}"))
+    else:
+        err_console.print(Text("no video could be prepared: no manifest written", style="red"))
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"
