@@ -68,8 +68,8 @@ class VideoEncoder:
         from zslbench.extract import iter_embeddings
         from zslbench.video.sources import dataset_videos
 
-        manifest = dataset_videos(class_list, data, self.loading.decoder)
-        self.prepared = getattr(manifest, "prepared", None)
+        manifest = dataset_videos(class_list, data, self.loading.decoder, self.clips.short_side)
+        self.prepared = manifest.prepared
         records = list(manifest.records)
         keys, failures = _keys(self.cache, records)
         todo = [i for i, key in enumerate(keys) if key is not None and self.cache.get(key) is None]

@@ -229,12 +229,14 @@ def _score_record(
     metrics = score_protocol(
         class_distances(matrix, class_vectors.vectors), label_ids, order, protocol.data["evaluation"]["splits"]
     )
-    expected = len(vectors)
     budget = getattr(config, "failure_budget", DEFAULT_FAILURE_BUDGET)
     failed = [
         {"path": str(records[i].path) if records[i] is not None else None, "reason": reason}
         for i, reason in sorted(failures.items())
     ]
+    left_out = int(((reading or {}).get("prepared") or {}).get("left_out", 0))
+    failed += [{"path": None, "reason": "undecodable: left out by `zslbench data prepare`"}] * left_out
+    expected = len(vectors) + left_out  # a prepared manifest lacks the videos preparing could not read
     return {
         "schema": SCHEMA,
         "kind": "zslbench-result",

@@ -118,7 +118,9 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
     embedder = load_embedder(protocol.embedding, word_norm=protocol.word_norm)
     classes, compliance = _training_classes(protocol, config, embedder)
     (vectors,) = embed_class_lists([classes], embedder)
-    manifest = dataset_videos(protocol.source_classes(), config.data, config.loading.decoder).only(set(classes.classes))
+    short_side = protocol.data["clips"]["short_side"]
+    manifest = dataset_videos(protocol.source_classes(), config.data, config.loading.decoder, short_side)
+    manifest = manifest.only(set(classes.classes))
     spec = model_spec(config.model)
     out = Path(config.out)
     state = _start_state(config, out, protocol, classes, embedder.id, spec.name)
@@ -187,7 +189,7 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
             "reading": {
                 "decoder": decoder_identity(config.loading.decoder),
                 "videos_read": decoders,
-                "prepared": getattr(manifest, "prepared", None),
+                "prepared": manifest.prepared,
             },
             "finished": finished,
             "zslbench_version": __version__,

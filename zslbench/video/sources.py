@@ -23,12 +23,15 @@ def parse_data_options(items: Iterable[str]) -> dict[str, Path]:
     return sources
 
 
-def dataset_videos(class_list: ClassList, sources: dict[str, Path], decoder: str = "pyav") -> Manifest:
+def dataset_videos(
+    class_list: ClassList, sources: dict[str, Path], decoder: str = "pyav", short_side: int | None = None
+) -> Manifest:
     """The videos of `class_list`'s dataset: a manifest CSV, or a folder indexed with the dataset's
     layout (its name when it is a layout, else `folder` with the class list as vocabulary).
 
     A decoder that is not exact (decord) is allowed only on a manifest verified for it
-    (`zslbench data check --verify-decoder`); raises ZslbenchError otherwise."""
+    (`zslbench data check --verify-decoder`); raises ZslbenchError otherwise. So is a prepared
+    manifest whose short side is not the protocol's `short_side` (its frames would be scaled twice)."""
     if class_list.name not in sources:
         given = ", ".join(sources) or "none"
         raise ZslbenchError(
@@ -43,6 +46,12 @@ def dataset_videos(class_list: ClassList, sources: dict[str, Path], decoder: str
     else:
         vocabulary = class_list.name if class_list.builtin else class_list.source
         manifest = index_dataset("folder", path, IndexOptions(classes=vocabulary)).manifest
+    prepared = manifest.prepared
+    if prepared and short_side is not None and prepared["settings"]["short_side"] != short_side:
+        raise ZslbenchError(
+            f"{path} was prepared at short side {prepared['settings']['short_side']}, the protocol reads {short_side}",
+            f"prepare the source manifest again with --short-side {short_side}",
+        )
     if decoder == "decord":
         from zslbench.video.verify import require_verified
 
