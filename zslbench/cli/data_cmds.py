@@ -302,14 +302,19 @@ def _render_check(summary: dict[str, Any]) -> None:
     table.add_row("codecs", Text(", ".join(f"{k}: {v}" for k, v in summary["codecs"].items())))
     table.add_row("frame sizes", Text(", ".join(f"{k}: {v}" for k, v in summary["sizes"].items())))
     console.print(table)
-    if summary["failed"]:
-        failures = Table(title="Unreadable videos", title_justify="left", header_style="bold")
+    print_failures("Unreadable videos", summary["failed"])
+    _warn("labels not in the manifest's vocabulary", summary["labels_not_in_vocabulary"])
+
+
+def print_failures(title: str, rows: list[dict[str, Any]]) -> None:
+    """A table of videos and why each failed (nothing when there are none)."""
+    if rows:
+        failures = Table(title=title, title_justify="left", header_style="bold")
         failures.add_column("video")
         failures.add_column("reason")
-        for row in summary["failed"]:
+        for row in rows:
             failures.add_row(Text(row["path"]), Text(row["reason"]))
         console.print(failures)
-    _warn("labels not in the manifest's vocabulary", summary["labels_not_in_vocabulary"])
 
 
 @app.command()

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from zslbench.cli.common import command, console, err_console, print_json
-from zslbench.cli.data_cmds import JsonOpt, data_app
+from zslbench.cli.data_cmds import JsonOpt, data_app, print_failures
 from zslbench.errors import EXIT_FAILED
 
 
@@ -66,13 +66,7 @@ def _render(summary: dict[str, Any]) -> None:
         table.add_row("size", f"{_size(before)} -> {_size(after)} ({after / before:.0%})")
     table.add_row("time", f"{summary['seconds']:.1f} s")
     console.print(table)
-    if failed:
-        failures = Table(title="Failed, left out of the new manifest", title_justify="left", header_style="bold")
-        failures.add_column("video")
-        failures.add_column("reason")
-        for row in summary["failed"]:
-            failures.add_row(Text(row["path"]), Text(row["reason"]))
-        console.print(failures)
+    print_failures("Failed, left out of the new manifest", summary["failed"])
     if summary["manifest"]:
         console.print(Text(f"manifest {summary['manifest']}"))
     else:
