@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from video_files import read_index, sequential_frames, write_exactness_suite, write_index_video
 
+from zslbench.hashing import file_fingerprint
 from zslbench.video.decode import DecodeError, Video
 from zslbench.video.frame_index import build_index, clear_memo, load_index
 from zslbench.video.sampler import ClipSampler, ClipSpec
@@ -128,3 +129,5 @@ def test_a_named_pipe_is_a_failure_not_a_hang(tmp_path):
         Video(pipe)
     with pytest.raises(DecodeError, match="not a regular file"):
         build_index(pipe)
+    with pytest.raises(OSError, match="not a regular file"):  # the cache key of `eval` opened it and hung
+        file_fingerprint(pipe)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,10 @@ def file_fingerprint(path: Path | str) -> str:
     catches replaced, truncated and re-exported files, which a path or an mtime does not.
     """
     path = Path(path)
-    size = os.path.getsize(path)
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):  # opening a named pipe would block until a writer came
+        raise OSError(errno.EINVAL, "not a regular file (a folder, pipe or device)", str(path))
+    size = info.st_size
     digest = hashlib.sha256(str(size).encode())
     with open(path, "rb") as handle:
         for offset in sorted({0, max(0, size // 2 - SAMPLE_BYTES // 2), max(0, size - SAMPLE_BYTES)}):

@@ -469,10 +469,15 @@ def _run_children(
                 if not idle:
                     idle.append(_Child(backend))
                     idle[-1].ready()
-                child = idle.pop()
                 position, path = pending.popleft()
+                if _file_state(path)[0] == "not a regular file":  # opening a pipe would block any reader
+                    done(position, VideoVerdict(path, UNREADABLE, "not a regular file (a folder, pipe or device)"))
+                    continue
+                child = idle.pop()
                 child.send([path, backend, [seed, position], threads])
                 busy[child] = (position, path, time.monotonic())
+            if not busy:
+                continue
             first_deadline = min(started for *_, started in busy.values()) + timeout
             for child in wait(list(busy), timeout=max(0.0, first_deadline - time.monotonic())):
                 position, path, _ = busy.pop(child)
