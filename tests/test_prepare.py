@@ -136,7 +136,11 @@ def test_other_settings_or_a_foreign_folder_are_refused(tmp_path):
         prepare_manifest(manifest, tmp_path / "mine")
     with pytest.raises(ZslbenchError, match="the manifest's own folder"):
         prepare_manifest(manifest, tmp_path / "data")
-    for bad, message in [({"short_side": 15}, "even number >= 16"), ({"keyframe_every": 0}, ">= 1")]:
+    for bad, message in [
+        ({"short_side": 15}, "even number in 16..1080"),
+        ({"short_side": 4096}, "even number in 16..1080"),  # upscaling to 4K only wastes disk
+        ({"keyframe_every": 0}, ">= 1"),
+    ]:
         with pytest.raises(ZslbenchError, match=message):
             prepare_manifest(manifest, tmp_path / "new", **bad)
 
@@ -155,6 +159,28 @@ def test_a_broken_video_is_listed_and_left_out_while_the_others_succeed(tmp_path
     assert written.prepared["videos"] == 4 and written.prepared["left_out"] == 2
     record = json.loads((tmp_path / "out" / "prepare.json").read_text())["manifests"]["m.csv"]
     assert {Path(f["path"]).name for f in record["failed"]} == {"broken.mp4", "gone.avi"}
+
+
+def test_a_run_that_prepares_nothing_leaves_no_claimed_folder(tmp_path):
+    broken = tmp_path / "data" / "broken.mp4"
+    broken.parent.mkdir()
+    broken.write_text("not a video")
+    report = prepare_manifest(manifest_of(tmp_path / "data", [broken]), tmp_path / "out", short_side=32)
+    assert report.manifest_path is None and not (tmp_path / "out").exists()
+    good = write_index_video(tmp_path / "data" / "ok.mp4", 12)  # other settings work afterwards
+    again = prepare_manifest(manifest_of(tmp_path / "data", [good]), tmp_path / "out", short_side=64)
+    assert again.manifest_path is not None
+
+
+def test_outputs_get_the_permissions_the_umask_gives(tmp_path):
+    source = write_index_video(tmp_path / "data" / "ok.mp4", 12)
+    old = os.umask(0o022)
+    try:
+        report = prepare_manifest(manifest_of(tmp_path / "data", [source]), tmp_path / "out", short_side=32)
+    finally:
+        os.umask(old)
+    written = [report.manifest_path, tmp_path / "out" / "prepare.json", report.manifest.records[0].path]
+    assert [oct(path.stat().st_mode & 0o777) for path in written] == ["0o644"] * 3  # not mkstemp's 0600
 
 
 def test_no_output_escapes_the_folder_and_no_two_sources_collide(tmp_path):

@@ -35,12 +35,21 @@ from typing import Any, Literal
 
 import numpy as np
 
+from zslbench.atomic import current_umask
 from zslbench.errors import ZslbenchError
 from zslbench.hashing import canonical_json, file_fingerprint, sha256_json
 from zslbench.video.encode import CODECS, write_video
 from zslbench.video.frame_index import DecodeError, load_index, open_stream
 from zslbench.video.manifest import Manifest, VideoRecord, read_manifest, write_manifest
-from zslbench.video.prepared_folder import carry_vocabulary, claim_folder, lexical, plan_outputs, write_record
+from zslbench.video.prepared_folder import (
+    SETTINGS_FILE,
+    carry_vocabulary,
+    claim_folder,
+    lexical,
+    plan_outputs,
+    remove_empty_claim,
+    write_record,
+)
 
 PREPARE_VERSION = 1  # bump when the same settings can give other pixels
 DEFAULT_SHORT_SIDE, DEFAULT_KEYFRAME_EVERY, DEFAULT_CRF = 128, 16, 17
@@ -96,11 +105,14 @@ class PrepareReport:
         }
 
 
+MAX_SHORT_SIDE = 1080  # preparing shrinks videos; the protocols read at 128
+
+
 def validate_settings(short_side: int, keyframe_every: int, crf: int) -> None:
     """Raise a ZslbenchError (one line, exit 2) for a setting that cannot work."""
-    if short_side < 16 or short_side % 2:
+    if short_side < 16 or short_side > MAX_SHORT_SIDE or short_side % 2:
         raise ZslbenchError(
-            f"--short-side {short_side} must be an even number >= 16",
+            f"--short-side {short_side} must be an even number in 16..{MAX_SHORT_SIDE}",
             "yuv420p needs even sizes; the protocols read at 128 (e.g. --short-side 128)",
         )
     if keyframe_every < 1:
@@ -212,6 +224,7 @@ def prepare_video(
         if index.frames != written or index.keyframes != tuple(range(0, written, keyframe_every)):
             raise DecodeError(source, f"the re-encoded file shows {index.frames} of {written} frames written")
         with open(temporary, "rb") as done:
+            os.chmod(done.fileno(), 0o666 & ~current_umask())  # mkstemp makes 0600
             os.fsync(done.fileno())
         os.replace(temporary, target)
     except BaseException:
@@ -311,6 +324,7 @@ def prepare_manifest(
             f"--out {out_dir} is the manifest's own folder", "prepare into a new folder, e.g. --out prepared"
         )
     outputs = plan_outputs(loaded, out_dir)
+    fresh = not (out_dir / SETTINGS_FILE).exists()
     recorded = claim_folder(out_dir, settings, encoder_identity())
     key = settings_key(settings)
     threads = 1 if workers else 0
@@ -347,7 +361,10 @@ def prepare_manifest(
         "kept": len(kept),
         "failed": [{"path": r.source, "reason": r.reason} for r in results if r.status == "failed"],
     }
-    write_record(out_dir, recorded)
+    if kept or not fresh:
+        write_record(out_dir, recorded)
+    else:  # nothing prepared into a new folder: leave no folder claimed for settings that produced nothing
+        remove_empty_claim(out_dir)
     elapsed = time.perf_counter() - started
     return PrepareReport(path if kept else None, new, loaded.path, settings, results, elapsed)
 

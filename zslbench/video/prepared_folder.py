@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -114,4 +115,15 @@ def carry_vocabulary(vocabulary: str, source_dir: Path, out_dir: Path) -> str:
 
 
 def write_record(out_dir: Path, record: dict[str, Any]) -> None:
-    write_text(out_dir / SETTINGS_FILE, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    try:
+        write_text(out_dir / SETTINGS_FILE, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    except OSError as err:
+        raise ZslbenchError(
+            f"cannot write to --out {out_dir}: {err.strerror or err}", "choose a folder you can write to"
+        ) from None
+
+
+def remove_empty_claim(out_dir: Path) -> None:
+    """Undo a fresh claim when nothing was prepared. Only a folder this run claimed comes here, and
+    `claim_folder` claims only a new or empty one, so everything in it was written by this run."""
+    shutil.rmtree(out_dir, ignore_errors=True)

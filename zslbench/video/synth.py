@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zslbench.atomic import write_text
+from zslbench.atomic import current_umask, write_text
 from zslbench.errors import ZslbenchError
 from zslbench.video.encode import write_video
 from zslbench.video.manifest import Manifest, VideoRecord, write_manifest
@@ -207,6 +207,7 @@ def make_synth(
         write_text(staging / "synth.json", json.dumps(_description(source, target, videos_per_class, seed), indent=2))
         if out.exists():
             out.rmdir()
+        staging.chmod(0o777 & ~current_umask())  # mkdtemp makes 0700
         staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
