@@ -65,7 +65,7 @@ def sampled(videos: list[Path], mode: str) -> list[tuple[Path, np.ndarray, tuple
         video = Video(path)
         rng = np.random.default_rng(number)
         indices = ClipSampler(SPEC, mode).indices(video.num_frames, rng)
-        jobs.append((path, indices, scaled_size(video.info.width, video.info.height, SPEC.short_side)))
+        jobs.append((path, indices, scaled_size(*video.index.display_size, SPEC.short_side)))
     return jobs
 
 

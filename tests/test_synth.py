@@ -30,7 +30,7 @@ def test_manifests_list_real_h264_and_mpeg4_files(synth_dataset):
     manifest = read_manifest(synth_dataset.root / "source.csv")
     assert len(manifest) == 4 * len(synth_dataset.source)
     assert {r.path.suffix for r in manifest.records} == {".mp4", ".avi"}
-    codecs = {Video(r.path).info.codec for r in manifest.records[:2]}
+    codecs = {Video(r.path).index.codec for r in manifest.records[:2]}
     assert codecs == {"h264", "mpeg4"}
     assert Video(manifest.records[0].path).num_frames == FRAMES
 

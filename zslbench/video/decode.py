@@ -101,7 +101,6 @@ class Video:
         self.path = Path(path)
         self.threads = threads
         self.index = index or load_index(self.path, threads)
-        self.info = self.index
         self.num_frames = self.index.frames
         self.mode = "sequential" if sequential else self.index.mode
         self.fallbacks = 0
@@ -131,7 +130,7 @@ class Video:
         """Every shown frame in order, uint8 RGB [H, W, 3] (for re-encoding)."""
         import av
 
-        container, stream = self._open()
+        container, stream = open_stream(self.path, self.threads)
         count = 0
         with container:
             try:
@@ -143,12 +142,6 @@ class Video:
         if count < self.num_frames:
             raise DecodeError(self.path, f"the video ended after {count} of {self.num_frames} frames")
 
-    def _open(self):
-        container, stream = open_stream(self.path)
-        stream.thread_type = "AUTO" if self.threads != 1 else "SLICE"
-        stream.thread_count = self.threads
-        return container, stream
-
     def _convert(self, frame) -> np.ndarray:
         rgb = _scaler().reformat(frame, *self._coded_size, "rgb24", threads=1).to_ndarray()
         return np.rot90(rgb, self._turns) if self._turns else rgb
@@ -157,7 +150,7 @@ class Video:
         import av
 
         kept, decoded = 0, 0
-        container, stream = self._open()
+        container, stream = open_stream(self.path, self.threads)
         try:
             with container:
                 for decoded, frame in enumerate(container.decode(stream), start=1):
@@ -176,7 +169,7 @@ class Video:
         import av
 
         frame_of = {pts: number for number, pts in enumerate(self.index.pts)}
-        container, stream = self._open()
+        container, stream = open_stream(self.path, self.threads)
         try:
             with container:
                 frames, position = None, -1  # the decoder's output and the last shown frame it gave

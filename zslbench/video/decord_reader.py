@@ -72,7 +72,6 @@ class DecordVideo:
         self.path = Path(path)
         self.threads = threads
         self.index = index or load_index(self.path)
-        self.info = self.index
         self.num_frames = self.index.frames
         self.fallbacks = 0  # the exact reader's count of re-reads; decord never re-reads
         coded = (self.index.width, self.index.height)

@@ -93,8 +93,9 @@ class FrameIndex:
         return cls(**data)
 
 
-def open_stream(path: Path):
-    """(container, first video stream) after the checks that give a broken file its own reason."""
+def open_stream(path: Path, threads: int = 0):
+    """(container, first video stream) after the checks that give a broken file its own reason.
+    `threads`: 0 lets FFmpeg choose (frame threads), 1 decodes on the calling thread."""
     import av
 
     if not path.exists():
@@ -110,7 +111,10 @@ def open_stream(path: Path):
     if not container.streams.video:
         container.close()
         raise DecodeError(path, "no video stream")
-    return container, container.streams.video[0]
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO" if threads != 1 else "SLICE"
+    stream.thread_count = threads
+    return container, stream
 
 
 def build_index(path: Path | str, threads: int = 0) -> FrameIndex:
@@ -118,13 +122,11 @@ def build_index(path: Path | str, threads: int = 0) -> FrameIndex:
     import av
 
     path = Path(path)
-    container, stream = open_stream(path)
+    container, stream = open_stream(path, threads)
     pts: list[int | None] = []
     keyframes: list[int] = []
     rotation = 0
     with container:
-        stream.thread_type = "AUTO" if threads != 1 else "SLICE"
-        stream.thread_count = threads
         width, height, codec = stream.codec_context.width, stream.codec_context.height, stream.codec_context.name
         try:
             for frame in container.decode(stream):
