@@ -40,7 +40,7 @@ def test_eval_writes_one_complete_record_per_dataset(trained_tiny, synth_dataset
     assert record["schema"] == 1 and record["protocol"]["resolved"]["clips"]["test_clips"] == 4
     reading = record["data"].pop("reading")
     assert record["data"] == {
-        "expected": 16, "scored": 16, "failed": 0, "failures": [], "clips_per_video": 4,
+        "expected": 16, "scored": 16, "unusable_embeddings": 0, "failed": 0, "failures": [], "clips_per_video": 4,
         "failure_budget": 0.005, "complete": True,
     }  # fmt: skip
     suffixes = Counter(r.path.suffix for r in read_manifest(synth_dataset.root / "target.csv").records)
@@ -110,7 +110,7 @@ def write_npz(path, **arrays):
     ("arrays", "message"),
     [
         ({"embeddings": np.zeros((3, 50)), "labels": np.array(["Archery"] * 2)}, "do not pair up"),
-        ({"embeddings": np.full((2, 50), np.nan), "labels": np.array(["Archery"] * 2)}, "NaN"),
+        ({"embeddings": np.ones((2, 50), dtype=int), "labels": np.array(["Archery"] * 2)}, "not floats"),
         ({"embeddings": np.ones((2, 50)), "labels": np.array(["Archery", "Quidditch"])}, "'Quidditch'"),
         (
             {"embeddings": np.ones((2, 7)), "labels": np.array(["Archery"] * 2)},
@@ -195,3 +195,35 @@ def test_cache_info_and_prune(runner, trained_tiny, synth_dataset, tmp_path, fre
     assert runner.invoke(app, ["cache", "prune", "--older-than", "30"]).stdout.startswith("removed 0")
     assert runner.invoke(app, ["cache", "prune", "--all"]).stdout.startswith("removed 1")
     assert json.loads(runner.invoke(app, ["cache", "info", "--json"]).stdout)["namespaces"] == []
+
+
+def test_zero_and_non_finite_embeddings_are_failed_videos_and_misses(tmp_path):
+    """An HMDB51-sized features file where one video per class collapsed to zero (and two to NaN/inf):
+    they are listed as failed videos, make the run incomplete, and score as misses, never as hits."""
+    from scipy.spatial.distance import cdist
+
+    from zslbench.protocol import load_protocol
+    from zslbench.text import load_embedder
+    from zslbench.text.class_vectors import embed_class_lists
+
+    protocol = load_protocol("brattoli2020-k700-ucf-hmdb")
+    (hmdb,) = [t for t in protocol.test_classes() if t.name == "hmdb51"]
+    (vectors,) = embed_class_lists([hmdb], load_embedder(protocol.embedding, word_norm=protocol.word_norm))
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(len(hmdb)), 20)
+    embeddings = (vectors.vectors[labels] + 0.3 * rng.normal(size=(len(labels), 50))).astype(np.float32)
+    collapsed = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])  # the first video of every class
+    embeddings[collapsed] = 0.0
+    embeddings[collapsed[:2], 0] = [np.nan, np.inf]
+    path = write_npz(tmp_path / "f.npz", embeddings=embeddings, labels=np.array(hmdb.classes)[labels])
+    ((_, record),) = evaluate_features(path, protocol.name, "m", "hmdb51", tmp_path / "r").records
+
+    hits = cdist(np.nan_to_num(embeddings), vectors.vectors, "cosine").argmin(1) == labels
+    hits[collapsed] = False  # the right value: a video without an embedding is not recognised
+    assert record["metrics"]["all"]["top1"] == float(100 * np.mean(hits)) > 0
+    assert record["data"]["failed"] == record["data"]["unusable_embeddings"] == len(hmdb)
+    assert {f["index"] for f in record["data"]["failures"]} == set(collapsed.tolist())
+    reasons = Counter(f["reason"] for f in record["data"]["failures"])
+    assert reasons == {"embedding is all zeros (no direction to score)": len(hmdb) - 2,
+                       "embedding is not finite (NaN or inf)": 2}  # fmt: skip
+    assert not record["data"]["complete"]  # 51 of 1020 is over the 0.5% failure budget

@@ -78,3 +78,39 @@ def test_a_videos_distances_do_not_depend_on_the_other_videos():
         for s in (0, 7)
         for m in (1, 3, 100)
     )
+
+
+def test_bitwise_equal_class_vectors_tie_exactly_and_the_first_listed_wins():
+    """A BLAS product can give two equal class vectors distances that differ in the last bit by column;
+    on this seed two of the 50 configurations broke the documented tie rule before."""
+    rng = np.random.default_rng(0)
+    classes = rng.normal(size=(51, 300)).astype(np.float32)
+    classes /= np.linalg.norm(classes, axis=1, keepdims=True)
+    videos = rng.normal(size=(8, 300)).astype(np.float32)
+    for twin in range(1, 51):
+        tied = classes.copy()
+        tied[twin] = tied[0]
+        distances = class_distances(videos, tied)
+        assert np.array_equal(distances[:, twin], distances[:, 0]), twin
+        near = tied[[0, twin]] + 0.01 * rng.normal(size=(2, 300))  # one video of each twin, close to both
+        result = score(class_distances(near, tied), np.array([0, twin]))
+        assert result.per_class == {0: 100.0, twin: 0.0}  # the tie goes to class 0, listed first
+
+
+@pytest.mark.parametrize("bad", [0.0, np.nan, np.inf])
+def test_an_embedding_without_direction_is_a_miss_never_a_hit(bad):
+    rng = np.random.default_rng(1)
+    classes = rng.normal(size=(5, 50))
+    labels = np.repeat(np.arange(5), 4)
+    videos = classes[labels] + 0.05 * rng.normal(size=(20, 50))  # every video next to its own class
+    videos[labels == 0] = bad  # class 0 is the one a NaN comparison would hand every tie to
+    if bad == np.inf:
+        videos[labels == 0, 1:] = 0.0
+    result = score(class_distances(videos, classes), labels)
+    assert (result.top1, result.top5, result.mean_class_accuracy) == (80.0, 80.0, 80.0)
+    assert result.per_class[0] == 0.0
+
+
+def test_a_class_vector_without_direction_is_refused():
+    with pytest.raises(ValueError, match="class vector 1: embedding is all zeros"):
+        class_distances(np.ones((2, 3)), np.array([[1.0, 0, 0], [0, 0, 0]]))

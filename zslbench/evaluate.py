@@ -17,7 +17,7 @@ import numpy as np
 from zslbench.errors import EXIT_FAILED, ZslbenchError
 from zslbench.features_file import read_features
 from zslbench.hashing import file_fingerprint
-from zslbench.metrics import class_distances, score_protocol
+from zslbench.metrics import class_distances, score_protocol, unusable_embedding
 from zslbench.overlap import compute_overlap
 from zslbench.protocol import Protocol, load_protocol
 from zslbench.results import SCHEMA, environment, save_record
@@ -223,6 +223,7 @@ def _score_record(
     (class_vectors,) = embed_class_lists([ClassList(test.name, tuple(order), test.source)], embedder)
     labels = labels or [record.label for record in records]
     scored = [i for i, vector in enumerate(vectors) if vector is not None]
+    unusable = {i: why for i in scored if (why := unusable_embedding(vectors[i]))}  # scored as misses
     index = {name: i for i, name in enumerate(order)}
     matrix = np.stack([vectors[i] for i in scored]) if scored else np.zeros((0, class_vectors.vectors.shape[1]))
     label_ids = np.array([index[labels[i]] for i in scored], dtype=np.int64)
@@ -231,11 +232,13 @@ def _score_record(
     )
     budget = getattr(config, "failure_budget", DEFAULT_FAILURE_BUDGET)
     failed = [
-        {"path": str(records[i].path) if records[i] is not None else None, "reason": reason}
-        for i, reason in sorted(failures.items())
+        {"index": i, "path": None if records[i] is None else str(records[i].path), "label": labels[i], "reason": why}
+        for i, why in sorted({**failures, **unusable}.items())
     ]
     left_out = int(((reading or {}).get("prepared") or {}).get("left_out", 0))
-    failed += [{"path": None, "reason": "undecodable: left out by `zslbench data prepare`"}] * left_out
+    failed += [
+        {"index": None, "path": None, "label": None, "reason": "undecodable: left out by `zslbench data prepare`"}
+    ] * left_out
     expected = len(vectors) + left_out  # a prepared manifest lacks the videos preparing could not read
     return {
         "schema": SCHEMA,
@@ -254,7 +257,8 @@ def _score_record(
         "compliance": _compliance(state, test, protocol, embedder),
         "data": {
             "expected": expected,
-            "scored": len(scored),
+            "scored": len(scored),  # including unusable embeddings, scored as misses
+            "unusable_embeddings": len(unusable),
             "failed": len(failed),
             "failures": failed,
             "clips_per_video": clips_per_video,

@@ -69,8 +69,8 @@ def read_features(path: Path) -> dict[str, Any]:
             f"{path}: embeddings {embeddings.shape} and labels {labels.shape} do not pair up",
             "embeddings must be [N, D] and labels [N], with N > 0",
         )
-    if not np.issubdtype(embeddings.dtype, np.floating) or not np.isfinite(embeddings).all():
-        raise ZslbenchError(f"{path}: embeddings hold NaN, inf or non-numbers", "write finite float embeddings")
+    if not np.issubdtype(embeddings.dtype, np.floating):  # NaN/inf rows are failed videos when scored
+        raise ZslbenchError(f"{path}: embeddings are {embeddings.dtype}, not floats", "write float embeddings")
     if labels.dtype.kind not in "US":
         raise ZslbenchError(
             f"{path}: labels must be class names (strings), got {labels.dtype}",

@@ -39,25 +39,54 @@ class SplitScore:
     videos: int
 
 
+def unusable_embedding(vector: np.ndarray) -> str | None:
+    """Why a video embedding has no direction to score, or None when it has one.
+
+    A zero or non-finite vector gives NaN cosine distances, and a ranking that trusts NaN comparisons
+    counts it as a hit (a collapsed model scoring 100). Such a video is a miss in every metric and a
+    failed video in the record's accounting.
+    """
+    vector = np.asarray(vector, dtype=np.float64)
+    if not np.all(np.isfinite(vector)):
+        return "embedding is not finite (NaN or inf)"
+    if not np.any(vector):
+        return "embedding is all zeros (no direction to score)"
+    return None
+
+
 def class_distances(embeddings: np.ndarray, class_vectors: np.ndarray) -> np.ndarray:
     """Cosine distance of every video embedding to every class vector, float64 [videos, classes].
 
     The same formula as `overlap.cosine_distances` (scipy's cdist), computed row by row as a stack of
     vector-matrix products: a video's distances do not depend on which other videos are scored (a
     failed video or a torchrun shard changes nothing else), and it is 3x faster than einsum here.
+    Bitwise-equal class vectors are computed once and share their column, so their distances tie
+    exactly (a BLAS product can differ in the last bit by column position) and the tie rule holds.
+
+    A video embedding with no direction (`unusable_embedding`) gets a row of NaN, which `score`
+    counts as a miss. Raises ValueError for such a class vector: a class must have a direction.
     """
     videos = np.asarray(embeddings, dtype=np.float64)
     classes = np.asarray(class_vectors, dtype=np.float64)
+    for i, row in enumerate(classes):
+        if why := unusable_embedding(row):
+            raise ValueError(f"class vector {i}: {why}")
     if not len(videos):
         return np.zeros((0, len(classes)))
-    dots = (videos[:, None, :] @ classes.T)[:, 0, :]
-    norms = np.sqrt(np.einsum("ik,ik->i", videos, videos))[:, None] * np.sqrt(np.einsum("jk,jk->j", classes, classes))
-    return np.clip(1.0 - dots / norms, 0.0, 2.0)
+    unusable = np.array([unusable_embedding(row) is not None for row in videos])
+    videos = np.where(unusable[:, None], 1.0, videos)  # any finite stand-in; its row becomes NaN below
+    unique, column = np.unique(classes, axis=0, return_inverse=True)
+    dots = (videos[:, None, :] @ unique.T)[:, 0, :]
+    norms = np.sqrt(np.einsum("ik,ik->i", videos, videos))[:, None] * np.sqrt(np.einsum("jk,jk->j", unique, unique))
+    distances = np.clip(1.0 - dots / norms, 0.0, 2.0)[:, column.reshape(-1)]
+    distances[unusable] = np.nan
+    return distances
 
 
 def score(distances: np.ndarray, labels: np.ndarray, classes: Sequence[int] | None = None) -> SplitScore:
     """Nearest-class accuracy over `classes` (all when None): only those classes' videos, ranked
-    against those classes only. Ties go to the class listed first, as a stable argsort would."""
+    against those classes only. Ties go to the class listed first, as a stable argsort would; a
+    video whose distances are NaN (no direction, see `class_distances`) is a miss at every k."""
     labels = np.asarray(labels)
     if classes is None:
         classes = np.arange(distances.shape[1])
@@ -72,6 +101,7 @@ def score(distances: np.ndarray, labels: np.ndarray, classes: Sequence[int] | No
     own = sub[np.arange(len(rows)), truth][:, None]
     earlier = np.arange(len(classes))[None, :] < truth[:, None]
     rank = ((sub < own) | ((sub == own) & earlier)).sum(axis=1)
+    rank[np.isnan(own[:, 0])] = len(classes)  # no direction (NaN distances): a miss, never a hit
     videos = np.bincount(truth, minlength=len(classes))
     correct = np.bincount(truth, weights=rank == 0, minlength=len(classes))
     per_class = {int(c): float(100 * (correct[i] / videos[i])) for i, c in enumerate(classes) if videos[i]}

@@ -110,8 +110,14 @@ def _render(outcome) -> None:
         console.print(Text(f"record {path}", style="dim"))
         if record["compliance"].get("why"):
             err_console.print(Text(f"compliance unknown: {record['compliance']['why']}", style="yellow"))
-        for failure in record["data"]["failures"][:5]:
-            err_console.print(Text(f"undecodable: {failure['path']}: {failure['reason']}", style="yellow"))
+        failures = record["data"]["failures"]
+        for failure in failures[:5]:
+            where = failure["path"] or (
+                f"row {failure['index']} ({failure['label']})" if failure.get("index") is not None else "a video"
+            )
+            err_console.print(Text(f"failed video: {where}: {failure['reason']}", style="yellow"))
+        if len(failures) > 5:
+            err_console.print(Text(f"... and {len(failures) - 5} more failed videos in the record", style="yellow"))
 
 
 class _Progress:
