@@ -96,3 +96,40 @@ def test_cli_table_check_and_baseline(runner, results, tmp_path):
     assert failed.exit_code == 1 and "fail" in (tmp_path / "s.md").read_text()
     empty = runner.invoke(app, ["table", str(tmp_path / "nothing")])
     assert empty.exit_code == 2 and "does not exist" in empty.stderr
+
+
+def test_an_incomplete_run_fails_the_gate_and_is_marked_in_tables(runner, results, synth_dataset, tmp_path):
+    """eval marks a run that lost more videos than its budget incomplete (exit 1); check must not pass
+    it, even when its numbers match, and a table must not show it as a plain number."""
+    import shutil
+
+    from zslbench.results import find_records
+    from zslbench.video.manifest import read_manifest
+
+    shutil.copytree(synth_dataset.root, tmp_path / "s")
+    read_manifest(tmp_path / "s" / "target.csv").records[0].path.write_bytes(b"")
+    (complete,) = find_records([results])
+    outcome = evaluate(
+        EvalConfig(
+            weights=complete["model"]["checkpoint"], data={"synth-target": tmp_path / "s" / "target.csv"}, label="tiny",
+            results=tmp_path / "broken",
+        )
+    )  # fmt: skip
+    assert outcome.exit_code == 1
+    baseline = tmp_path / "base.json"
+    assert runner.invoke(app, ["check", str(results), "--write-baseline", str(baseline)]).exit_code == 0
+    checked = runner.invoke(app, ["check", str(tmp_path / "broken"), "--against", str(baseline), "--json"])
+    assert checked.exit_code == 1
+    assert {r["status"] for r in json.loads(checked.stdout)} == {"incomplete"}
+    refused = runner.invoke(app, ["check", str(tmp_path / "broken"), "--write-baseline", str(tmp_path / "b2.json")])
+    assert refused.exit_code == 2 and "incomplete: 1 of 16 videos failed" in refused.stderr
+    table = runner.invoke(app, ["table", str(tmp_path / "broken"), "--format", "csv"])
+    assert table.exit_code == 0 and "(incomplete)" in table.stdout
+    assert "(incomplete)" not in runner.invoke(app, ["table", str(results), "--format", "csv"]).stdout
+
+
+def test_strict_fails_when_nothing_is_comparable(runner, results):
+    """The synthetic protocol has no published numbers: a gate that compared nothing proves nothing."""
+    assert runner.invoke(app, ["check", str(results)]).exit_code == 0
+    strict = runner.invoke(app, ["check", str(results), "--strict"])
+    assert strict.exit_code == 1 and "nothing to compare" in strict.stderr

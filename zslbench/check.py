@@ -1,8 +1,10 @@
 """The regression gate: compare result records with published numbers or a saved baseline.
 
 Each comparable pair is `pass` (|ours - reference| <= max(tolerance, k x std)), `fail`, `missing`
-(a reference with no result) or `stale` (the reference was made under another protocol version,
-protocol content or embedding). Any `fail` makes the gate fail.
+(a reference with no result), `stale` (the reference was made under another protocol version,
+protocol content or embedding) or `incomplete` (our run lost more videos than its failure budget, so
+its number is not the dataset's). Any `fail` or `incomplete` makes the gate fail; `--strict` also
+fails on `missing`, `stale` and on having nothing to compare.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class Comparison:
     reference: float
     reference_std: float | None
     allowed: float
-    status: str  # pass | fail | missing | stale
+    status: str  # pass | fail | missing | stale | incomplete
     reason: str = ""
 
     @property
@@ -59,6 +61,8 @@ def compare(
         for ours in matched:
             reason = _stale(ours, ref)
             status = "stale" if reason else None
+            if not reason and ours.incomplete:
+                status, reason = "incomplete", ours.incomplete
             out.append(_row(ours.who, ref, ours.value, ours.std, status, reason, tolerance, std_k))
     return out
 
@@ -101,7 +105,27 @@ def published_references() -> list[Observation]:
     return [from_published(n) for n in published_numbers() if n.model]
 
 
+STATUSES = ("pass", "fail", "missing", "stale", "incomplete")
+FAILING = frozenset({"fail", "incomplete"})
+FAILING_STRICT = FAILING | {"missing", "stale"}
+
+
+def gate_passes(rows: Sequence[Comparison], strict: bool) -> bool:
+    """The CI verdict: no fail or incomplete; under `strict` also no missing or stale, and something
+    was compared (a gate that compared nothing proves nothing)."""
+    failing = FAILING_STRICT if strict else FAILING
+    return not any(r.status in failing for r in rows) and (bool(rows) or not strict)
+
+
 def write_baseline(results: Sequence[Observation], path: Path) -> Path:
+    """Save results as the numbers later runs are checked against; refuses incomplete runs' numbers."""
+    incomplete = [o for o in results if o.incomplete]
+    if incomplete:
+        raise ZslbenchError(
+            f"{incomplete[0].source or incomplete[0].who} is {incomplete[0].incomplete}; a baseline must come "
+            "from complete runs",
+            "fix or remove the failing videos and re-run `zslbench eval`",
+        )
     entries = [{k: v for k, v in asdict(o).items() if k != "source"} for o in results]
     payload = {"kind": BASELINE_KIND, "schema": BASELINE_SCHEMA, "entries": entries}
     write_text(path, json.dumps(payload, indent=2) + "\n")
@@ -129,7 +153,7 @@ def load_baseline(path: Path) -> list[Observation]:
 
 
 def markdown_summary(rows: Sequence[Comparison]) -> str:
-    counts = {status: sum(r.status == status for r in rows) for status in ("pass", "fail", "missing", "stale")}
+    counts = {status: sum(r.status == status for r in rows) for status in STATUSES}
     lines = [
         "## zslbench check",
         "",
@@ -149,7 +173,7 @@ def markdown_summary(rows: Sequence[Comparison]) -> str:
 
 
 def junit_xml(rows: Sequence[Comparison]) -> str:
-    failures = sum(r.status == "fail" for r in rows)
+    failures = sum(r.status in FAILING for r in rows)
     skipped = sum(r.status in ("missing", "stale") for r in rows)
     cases = []
     for r in rows:
@@ -158,6 +182,8 @@ def junit_xml(rows: Sequence[Comparison]) -> str:
         if r.status == "fail":
             message = f"{r.ours:.2f} vs {r.reference:.2f} (allowed ±{r.allowed:.2f})"
             body = f"<failure message={quoteattr(message)}/>"
+        elif r.status == "incomplete":
+            body = f"<failure message={quoteattr(r.reason)}/>"
         elif r.status in ("missing", "stale"):
             body = f"<skipped message={quoteattr(r.status + ': ' + r.reason)}/>"
         cases.append(f'  <testcase classname="zslbench.check" name={name}>{body}</testcase>')

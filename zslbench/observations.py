@@ -28,6 +28,7 @@ class Observation:
     compliance: str  # compliant | not_compliant | unknown | published
     embedding: str
     source: str  # result path, or where the number was published
+    incomplete: str = ""  # why the record's run is incomplete (too many failed videos); "" when complete
 
     @property
     def protocol_label(self) -> str:
@@ -48,6 +49,7 @@ def from_record(record: dict[str, Any]) -> list[Observation]:
         "compliance": record["compliance"]["verdict"],
         "embedding": record["embedding"]["spec"],
         "source": record.get("_path", ""),
+        "incomplete": _incomplete(record["data"]),
     }
     rows = []
     for metric in METRICS:
@@ -59,6 +61,13 @@ def from_record(record: dict[str, Any]) -> list[Observation]:
         if "all" in metrics:
             rows.append(Observation(**common, split="all", metric=metric, value=metrics["all"][metric], std=None))
     return rows
+
+
+def _incomplete(data: dict[str, Any]) -> str:
+    """Why a run's numbers cannot be trusted as the dataset's: more failed videos than its budget."""
+    if data.get("complete", True):
+        return ""
+    return f"incomplete: {data['failed']} of {data['expected']} videos failed (budget {data['failure_budget']:.1%})"
 
 
 def from_published(number: PublishedNumber) -> Observation:

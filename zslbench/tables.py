@@ -3,7 +3,8 @@ CSV, LaTeX or HTML, and a bar chart with error bars.
 
 Rows are models (published methods labelled as such); columns are protocol x dataset x split x
 metric. Records made under different protocol fingerprints never share a column unless
-`allow_mixed`, and then the column says so.
+`allow_mixed`, and then the column says so. A number from an incomplete run (more failed videos
+than its budget) carries "(incomplete)" in its cell.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from zslbench.atomic import write_bytes
 from zslbench.observations import Observation
 
 SPLIT_SHORT = {"random_half": "half", "all": "all"}
+INCOMPLETE_MARK = "(incomplete)"  # a run that lost more videos than its failure budget
 FORMATS = ("md", "csv", "latex", "html")
 
 
@@ -53,6 +55,7 @@ def build_table(observations: Sequence[Observation], allow_mixed: bool = False, 
     for o in chosen:
         label = f"[published] {o.who}" if o.published else o.who
         cell = f"{o.value:.1f}" if o.std is None else f"{o.value:.1f} ± {o.std:.1f}"
+        cell += f" {INCOMPLETE_MARK}" if o.incomplete else ""
         column = keys[o]
         if column in rows[label] and rows[label][column] != cell:
             rows[label][column] += f" / {cell}"

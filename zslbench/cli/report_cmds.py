@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from zslbench.cli.app import app
-from zslbench.cli.common import command, console, print_json
+from zslbench.cli.common import command, console, err_console, print_json
 from zslbench.errors import EXIT_FAILED
 
 ResultsArg = Annotated[list[Path] | None, typer.Argument(help="Result files or folders [default: results/]")]
@@ -65,12 +65,22 @@ def check(
     junit: Annotated[Path | None, typer.Option(help="Write a JUnit XML report")] = None,
     summary: Annotated[Path | None, typer.Option(help="Write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")] = None,
     write_baseline: Annotated[Path | None, typer.Option(help="Record these results as a baseline and exit")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Also fail on missing and stale references")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Also fail on missing and stale references, and when nothing compares")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
-    """Compare results with published numbers or a baseline. Exit 1 on any fail."""
+    """Compare results with published numbers or a baseline. Exit 1 on any fail or incomplete run."""
     from zslbench.atomic import write_text
-    from zslbench.check import compare, junit_xml, load_baseline, markdown_summary, published_references, summary_json
+    from zslbench.check import (
+        compare,
+        gate_passes,
+        junit_xml,
+        load_baseline,
+        markdown_summary,
+        published_references,
+        summary_json,
+    )
     from zslbench.check import write_baseline as save_baseline
     from zslbench.observations import from_record
     from zslbench.results import find_records
@@ -91,16 +101,16 @@ def check(
         print_json(summary_json(rows))
     elif not rows:
         used = ", ".join(sorted({o.protocol for o in observations}))
-        console.print(Text(f"nothing to compare: no reference numbers for {used}"))
+        message = f"nothing to compare: no reference numbers for {used}"
+        (err_console if strict else console).print(Text(message + (" (--strict fails)" if strict else "")))
     else:
         _render(rows)
-    failing = {"fail"} | ({"missing", "stale"} if strict else set())
-    if any(r.status in failing for r in rows):
+    if not gate_passes(rows, strict):
         raise typer.Exit(EXIT_FAILED)
 
 
 def _render(rows) -> None:
-    styles = {"pass": "green", "fail": "bold red", "missing": "yellow", "stale": "yellow"}
+    styles = {"pass": "green", "fail": "bold red", "missing": "yellow", "stale": "yellow", "incomplete": "bold red"}
     table = Table(header_style="bold")
     notes = any(r.reason for r in rows)
     for column in ("status", "model", "protocol", "dataset", "split", "metric", "ours", "reference", "allowed", "note"):
