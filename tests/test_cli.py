@@ -190,3 +190,18 @@ def test_module_entry_point_and_no_heavy_imports(tmp_path):
     )
     run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out")], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.parametrize("name", ["../../escape", "/tmp/abs-escape", "..", "."])
+def test_a_protocol_name_cannot_place_the_split_outside_runs_splits(runner, in_tmp, name):
+    from zslbench.paths import data_dir
+
+    text = (data_dir("protocols") / "brattoli2020-k700-ucf-hmdb.yaml").read_text()
+    (in_tmp / "deep" / "er").mkdir(parents=True)
+    protocol = in_tmp / "deep" / "er" / "p.yaml"
+    protocol.write_text(text.replace("name: brattoli2020-k700-ucf-hmdb", f"name: {json.dumps(name)}"))
+    result = runner.invoke(app, ["split", "--protocol", str(protocol), "--json"])
+    assert result.exit_code == 0, result.stderr
+    (folder,) = (in_tmp / "runs" / "splits").iterdir()
+    assert (folder / "split.json").is_file() and not folder.name.startswith(".")
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["deep", "runs"]  # nothing written beside it

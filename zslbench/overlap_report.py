@@ -11,6 +11,7 @@ import numpy as np
 from zslbench import __version__
 from zslbench.atomic import write_text
 from zslbench.overlap import OverlapTable
+from zslbench.paths import path_component
 from zslbench.protocol import Protocol
 
 REPORT_SCHEMA = 1
@@ -74,7 +75,9 @@ def _list_info(class_list) -> dict[str, Any]:
 
 
 def default_split_dir(protocol: Protocol, tau: float) -> Path:
-    return Path("runs") / "splits" / f"{protocol.name}-tau{tau:g}-{protocol.fingerprint[:8]}"
+    """runs/splits/<protocol>-tau<tau>-<fingerprint>: the protocol's `name:` is mapped into one folder
+    name (`paths.path_component`), so a name like `../x` or `/abs` cannot place it elsewhere."""
+    return Path("runs") / "splits" / path_component(f"{protocol.name}-tau{tau:g}-{protocol.fingerprint[:8]}")
 
 
 def write_split(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:

@@ -25,3 +25,28 @@ def cache_dir(kind: str) -> Path:
     root = os.environ.get("ZSLBENCH_CACHE")
     base = Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "zslbench"
     return base / kind
+
+
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.@+")
+MAX_COMPONENT = 200  # bytes: below every common file system's 255
+
+
+def path_component(name: str) -> str:
+    """`name` as one file or folder name that cannot leave its parent, one-to-one.
+
+    Letters, digits and `-_.@+` stay; every other character (a separator, `%`, a space, a control
+    character) becomes `%XX` per UTF-8 byte, as in a URL, and so does a leading dot: `a/b`, `a_b`,
+    `..` and `.` stay distinct (`a%2Fb`, `a_b`, `%2E%2E`, `%2E`) and none is hidden or climbs up.
+    A name longer than MAX_COMPONENT bytes keeps its start and gains a hash of the whole.
+    Raises ValueError for an empty name.
+    """
+    if not name:
+        raise ValueError("an empty name cannot name a file")
+    out = "".join(c if c in _PLAIN else "".join(f"%{b:02X}" for b in c.encode("utf-8")) for c in name)
+    if out.startswith("."):
+        out = "%2E" + out[1:]
+    if len(out) > MAX_COMPONENT:
+        import hashlib
+
+        out = out[: MAX_COMPONENT - 17] + "~" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+    return out
