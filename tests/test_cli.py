@@ -205,3 +205,14 @@ def test_a_protocol_name_cannot_place_the_split_outside_runs_splits(runner, in_t
     (folder,) = (in_tmp / "runs" / "splits").iterdir()
     assert (folder / "split.json").is_file() and not folder.name.startswith(".")
     assert sorted(p.name for p in in_tmp.iterdir()) == ["deep", "runs"]  # nothing written beside it
+
+
+def test_text_from_files_cannot_control_the_terminal(runner, in_tmp):
+    """A class list whose names carry an OSC title sequence, a screen clear and an emoji code: all of it
+    is shown as written, escaped, on stdout and stderr alike."""
+    (in_tmp / "src.txt").write_text("playing guitar\x1b]0;pwned\x07\nabseiling\x1b[2J\nsurfing :x:\n")
+    result = runner.invoke(app, ["split", "--train", "src.txt", "--test", "ucf101", "--out", "o"])
+    assert result.exit_code == 0, result.stderr
+    shown = result.stdout + result.stderr
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert "\\x1b[2" in shown and "\\x1b]0;" in shown and ":x:" in shown and "❌" not in shown

@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import unicodedata
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.segment import Segment
 
 from zslbench.errors import EXIT_INTERNAL, ZslbenchError
 
@@ -27,8 +29,43 @@ PinMemoryOpt = Annotated[
     bool | None, typer.Option("--pin-memory/--no-pin-memory", help="Pinned host memory [default: on with CUDA]")
 ]
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+_SHOWN_AS_IS = {"\n", "\t"}
+
+
+def visible(text: str) -> str:
+    """`text` with control characters (ESC, BEL, CR, C1, bidi overrides) written as `\\x1b`-style
+    escapes: a class name or path from a file must not move the cursor, retitle the terminal or
+    reorder what is shown."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch in _SHOWN_AS_IS or ch.isprintable() or unicodedata.category(ch) == "Zs" else _escape_char(ch)
+        for ch in text
+    )
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+class SafeConsole(Console):
+    """A rich Console whose printed text cannot control the terminal: every text segment passes
+    through `visible`, and `:name:` emoji codes stay as written. rich's own styling is unaffected."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(highlight=False, emoji=False, **kwargs)
+
+    def render(self, renderable: Any, options: Any = None) -> Iterable[Segment]:
+        for segment in super().render(renderable, options):
+            if segment.control or segment.text.isprintable():
+                yield segment
+            else:
+                yield Segment(visible(segment.text), segment.style)
+
+
+console = SafeConsole()
+err_console = SafeConsole(stderr=True)
 
 
 class State:
