@@ -1,9 +1,11 @@
 """The feature cache: per-video embeddings, content-addressed.
 
 A namespace key names everything that can change an embedding except the video: the model (name,
-options, weights hash), the sampling spec and sampler version, and the decoder. Inside it, each
-video's file is named by the video's content fingerprint. A changed model, protocol clip setting,
-decoder or video file is a miss, never a stale hit. Files are written atomically, so an interrupted
+options, weights hash), the sampling spec and sampler version, the decoder and the library versions
+that make its pixels and run the model (zslbench.versions). Inside it, each video's file is named by
+the video's full-content fingerprint (zslbench.hashing), so two same-size videos that differ in one
+frame never share an entry. A changed model, protocol clip setting, decoder, library or video file
+is a miss, never a stale hit. Files are written atomically, so an interrupted
 extraction resumes from what it finished.
 """
 
@@ -41,6 +43,7 @@ class FeatureCache:
         return cache
 
     def key(self, video: Path) -> str:
+        """The video's full-content fingerprint: read once, then remembered per stat."""
         return file_fingerprint(video)
 
     def get(self, key: str) -> np.ndarray | None:

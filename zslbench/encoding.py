@@ -22,7 +22,9 @@ from zslbench.vocab import ClassList
 
 
 def sampling_identity(clips: dict[str, Any], mean, std, decoder: str = "pyav") -> dict[str, Any]:
-    """What besides the model decides a video's output: clip sampling, decoder, normalisation."""
+    """What besides the model's weights decides a video's output: clip sampling, decoder (with its
+    library versions), normalisation, and the versions of the libraries that run the model."""
+    from zslbench.versions import pick
     from zslbench.video.decode import decoder_identity
     from zslbench.video.sampler import SAMPLER_VERSION
 
@@ -30,6 +32,7 @@ def sampling_identity(clips: dict[str, Any], mean, std, decoder: str = "pyav") -
         "sampling": {"clips": clips, "mode": "test", "sampler": SAMPLER_VERSION},
         "decoder": decoder_identity(decoder),
         "normalisation": {"mean": list(mean), "std": list(std)},
+        "libraries": pick("torch", "numpy"),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +30,15 @@ class TextEmbedder(ABC):
     """Turns phrases (tuples of words) into L2-normalised float32 vectors."""
 
     kind: str  # registry name, e.g. "glove-6b-50d" or "fasttext"
+    # Packages (keys of zslbench.versions.library_versions) whose version can change the vectors for the
+    # same model file: part of every class-vector cache key, and not of `id`, which names the model.
+    libraries: tuple[str, ...] = ("numpy",)
 
     @property
     @abstractmethod
     def id(self) -> str:
-        """Names the vectors exactly (content fingerprint, not a path); cheap to compute."""
+        """Names the vectors exactly (full-content fingerprint, not a path); remembered per file, so
+        cheap after the first use of a file."""
 
     @property
     def settings(self) -> dict:
@@ -101,11 +106,12 @@ class FileEmbedder(WordVectorEmbedder):
             raise ZslbenchError(
                 f"{self.file_kind} file {self.path} does not exist", "check the path after the ':' in --embedding"
             )
-        self._id = f"{self.kind}@{file_fingerprint(self.path)}"
 
-    @property
+    @cached_property
     def id(self) -> str:
-        return self._id
+        """Computed on first use: hashing a 3.6 GB file the first time takes seconds, and constructing
+        an embedder (to list it, or to fail on a missing file) should not."""
+        return f"{self.kind}@{file_fingerprint(self.path)}"
 
     def format_error(self, problem: str) -> ZslbenchError:
         return ZslbenchError(

@@ -1,7 +1,8 @@
 """Class names -> unit vectors, with an on-disk cache keyed by the embedder id and the phrases.
 
 The cache is what makes a second split with a 7 GB fastText file take a second instead of a minute:
-the key names the vectors by content fingerprint, so a changed file is a miss, never a stale hit.
+the key names the vectors by the file's full-content fingerprint and the versions of the libraries
+that compute them, so a changed file or library is a miss, never a stale hit.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from zslbench.hashing import sha256_json
 from zslbench.paths import cache_dir
 from zslbench.phrases import Overrides, Phrase, default_overrides, phrases_for
 from zslbench.text.base import PhraseVectors, TextEmbedder
+from zslbench.versions import pick
 from zslbench.vocab import ClassList
 
 
@@ -71,7 +73,11 @@ def _require_known_words(
 
 
 def _cache_key(embedder: TextEmbedder, phrases: list[Phrase]) -> str:
-    return sha256_json({"embedder": embedder.id, "settings": embedder.settings, "phrases": phrases})
+    """The vectors' whole recipe: model content, settings, the libraries that compute them, the words."""
+    libraries = pick(*embedder.libraries)
+    return sha256_json(
+        {"embedder": embedder.id, "settings": embedder.settings, "libraries": libraries, "phrases": phrases}
+    )
 
 
 def _cache_get(embedder: TextEmbedder, phrases: list[Phrase]) -> PhraseVectors | None:

