@@ -133,9 +133,8 @@ def test_compliance_from_training_and_pretraining_classes(tmp_path):
 
     def verdict(**extra):
         path = write_npz(tmp_path / "f.npz", **base, **extra)
-        return evaluate_features(path, "brattoli2020-k700-ucf-hmdb", "m", None, tmp_path / "r").records[0][1][
-            "compliance"
-        ]
+        outcome = evaluate_features(path, "brattoli2020-k700-ucf-hmdb", "m", None, tmp_path / "r", overwrite=True)
+        return outcome.records[0][1]["compliance"]
 
     assert verdict()["verdict"] == "unknown"
     tailored = verdict(training_classes=np.array(["playing guitar", "abseiling"]))
@@ -227,3 +226,57 @@ def test_zero_and_non_finite_embeddings_are_failed_videos_and_misses(tmp_path):
     assert reasons == {"embedding is all zeros (no direction to score)": len(hmdb) - 2,
                        "embedding is not finite (NaN or inf)": 2}  # fmt: skip
     assert not record["data"]["complete"]  # 51 of 1020 is over the 0.5% failure budget
+
+
+def test_a_record_of_other_weights_is_never_silently_replaced(runner, tmp_path):
+    """Two models' embeddings under one model name: the second eval is refused (exit 2), --name keeps
+    both, --overwrite replaces; the same file again refreshes its own record."""
+    rng = np.random.default_rng(0)
+    labels = np.array(["Archery", "PlayingGuitar", "Surfing", "Typing"] * 5)
+    first, second = (write_npz(tmp_path / f"{k}.npz", embeddings=rng.normal(size=(20, 50)), labels=labels, model="m")
+                     for k in ("first", "second"))  # fmt: skip
+    base = ["eval", "--protocol", "brattoli2020-k700-ucf-hmdb", "--results", str(tmp_path / "r"), "--json"]
+    made = runner.invoke(app, [*base, "--features", str(first)])
+    assert made.exit_code == 0, made.stderr
+    (path,) = (tmp_path / "r").rglob("*.json")
+    before = path.read_bytes()
+    refused = runner.invoke(app, [*base, "--features", str(second)])
+    assert (
+        refused.exit_code == 2 and "already holds a result of m" in refused.stderr and "--overwrite" in refused.stderr
+    )
+    assert path.read_bytes() == before
+    assert runner.invoke(app, [*base, "--features", str(first)]).exit_code == 0  # its own record: refreshed
+    kept = runner.invoke(app, [*base, "--features", str(second), "--name", "m-second"])
+    assert kept.exit_code == 0 and len(list((tmp_path / "r").rglob("*.json"))) == 2
+    replaced = runner.invoke(app, [*base, "--features", str(second), "--overwrite"])
+    assert replaced.exit_code == 0 and json.loads(path.read_text())["model"]["identity"]["file"] == str(second)
+
+
+def test_a_checkpoint_eval_is_refused_before_extracting(runner, trained_tiny, synth_dataset, tmp_path):
+    args = ["eval", "--weights", str(trained_tiny), "--data", f"synth-target={synth_dataset.root / 'target.csv'}",
+            "--results", str(tmp_path / "r"), "--name", "tiny"]  # fmt: skip
+    assert runner.invoke(app, args).exit_code == 0
+    (path,) = (tmp_path / "r").rglob("*.json")
+    record = json.loads(path.read_text())
+    record["model"]["identity"]["model"]["weights_sha256"] = "0" * 64  # as another training run would have
+    path.write_text(json.dumps(record))
+    refused = runner.invoke(app, [*args, "--json"])
+    assert refused.exit_code == 2 and "already holds a result of e2e_r2plus1d (000000000000)" in refused.stderr
+    assert refused.stdout == ""  # refused up front: nothing was extracted or printed
+
+
+def test_distinct_labels_map_to_distinct_record_files_inside_the_results_folder(tmp_path):
+    from zslbench.paths import path_component
+    from zslbench.results import record_path
+
+    names = ["a/b", "a_b", "a%2Fb", ".", "..", "....", ".hidden", "a b", "a\\b", "\x1b[2J", "é", "x" * 300, "/abs"]
+    components = [path_component(n) for n in names]
+    assert len(set(components)) == len(names)
+    assert all("/" not in c and "\\" not in c and not c.startswith(".") and len(c) <= 200 for c in components)
+    paths = [record_path(tmp_path, n, n, 1, n) for n in names]
+    assert len(set(paths)) == len(names)
+    assert all(
+        p.resolve().is_relative_to(tmp_path.resolve()) and len(p.relative_to(tmp_path).parts) == 3 for p in paths
+    )
+    with pytest.raises(ValueError, match="empty"):
+        path_component("")

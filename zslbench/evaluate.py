@@ -20,7 +20,7 @@ from zslbench.hashing import file_fingerprint
 from zslbench.metrics import class_distances, score_protocol, unusable_embedding
 from zslbench.overlap import compute_overlap
 from zslbench.protocol import Protocol, load_protocol
-from zslbench.results import SCHEMA, environment, save_record
+from zslbench.results import SCHEMA, claim_record, environment, maker, record_path, save_record
 from zslbench.text import TextEmbedder, load_embedder
 from zslbench.text.class_vectors import embed_class_lists
 from zslbench.video.dataset import LoaderOptions
@@ -43,6 +43,7 @@ class EvalConfig:
     device: str = "auto"
     failure_budget: float = DEFAULT_FAILURE_BUDGET
     loading: LoaderOptions = field(default_factory=LoaderOptions)  # decoder backend, pinned memory, prefetch
+    overwrite: bool = False  # replace records that another model's weights made
 
 
 @dataclass
@@ -137,9 +138,15 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
     runner = CheckpointModel(config.weights, config.model, config.protocol, config.device, config.loading)
     try:
         protocol = runner.protocol
+        tests = test_lists(protocol, config.datasets)
+        made_by = maker(runner.state["model"]["name"], runner.identity)
+        label = config.label or runner.state["model"]["name"]
+        for test in tests:  # refuse before extracting, not after
+            claim_record(record_path(config.results, label, protocol.name, protocol.version, test.name), made_by,
+                         config.overwrite)  # fmt: skip
         embedder = load_embedder(protocol.embedding, word_norm=protocol.word_norm)
         outcome = EvalOutcome()
-        for test in test_lists(protocol, config.datasets):
+        for test in tests:
             t0 = time.perf_counter()
             records, vectors, failures = runner.embed(test, config.data, config.batch_size, config.workers, progress)
             if runner.context.is_main:
@@ -148,7 +155,7 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
                     runner.clips.test_clips, {"extract_s": round(time.perf_counter() - t0, 3)}, started,
                     reading=runner.reading(),
                 )  # fmt: skip
-                outcome.records.append((save_record(record, config.results), record))
+                outcome.records.append((save_record(record, config.results, config.overwrite), record))
             barrier(runner.context)
         return outcome
     finally:
@@ -161,6 +168,8 @@ def evaluate_features(
     label: str | None = None,
     dataset: str | None = None,
     results: Path = Path("results"),
+    overwrite: bool = False,
+    failure_budget: float = DEFAULT_FAILURE_BUDGET,
 ) -> EvalOutcome:
     """Score precomputed video embeddings (an .npz with `embeddings` [N, D] and `labels` [N] class
     names; optional `training_classes`, `pretrained_on`, `model`) under a protocol."""
@@ -186,12 +195,12 @@ def evaluate_features(
     identity = {"source": "features", "file": str(features), "file_fingerprint": file_fingerprint(features)}
     records = [None] * len(labels)
     outcome = EvalOutcome()
-    source = _FeatureConfig(label or state["model"]["name"], results)
+    source = _FeatureConfig(label or state["model"]["name"], results, failure_budget)
     record = _score_record(
         protocol, test, embedder, records, list(embeddings), {}, source, state, identity, None,
         {"extract_s": 0.0}, started, labels=[str(x) for x in labels],
     )  # fmt: skip
-    outcome.records.append((save_record(record, results), record))
+    outcome.records.append((save_record(record, results, overwrite), record))
     return outcome
 
 

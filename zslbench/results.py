@@ -9,28 +9,69 @@ pure reductions over these files.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from zslbench import __version__
 from zslbench.atomic import write_text
 from zslbench.errors import ZslbenchError
+from zslbench.paths import PACKAGE_DIR, path_component
 
 SCHEMA = 1
 KIND = "zslbench-result"
 
 
 def record_path(root: Path, model_label: str, protocol_name: str, version: int, dataset: str) -> Path:
-    """results/<model>/<protocol>@v<version>/<dataset>.json"""
-    return Path(root) / _safe(model_label) / f"{_safe(protocol_name)}@v{version}" / f"{_safe(dataset)}.json"
+    """results/<model>/<protocol>@v<version>/<dataset>.json, each name mapped one-to-one into one
+    folder name (`paths.path_component`): distinct labels never share a file, none leaves `root`."""
+    label, protocol = path_component(model_label), path_component(protocol_name)
+    return Path(root) / label / f"{protocol}@v{version}" / f"{path_component(dataset)}.json"
 
 
-def save_record(record: dict[str, Any], root: Path) -> Path:
+def maker(model: str, identity: dict[str, Any]) -> dict[str, Any]:
+    """What made a record's numbers: the model name and its weights hash, or the features file's
+    content fingerprint. Two records with different makers are different results."""
+    made_by = identity.get("model", {}).get("weights_sha256") or identity.get("file_fingerprint")
+    return {"model": model, "weights": made_by}
+
+
+def record_maker(record: dict[str, Any]) -> dict[str, Any]:
+    return maker(record["model"]["name"], record["model"]["identity"])
+
+
+def claim_record(path: Path, made_by: dict[str, Any], overwrite: bool = False) -> None:
+    """Refuse to replace a record that another model's weights or embeddings made (unless
+    `overwrite`); a record of the same maker is replaced, as a re-run refreshes it.
+
+    Called before the work (so a refusal costs nothing) and again when writing.
+    """
+    if overwrite or not Path(path).exists():
+        return
+    try:
+        existing = record_maker(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        existing = None  # unreadable or not a record: never silently replaced either
+    if existing == made_by:
+        return
+    theirs = _described(existing) if existing else "something unreadable"
+    raise ZslbenchError(
+        f"{path} already holds a result of {theirs}, not of {_described(made_by)}",
+        "pass --name to keep both, or --overwrite to replace it",
+    )
+
+
+def _described(made_by: dict[str, Any]) -> str:
+    """`model (hash)`: the first 12 hex digits of the weights hash or of the file fingerprint's hash."""
+    return f"{made_by['model']} ({str(made_by['weights']).rpartition('-')[2][:12]})"
+
+
+def save_record(record: dict[str, Any], root: Path, overwrite: bool = False) -> Path:
     protocol = record["protocol"]
     path = record_path(root, record["model"]["label"], protocol["name"], protocol["version"], record["dataset"]["name"])
+    claim_record(path, record_maker(record), overwrite)
     write_text(path, json.dumps(record, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
     return path
 
@@ -71,28 +112,39 @@ def find_records(paths: Iterable[Path | str]) -> list[dict[str, Any]]:
 
 def environment() -> dict[str, Any]:
     """Versions of what can move a number, and the git commit of this checkout when there is one."""
-    from importlib.metadata import PackageNotFoundError, version
+    from zslbench.versions import library_versions
 
-    versions = {"zslbench": __version__, "python": platform.python_version()}
-    for package in ("torch", "numpy", "av", "lemminflect"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            versions[package] = None
+    versions = library_versions()  # the one list of what can move pixels, vectors or numbers
     return {"versions": versions, "git_commit": _git_commit(), "platform": platform.platform()}
 
 
 def _git_commit() -> str | None:
+    """zslbench's own commit, when it runs from a git checkout of zslbench; else None.
+
+    Only the checkout that holds this package counts: zslbench installed inside a user's repository
+    (a venv in their project) must not record the user's commit, nor may $GIT_DIR redirect git.
+    """
+    checkout = PACKAGE_DIR.parent
+    if not (checkout / ".git").exists() or not _is_zslbench_project(checkout / "pyproject.toml"):
+        return None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     try:
         run = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
-        )
+            ["git", "-C", str(checkout), "rev-parse", "--show-toplevel", "HEAD"],
+            capture_output=True, text=True, timeout=5, env=env,
+        )  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None
-    return (run.stdout.strip() or None) if run.returncode == 0 else None
+    lines = run.stdout.split()
+    if run.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != checkout:
+        return None
+    return lines[1]
 
 
-def _safe(name: str) -> str:
-    """A path component: no separators, nothing hidden."""
-    cleaned = "".join(c if c.isalnum() or c in "-_.@+" else "_" for c in name).strip(".")
-    return cleaned or "_"
+def _is_zslbench_project(pyproject: Path) -> bool:
+    import tomllib
+
+    try:
+        return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["name"] == "zslbench"
+    except (OSError, ValueError, KeyError, TypeError):
+        return False

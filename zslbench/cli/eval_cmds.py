@@ -41,6 +41,9 @@ def eval_command(
     dataset: Annotated[list[str] | None, typer.Option("--dataset", help="Only these test datasets")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Label for results/<name>/ [default: model name]")] = None,
     results: Annotated[Path, typer.Option("--results", help="Where result records go")] = Path("results"),
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace records that another model's weights or embeddings made")
+    ] = False,
     batch_size: Annotated[int, typer.Option(help="Videos per batch", min=1)] = 8,
     workers: Annotated[int, typer.Option(help="Decoding processes", min=0)] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
@@ -62,12 +65,12 @@ def eval_command(
         raise ZslbenchError("pass exactly one of --weights and --features", "--weights runs/NAME or --features emb.npz")
     if features is not None:
         wanted = dataset[0] if dataset else None
-        outcome = evaluate_features(features, protocol, name, wanted, results)
+        outcome = evaluate_features(features, protocol, name, wanted, results, overwrite, failure_budget)
     else:
         config = EvalConfig(
             weights=weights, data=parse_data_options(data or []), protocol=protocol, model=model, label=name,
             datasets=dataset, results=results, batch_size=batch_size, workers=workers, device=device,
-            failure_budget=failure_budget, loading=loader_options(decoder, prefetch, pin_memory),
+            failure_budget=failure_budget, loading=loader_options(decoder, prefetch, pin_memory), overwrite=overwrite,
         )  # fmt: skip
         with _Progress(os.environ.get("RANK", "0") == "0" and not json_out) as progress:
             outcome = evaluate(config, progress)
