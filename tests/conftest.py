@@ -14,9 +14,12 @@ SHARED = REPO.parent / "shared"
 
 @pytest.fixture(scope="session", autouse=True)
 def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache per test session, so tests never read or write the user's ~/.cache."""
+    """One cache per test session, so tests never read or write the user's ~/.cache; and an empty
+    settings folder, so the user's own overrides or dataset roots never change what a test sees."""
     path = tmp_path_factory.mktemp("zslbench-cache")
     os.environ["ZSLBENCH_CACHE"] = str(path)
+    os.environ["ZSLBENCH_CONFIG"] = str(tmp_path_factory.mktemp("zslbench-config"))
+    os.environ.pop("ZSLBENCH_OVERRIDES", None)
     return path
 
 

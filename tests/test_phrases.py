@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from zslbench.errors import ZslbenchError
@@ -80,3 +82,29 @@ def test_lemmas_are_remembered_so_a_warm_run_skips_lemminflect(fresh_cache):
     second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert (first.stdout.strip(), second.stdout.strip()) == ("True", "False")
     assert list((fresh_cache / "lemmas").glob("lemminflect-*.json"))
+
+
+def test_a_users_overrides_file_fixes_words_without_editing_the_package(runner, tmp_path, monkeypatch):
+    """The user's file (config folder, or $ZSLBENCH_OVERRIDES) wins over the packaged one, the error hint
+    points to it, and a protocol's fingerprint says whether it was used."""
+    from zslbench.cli import app
+    from zslbench.protocol import load_protocol
+
+    monkeypatch.setenv("ZSLBENCH_CONFIG", str(tmp_path / "config"))
+    monkeypatch.delenv("ZSLBENCH_OVERRIDES", raising=False)
+    plain = load_protocol().fingerprint
+    with pytest.raises(ZslbenchError) as err:
+        class_words("the")
+    assert str(tmp_path / "config" / "overrides.yaml") in err.value.hint
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "overrides.yaml").write_text("the: [definite, article]\nPlayingGuitar: [guitar]\n")
+    assert class_words("the") == ("definite", "article") and class_words("PlayingGuitar") == ("guitar",)
+    assert class_words("Skijet") == default_overrides().words["Skijet"]  # packaged entries stay
+    assert load_protocol().fingerprint != plain
+    shown = runner.invoke(app, ["classes", "ucf101", "--json"])
+    assert shown.exit_code == 0 and ["guitar"] in [row["words"] for row in json.loads(shown.stdout)["classes"]]
+    (tmp_path / "config" / "overrides.yaml").unlink()
+    assert load_protocol().fingerprint == plain
+    monkeypatch.setenv("ZSLBENCH_OVERRIDES", str(tmp_path / "missing.yaml"))
+    with pytest.raises(ZslbenchError, match="ZSLBENCH_OVERRIDES names"):
+        class_words("PlayingGuitar")

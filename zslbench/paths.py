@@ -20,6 +20,12 @@ def data_dir(name: str) -> Path:
     raise FileNotFoundError(f"zslbench's {name}/ folder is missing; reinstall zslbench")
 
 
+def config_dir() -> Path:
+    """The per-user settings folder ($ZSLBENCH_CONFIG, else $XDG_CONFIG_HOME or ~/.config, /zslbench)."""
+    root = os.environ.get("ZSLBENCH_CONFIG")
+    return Path(root) if root else Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "zslbench"
+
+
 def cache_dir(kind: str) -> Path:
     """A per-user cache folder for `kind` ($ZSLBENCH_CACHE, else $XDG_CACHE_HOME or ~/.cache)."""
     root = os.environ.get("ZSLBENCH_CACHE")

@@ -4,13 +4,15 @@ One rule serves every dataset and reproduces the reference implementation's per-
 (Brattoli et al. 2020): UCF101's CamelCase and HMDB51's underscores split, Kinetics' and
 ActivityNet's stop words and "(not ...)" qualifiers dropped, parentheses stripped, -ing verbs
 lemmatised (playing -> play). A stop word goes also when it is a lemma ("doing" -> "do"). Names
-the rule handles badly are listed, with their words, in class_lists/overrides.yaml.
+the rule handles badly are listed, with their words, in class_lists/overrides.yaml; a user adds
+their own in ~/.config/zslbench/overrides.yaml (or $ZSLBENCH_OVERRIDES).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from pathlib import Path
 from zslbench.atomic import write_text
 from zslbench.errors import ZslbenchError
 from zslbench.hashing import sha256_json
-from zslbench.paths import cache_dir, data_dir
+from zslbench.paths import cache_dir, config_dir, data_dir
 
 Phrase = tuple[str, ...]
 
@@ -35,9 +37,12 @@ _SEPARATORS = re.compile(r"[\s_\-/()'\",.:;!?&+]+")
 _CAMEL_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
 
+OVERRIDES_FILE = "overrides.yaml"
+
+
 @dataclass(frozen=True)
 class Overrides:
-    """Class name -> the exact words to embed, read from a YAML file."""
+    """Class name -> the exact words to embed, read from a YAML file (`path`: where to add more)."""
 
     path: Path
     words: Mapping[str, Phrase]
@@ -47,9 +52,40 @@ class Overrides:
         return sha256_json({name: list(words) for name, words in self.words.items()})
 
 
-@cache
+def user_overrides_path() -> Path:
+    """The user's own overrides file: $ZSLBENCH_OVERRIDES, else `overrides.yaml` in the config folder."""
+    named = os.environ.get("ZSLBENCH_OVERRIDES")
+    return Path(named) if named else config_dir() / OVERRIDES_FILE
+
+
 def default_overrides() -> Overrides:
-    return load_overrides(data_dir("class_lists") / "overrides.yaml")
+    """The packaged overrides, and over them the user's file when there is one (its entries win).
+
+    Unknown words can then be fixed without editing the installed package. Whatever is used is in
+    every protocol's fingerprint (`Protocol.fingerprint` hashes these words), so results made with
+    the user's overrides never pass for results made without them.
+    """
+    user = user_overrides_path()
+    try:
+        stamp = user.stat()
+    except FileNotFoundError:
+        if "ZSLBENCH_OVERRIDES" in os.environ:
+            raise ZslbenchError(
+                f"ZSLBENCH_OVERRIDES names {user}, which does not exist", "create it, or unset ZSLBENCH_OVERRIDES"
+            ) from None
+        return _overrides(str(user), None)
+    return _overrides(str(user), (stamp.st_mtime_ns, stamp.st_size))
+
+
+@cache
+def _overrides(user: str, version: tuple[int, int] | None) -> Overrides:
+    """Packaged overrides merged with the user's file (`version` None: there is none); memoised per
+    version of that file."""
+    packaged = load_overrides(data_dir("class_lists") / OVERRIDES_FILE)
+    if version is None:
+        return Overrides(Path(user), packaged.words)
+    mine = load_overrides(Path(user))
+    return Overrides(mine.path, {**packaged.words, **mine.words})
 
 
 def load_overrides(path: Path) -> Overrides:
