@@ -1,8 +1,10 @@
 """Checkpoints: written atomically, read without unpickling arbitrary objects (weights_only=True).
 
-A checkpoint holds the model name and options, its weights, optimizer, scheduler and RNG state, the
-epoch and step, and what the result records need: the protocol fingerprint, the training classes,
-the embedder id, the compliance verdict and the pretraining dataset of any initial weights.
+A checkpoint holds the model name and options, its weights, optimizer, scheduler, gradient scaler and
+RNG states, the epoch and step, and what the result records need: the protocol fingerprint, the
+training classes, the embedder id, the compliance verdict, the pretraining dataset of any initial
+weights, the resolved training settings and the account of videos that failed to decode
+(`training_summary` says it in one dict).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from zslbench.errors import ZslbenchError
 
 FORMAT = "zslbench-checkpoint-v1"
 CHECKPOINT = "checkpoint.pt"
+FAILURE_BUDGET = 0.005  # share of the training videos that may fail to decode: evaluation's default
+CLASS_FAILURE_BUDGET = 0.5  # share of one class's videos that may fail before the class is underrepresented
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
@@ -50,8 +54,82 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
 def describe(payload: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint's metadata without tensors, for reports and result records."""
     keys = ("model", "protocol", "classes", "embedder_id", "compliance", "pretrained_on", "pretraining", "backbone")
-    keys += ("epoch", "step", "finished")
+    keys += ("epoch", "step", "finished", "settings", "data")
     return {key: payload.get(key) for key in keys}
+
+
+def failure_verdict(
+    videos: dict[str, int],
+    failed: dict[str, int],
+    seen: set[str],
+    budget: float = FAILURE_BUDGET,
+    class_budget: float = CLASS_FAILURE_BUDGET,
+    unlabelled: tuple[int, int] = (0, 0),
+) -> dict[str, Any]:
+    """Whether a training run saw its data: a run is complete when at most `budget` of its videos
+    failed, no class lost more than `class_budget` of its videos, and every class had at least one
+    video decoded (a class never seen is never within budget).
+
+    `videos` and `failed` count the videos of each training class and the distinct ones that failed
+    to decode; `seen` holds the classes of which some video was decoded; `unlabelled` is (videos,
+    failed) of class unknown (left out by `zslbench data prepare`, or failed at feature extraction),
+    which count against the overall budget only.
+    """
+    total = sum(videos.values()) + unlabelled[0]
+    lost = sum(failed.values()) + unlabelled[1]
+    unseen = [name for name, n in videos.items() if name not in seen and failed.get(name, 0) >= n]
+    short = [
+        {"class": name, "videos": n, "failed": failed[name]}
+        for name, n in videos.items()
+        if name not in unseen and failed.get(name, 0) > class_budget * n
+    ]
+    why = None
+    if unseen:
+        why = f"{len(unseen)} training class(es) without one decodable video, e.g. {unseen[0]!r}"
+    elif short:
+        first = short[0]
+        why = (
+            f"class {first['class']!r} lost {first['failed']} of its {first['videos']} videos "
+            f"(class budget {class_budget:.1%})"
+        )
+    elif lost > budget * total:
+        why = f"{lost} of {total} training videos failed to decode ({lost / max(total, 1):.2%}, budget {budget:.2%})"
+    return {
+        "videos": total,
+        "failed": lost,
+        "failure_budget": budget,
+        "class_failure_budget": class_budget,
+        "unseen_classes": unseen,
+        "classes_over_budget": short,
+        "complete": why is None,
+        "why": why,
+    }
+
+
+def training_summary(state: dict[str, Any]) -> dict[str, Any]:
+    """What a result record shows of the training behind a checkpoint: the resolved settings, how far
+    it got, and whether it saw its data (the failure budget's verdict). Plain JSON values.
+
+    `complete` is True only for a finished run within its failure budget; None when the checkpoint
+    predates failure accounting (its `data` then only counts the failed videos).
+    """
+    data = state.get("data")
+    if data is None:
+        data = {"failed": len(state.get("failures") or {}), "complete": None,
+                "why": "the checkpoint predates training failure accounting"}  # fmt: skip
+    examples = [{"path": path, "reason": reason} for path, reason in sorted((state.get("failures") or {}).items())]
+    finished = bool(state.get("finished"))
+    summary = {
+        "settings": dict(state.get("settings") or {}),
+        "epochs_done": int(state.get("epoch", 0)),
+        "steps": int(state.get("global_step", 0)),
+        "finished": finished,
+        "data": {**data, "failure_examples": examples[:10]},
+        "complete": None if data.get("complete") is None else finished and bool(data["complete"]),
+    }
+    if "fit" in state:
+        summary["fit"] = {k: v for k, v in state["fit"].items() if k != "validation"}
+    return summary
 
 
 def pretraining_of(state: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:

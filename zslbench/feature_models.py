@@ -37,7 +37,7 @@ def train_on_features(config, progress=None):
     from zslbench.protocol import load_protocol
     from zslbench.text import load_embedder
     from zslbench.text.class_vectors import embed_class_lists
-    from zslbench.train import TrainResult, _settings, _training_classes, protocol_reference
+    from zslbench.train import TrainResult, _training_classes, protocol_reference, resolve_settings
 
     if config.resume:
         raise ZslbenchError("a model on features trains in one go; there is nothing to resume", "drop --resume")
@@ -54,13 +54,13 @@ def train_on_features(config, progress=None):
     classes, compliance = _training_classes(protocol, config, embedder)
     rows, labels = _rows_of(features, classes, config.features)
     (vectors,) = embed_class_lists([classes], embedder)
-    protocol_settings = _settings(protocol, config)
+    protocol_settings = resolve_settings(protocol, config)
     settings = {
         "loss": protocol_settings["loss"],
         "seed": protocol_settings["seed"],
         "epochs": config.epochs,
-        "batch_size": config.batch_size or BATCH_SIZE,
-        "lr": config.lr or LR,
+        "batch_size": BATCH_SIZE if config.batch_size is None else config.batch_size,
+        "lr": LR if config.lr is None else config.lr,
     }
     options = {k: v for k, v in config.model_options.items() if k not in ("width", "init")}
     torch.manual_seed(settings["seed"])
@@ -71,6 +71,7 @@ def train_on_features(config, progress=None):
         torch.from_numpy(vectors.vectors), settings, _steps(progress, started),
     )  # fmt: skip
     pretraining = _pretraining(features, config.pretrained_on)
+    data = _failure_verdict(features, classes, rows, labels, config)
     payload = {
         "model": {
             "name": spec.name,
@@ -81,12 +82,18 @@ def train_on_features(config, progress=None):
             "n_classes": shape.n_classes,
         },
         "state_dict": method.state_dict(),
-        "settings": {**settings, "epochs": fit.get("epochs")},
+        "settings": {
+            **settings,
+            "epochs": fit.get("epochs"),
+            "optimizer": None if method.closed_form else "adam",
+            "batch_size": None if method.closed_form else settings["batch_size"],
+            "lr": None if method.closed_form else settings["lr"],
+        },
         "fit": {**fit, "seconds": round(time.perf_counter() - started, 3)},
         "protocol": protocol_reference(protocol),
         "classes": list(classes.classes),
         "embedder_id": embedder.id,
-        "compliance": compliance,
+        "compliance": {**compliance, "unseen_classes": []},
         "pretrained_on": pretraining["name"] or None,
         "pretraining": pretraining,
         "backbone": features.identity,
@@ -96,6 +103,8 @@ def train_on_features(config, progress=None):
             "dataset": features.dataset,
             "videos": len(rows),
         },
+        "failures": dict(features.failures),
+        "data": data,
         "epoch": fit.get("epochs", 0),
         "step": 0,
         "global_step": fit.get("steps", 0),
@@ -106,7 +115,7 @@ def train_on_features(config, progress=None):
     return TrainResult(
         out / CHECKPOINT, fit.get("epochs", 0), fit.get("steps", 0), fit.get("last_loss", float("nan")), len(classes),
         len(rows), len(features.failures), compliance["compliant"], False, [weights_sha256(method.state_dict())[:16]],
-        payload["fit"],
+        payload["fit"], data["complete"], data,
     )  # fmt: skip
 
 
@@ -190,6 +199,22 @@ def _rows_of(features: BackboneFeatures, classes: ClassList, path: Path) -> tupl
         )
     rows = np.array([i for i, label in enumerate(features.labels) if label in index], dtype=np.int64)
     return rows, np.array([index[features.labels[i]] for i in rows], dtype=np.int64)
+
+
+def _failure_verdict(features: BackboneFeatures, classes: ClassList, rows, labels, config) -> dict[str, Any]:
+    """The failure budget on a features file: every training class has rows (`_rows_of`), and the
+    videos that failed at extraction, of unknown class, count against the overall budget as a share
+    of the whole file."""
+    from zslbench.checkpoint import failure_verdict
+
+    counts = np.bincount(labels, minlength=len(classes))
+    videos = {name: int(counts[i]) for i, name in enumerate(classes.classes)}
+    others = len(features.labels) - len(rows)  # rows of classes outside the training list
+    failed = len(features.failures)
+    return failure_verdict(
+        videos, dict.fromkeys(classes.classes, 0), set(classes.classes), config.failure_budget,
+        config.class_failure_budget, (others + failed, failed),
+    )  # fmt: skip
 
 
 def _pretraining(features: BackboneFeatures, declared: str | None) -> dict[str, Any]:

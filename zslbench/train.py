@@ -3,13 +3,18 @@
 Before the first step the source classes are filtered by the protocol's rule (or a given class list
 is audited); a list that breaks the rule is refused unless `allow_overlap`, which is then recorded in
 every checkpoint. Each item's randomness comes from (seed, epoch, index) and the shuffling from
-(seed, epoch), and checkpoints carry the RNG state, so `resume` continues bit for bit.
+(seed, epoch); checkpoints are written between steps and carry every rank's RNG states and the
+gradient scaler, so `resume` continues bit for bit (see zslbench.train_state). Videos that fail to
+decode are dropped from their batch and judged against a failure budget, overall and per class: a run
+that never saw a class finishes, but is not complete.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,10 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DistributedSampler
+from torch.utils.data import Dataset, DistributedSampler
 
 from zslbench import __version__
-from zslbench.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint, weights_sha256
+from zslbench.checkpoint import (
+    CHECKPOINT,
+    CLASS_FAILURE_BUDGET,
+    FAILURE_BUDGET,
+    load_checkpoint,
+    save_checkpoint,
+    weights_sha256,
+)
 from zslbench.distributed import Context, barrier, gather, setup, sync_buffers, teardown
 from zslbench.errors import ZslbenchError
 from zslbench.losses import LOSSES, embedding_loss
@@ -29,6 +41,16 @@ from zslbench.overlap import compute_overlap
 from zslbench.protocol import Protocol, load_protocol
 from zslbench.text import load_embedder
 from zslbench.text.class_vectors import embed_class_lists
+from zslbench.train_state import (
+    DataAccount,
+    MetricsLog,
+    StopSignals,
+    check_resumable,
+    quiet_worker,
+    restore_rng,
+    rng_states,
+    videos_identity,
+)
 from zslbench.video.dataset import LoaderOptions, VideoClipDataset, make_loader
 from zslbench.video.decode import decoder_identity
 from zslbench.video.sampler import ClipSpec
@@ -63,6 +85,8 @@ class TrainConfig:
     log_every: int = 10
     tensorboard: bool = False  # also write OUT/tensorboard (needs the tensorboard package)
     features: Path | None = None  # a backbone features file: train a model of kind `features` on it
+    failure_budget: float = FAILURE_BUDGET  # share of the videos that may fail to decode (run complete)
+    class_failure_budget: float = CLASS_FAILURE_BUDGET  # share of one class's videos that may fail
 
 
 @dataclass
@@ -78,19 +102,53 @@ class TrainResult:
     stopped_early: bool
     replica_hashes: list[str]
     fit: dict[str, Any] | None = None  # models on features: what the fit chose (epochs, regularisers)
+    complete: bool = True  # finished within the failure budget, every class seen (see `data`)
+    data: dict[str, Any] | None = None  # the failure budget's verdict (checkpoint.failure_verdict)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training between two steps, after writing a checkpoint that resumes it exactly."""
+
+    def __init__(self, checkpoint: Path, signum: int, epoch: int, step: int, global_step: int) -> None:
+        super().__init__(f"{signal.Signals(signum).name} at epoch {epoch + 1}, step {step}")
+        self.checkpoint = checkpoint
+        self.signum = signum
+        self.epoch = epoch  # epochs done
+        self.step = step  # steps done in the epoch after them
+        self.global_step = global_step
 
 
 class EpochSampler(DistributedSampler):
-    """DistributedSampler (seeded shuffling per epoch) that can skip the batches a resumed run saw."""
+    """DistributedSampler (seeded shuffling per epoch) that can skip the batches a resumed run saw.
+
+    It yields (epoch, index): the epoch travels with each index to whichever process loads it, since
+    a persistent loader worker holds its own copy of the dataset, which `set_epoch` never reaches
+    (every epoch then drew the first epoch's clips, and a resumed run another epoch's).
+    """
 
     skip = 0
 
     def __iter__(self):
         indices = list(super().__iter__())
-        return iter(indices[self.skip :])
+        return iter([(self.epoch, index) for index in indices[self.skip :]])
 
     def __len__(self) -> int:
         return super().__len__() - self.skip
+
+
+class EpochItems(Dataset):
+    """A dataset read with (epoch, index) keys from an EpochSampler: the item of `index` in `epoch`."""
+
+    def __init__(self, dataset: VideoClipDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, index = key
+        self.dataset.set_epoch(epoch)
+        return self.dataset[index]
 
 
 def train(config: TrainConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
@@ -114,7 +172,7 @@ def train(config: TrainConfig, progress: Callable[[dict[str, Any]], None] | None
 
 def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
     protocol = load_protocol(config.protocol)
-    settings = _settings(protocol, config)
+    settings = resolve_settings(protocol, config, context)
     embedder = load_embedder(protocol.embedding, word_norm=protocol.word_norm)
     classes, compliance = _training_classes(protocol, config, embedder)
     (vectors,) = embed_class_lists([classes], embedder)
@@ -123,7 +181,20 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
     manifest = manifest.only(set(classes.classes))
     spec = model_spec(config.model)
     out = Path(config.out)
-    state = _start_state(config, out, protocol, classes, embedder.id, spec.name)
+    identity = {
+        "model": {
+            "name": spec.name,
+            "options": {**spec.options, **config.model_options},
+            "embed_dim": int(vectors.vectors.shape[1]),
+        },
+        "settings": settings,
+        "protocol": protocol_reference(protocol),
+        "classes": list(classes.classes),
+        "embedder_id": embedder.id,
+        "pretrained_on": config.pretrained_on,
+        "videos": videos_identity(manifest),
+    }
+    state = _start_state(config, out, identity)
     torch.manual_seed(settings["seed"])  # the initial weights, then dropout, follow the seed
     model = build_model(config.model, vectors.vectors.shape[1], **config.model_options).to(context.device)
     if state:
@@ -131,13 +202,14 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=settings["lr"])
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, settings["milestones"], settings["gamma"])
+    amp_dtype = torch.bfloat16 if settings["amp_dtype"] == "bf16" else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=settings["amp"] and amp_dtype == torch.float16)
     if state:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        if config.lr is not None:  # an explicit --lr wins over the resumed optimizer's
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr
-        torch.set_rng_state(state["rng"]["torch"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        restore_rng(state["rng"], context)
     net = model
     if context.distributed:
         net = torch.nn.parallel.DistributedDataParallel(
@@ -149,124 +221,129 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
         decode_threads=1 if config.workers else 0, backend=config.loading.decoder,
     )  # fmt: skip
     sampler = EpochSampler(dataset, context.world_size, context.rank, shuffle=True, seed=settings["seed"])
-    per_rank = _per_rank_batch(settings["batch_size"], context.world_size)
+    per_rank = settings["batch_per_process"]
     loader = make_loader(
-        dataset, per_rank, config.workers, sampler=sampler, seed=settings["seed"], options=config.loading
+        EpochItems(dataset), per_rank, config.workers, sampler=sampler, seed=settings["seed"], options=config.loading
     )
+    loader.worker_init_fn = functools.partial(quiet_worker, then=loader.worker_init_fn)
     targets = torch.from_numpy(vectors.vectors).to(context.device)
-    use_amp = config.amp and context.device.type == "cuda"
-    amp_dtype = torch.bfloat16 if config.amp_dtype == "bf16" else torch.float16
     if config.channels_last and context.device.type == "cuda":
         model.to(memory_format=torch.channels_last_3d)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     decoders: dict[str, int] = dict(state.get("reading", {}).get("videos_read", {})) if state else {}
     epoch, step, global_step = (state["epoch"], state["step"], state["global_step"]) if state else (0, 0, 0)
-    failures: dict[str, str] = dict(state.get("failures", {})) if state else {}
-    log = _MetricsLog(out, context.is_main, config.tensorboard)
-    last_loss, stopped_early, started = float("nan"), False, time.perf_counter()
+    account = DataAccount(manifest, classes.classes, state)
+    log = _metrics_log(out, context, config.tensorboard, state)
+    last_loss = float(state.get("last_loss", math.nan)) if state else math.nan
+    stopped_early, started = False, time.perf_counter()
 
-    def payload(finished: bool) -> dict[str, Any]:
-        return {
-            "model": {
-                "name": spec.name,
-                "options": {**spec.options, **config.model_options},
-                "embed_dim": int(targets.shape[1]),
-            },
-            "state_dict": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": {"torch": torch.get_rng_state()},
-            "epoch": epoch,
-            "step": step,
-            "global_step": global_step,
-            "settings": settings,
-            "protocol": protocol_reference(protocol),
-            "classes": list(classes.classes),
-            "embedder_id": embedder.id,
-            "compliance": compliance,
-            "pretrained_on": config.pretrained_on,
-            "failures": failures,
-            "reading": {
-                "decoder": decoder_identity(config.loading.decoder),
-                "videos_read": decoders,
-                "prepared": manifest.prepared,
-            },
-            "finished": finished,
-            "zslbench_version": __version__,
-        }
+    def save(finished: bool, **extra: Any) -> None:
+        """Write the checkpoint as of the last finished step (collective: every rank calls it)."""
+        account.merge(context)
+        rng = rng_states(context)
+        if not context.is_main:
+            return
+        data = account.verdict(config.failure_budget, config.class_failure_budget)
+        save_checkpoint(out / CHECKPOINT, {
+            **identity,
+            "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": rng,
+            "epoch": epoch, "step": step, "global_step": global_step, "last_loss": last_loss,
+            "compliance": {**compliance, "unseen_classes": data["unseen_classes"]},
+            "failures": account.failures, "data": data,
+            "reading": {"decoder": decoder_identity(config.loading.decoder), "videos_read": decoders,
+                        "prepared": manifest.prepared, "classes_seen": sorted(account.seen)},
+            "finished": finished, "zslbench_version": __version__, **extra,
+        })  # fmt: skip
 
+    signals = StopSignals()
     try:
-        while epoch < settings["epochs"]:
-            dataset.set_epoch(epoch)
-            sampler.set_epoch(epoch)
-            sampler.skip = step * per_rank
-            net.train()
-            for batch in loader:
-                for failure in batch["failures"]:
-                    failures[failure.path] = failure.reason
-                for decoder in batch["decoders"]:
-                    decoders[decoder] = decoders.get(decoder, 0) + 1
-                if len(batch["labels"]):
-                    clips = batch["clips"].to(context.device, non_blocking=True)
-                    clips = to_model_input(clips, spec.mean, spec.std, config.channels_last)
-                    labels = batch["labels"].to(context.device, non_blocking=True)
-                    with torch.autocast(context.device.type, dtype=amp_dtype, enabled=use_amp):
-                        predicted = net(clips)
-                    loss = embedding_loss(predicted.float(), labels, targets, settings["loss"])
-                    if not torch.isfinite(loss):
-                        raise ZslbenchError(
-                            f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; training stopped",
-                            f"the last good checkpoint is {out / CHECKPOINT}; lower the learning rate (--lr)",
-                        )
-                    optimizer.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                    last_loss = float(loss.detach())
-                step += 1
-                global_step += 1
-                record = {
-                    "epoch": epoch + 1, "step": step, "steps": len(loader) + sampler.skip // per_rank,
-                    "global_step": global_step, "loss": last_loss, "lr": optimizer.param_groups[0]["lr"],
-                    "clips": int(batch["clips"].shape[0] * batch["clips"].shape[1]) if batch["clips"].ndim == 6 else 0,
-                    "elapsed_s": round(time.perf_counter() - started, 3), "failures": len(failures),
-                }  # fmt: skip
-                if progress and context.is_main:
-                    progress(record)
-                if step % config.log_every == 0:
-                    log.write(record)
-                if config.max_steps is not None and global_step >= config.max_steps:
-                    stopped_early = True
-                    raise _Stop
-            epoch, step = epoch + 1, 0
-            scheduler.step()
-            log.write(
-                {
-                    "epoch": epoch,
-                    "epoch_done": True,
-                    "loss": last_loss,
-                    "elapsed_s": round(time.perf_counter() - started, 3),
-                }
-            )
-            if context.is_main:
-                save_checkpoint(out / CHECKPOINT, payload(finished=epoch == settings["epochs"]))
-    except (_Stop, KeyboardInterrupt):
-        if context.is_main:
-            save_checkpoint(out / CHECKPOINT, payload(finished=False))
-        if not stopped_early:
-            raise
+        with signals:
+            while epoch < settings["epochs"]:
+                sampler.set_epoch(epoch)
+                sampler.skip = step * per_rank
+                net.train()
+                for batch in loader:
+                    account.add(batch)
+                    for decoder in batch["decoders"]:
+                        decoders[decoder] = decoders.get(decoder, 0) + 1
+                    if len(batch["labels"]):
+                        loss = _step(net, batch, targets, optimizer, scaler, spec, settings, config, context)
+                        last_loss = _finite(loss, epoch, step, out)
+                    step += 1
+                    global_step += 1
+                    record = {
+                        "epoch": epoch + 1, "step": step, "steps": len(loader) + sampler.skip // per_rank,
+                        "global_step": global_step, "loss": last_loss, "lr": optimizer.param_groups[0]["lr"],
+                        "clips": _clips(batch), "elapsed_s": round(time.perf_counter() - started, 3),
+                        "failures": len(account.failures),
+                    }  # fmt: skip
+                    if progress and context.is_main:
+                        progress(record)
+                    if step % config.log_every == 0:
+                        log.write(record)
+                    if config.max_steps is not None and global_step >= config.max_steps:
+                        raise _Stop(None)
+                    if (signum := signals.agreed(context)) is not None:
+                        raise _Stop(signum)
+                epoch, step = epoch + 1, 0
+                scheduler.step()
+                log.write({"epoch": epoch, "epoch_done": True, "global_step": global_step, "loss": last_loss,
+                           "elapsed_s": round(time.perf_counter() - started, 3),
+                           "failures": len(account.failures)})  # fmt: skip
+                if epoch < settings["epochs"]:  # the last epoch's checkpoint is the final one below
+                    save(finished=False)
+    except _Stop as stop:
+        save(finished=False)
+        if stop.signum is not None:
+            raise TrainingInterrupted(out / CHECKPOINT, stop.signum, epoch, step, global_step) from None
+        stopped_early = True
     sync_buffers(context, model)
     hashes = gather(context, weights_sha256(model.state_dict())[:16])
-    if context.is_main and not stopped_early:
-        final = payload(finished=True)
-        final["replica_hashes"] = hashes
-        save_checkpoint(out / CHECKPOINT, final)
-        _write_failures(out, failures)
+    if not stopped_early:
+        save(finished=True, replica_hashes=hashes)
+        if context.is_main:
+            _write_failures(out, account.failures)
     barrier(context)
+    data = account.verdict(config.failure_budget, config.class_failure_budget)
     return TrainResult(
-        out / CHECKPOINT, epoch, global_step, last_loss, len(classes), len(manifest), len(failures),
-        compliance["compliant"], stopped_early, hashes,
+        out / CHECKPOINT, epoch, global_step, last_loss, len(classes), len(manifest), len(account.failures),
+        compliance["compliant"], stopped_early, hashes, complete=data["complete"], data=data,
     )  # fmt: skip
+
+
+def _step(net, batch, targets, optimizer, scaler, spec, settings, config, context) -> torch.Tensor:
+    """One optimisation step on a batch of decoded clips; returns the loss. A non-finite loss returns
+    before any gradient step, so the last checkpoint's weights stay the last good ones."""
+    clips = batch["clips"].to(context.device, non_blocking=True)
+    clips = to_model_input(clips, spec.mean, spec.std, config.channels_last)
+    labels = batch["labels"].to(context.device, non_blocking=True)
+    dtype = torch.bfloat16 if settings["amp_dtype"] == "bf16" else torch.float16
+    with torch.autocast(context.device.type, dtype=dtype, enabled=settings["amp"]):
+        predicted = net(clips)
+    loss = embedding_loss(predicted.float(), labels, targets, settings["loss"])
+    if not torch.isfinite(loss):
+        return loss
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss
+
+
+def _finite(loss: torch.Tensor, epoch: int, step: int, out: Path) -> float:
+    """The loss as a float; a NaN or inf loss stops the run (before its step moved any weight)."""
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise ZslbenchError(
+            f"the loss became {value} at epoch {epoch + 1}, step {step + 1}; training stopped",
+            f"the last good checkpoint is {out / CHECKPOINT}; lower the learning rate (--lr)",
+        )
+    return value
+
+
+def _clips(batch: dict[str, Any]) -> int:
+    clips = batch["clips"]
+    return int(clips.shape[0] * clips.shape[1]) if clips.ndim == 6 else 0
 
 
 def protocol_reference(protocol: Protocol) -> dict[str, Any]:
@@ -276,7 +353,11 @@ def protocol_reference(protocol: Protocol) -> dict[str, Any]:
 
 
 class _Stop(Exception):
-    pass
+    """Leave the loop at a step boundary: `--max-steps` (signum None) or a signal."""
+
+    def __init__(self, signum: int | None) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 def _per_rank_batch(batch_size: int, world_size: int) -> int:
@@ -289,17 +370,30 @@ def _per_rank_batch(batch_size: int, world_size: int) -> int:
     return batch_size // world_size
 
 
-def _settings(protocol: Protocol, config: TrainConfig) -> dict[str, Any]:
+def resolve_settings(protocol: Protocol, config: TrainConfig, context: Context | None = None) -> dict[str, Any]:
+    """Every setting that shapes the run's numbers, resolved (the protocol's unless given): recorded in
+    each checkpoint, and a resumed run must repeat them. Workers, decoder and layout do not count."""
     train = protocol.data["train"]
+
+    def given(value: Any, default: Any) -> Any:
+        return default if value is None else value
+
+    world_size = context.world_size if context else 1
+    amp = config.amp and context is not None and context.device.type == "cuda"
     settings = {
-        "epochs": config.epochs or train["epochs"],
-        "batch_size": config.batch_size or train["batch_size"],
-        "lr": config.lr or train["lr"],
+        "epochs": given(config.epochs, train["epochs"]),
+        "batch_size": given(config.batch_size, train["batch_size"]),
+        "processes": world_size,
+        "lr": given(config.lr, train["lr"]),
+        "optimizer": "adam",
         "milestones": list(train["lr_milestones"]),
         "gamma": train["lr_gamma"],
-        "loss": config.loss or train["loss"],
-        "seed": train["seed"] if config.seed is None else config.seed,
+        "loss": given(config.loss, train["loss"]),
+        "seed": given(config.seed, train["seed"]),
+        "amp": amp,
+        "amp_dtype": config.amp_dtype if amp else None,
     }
+    settings["batch_per_process"] = _per_rank_batch(settings["batch_size"], world_size)
     if settings["loss"] not in LOSSES:
         raise ZslbenchError(f"unknown loss {settings['loss']!r}", f"choose one of {', '.join(LOSSES)}")
     return settings
@@ -344,7 +438,8 @@ def _training_classes(protocol: Protocol, config: TrainConfig, embedder) -> tupl
     return classes, compliance
 
 
-def _start_state(config: TrainConfig, out: Path, protocol: Protocol, classes: ClassList, embedder_id: str, model: str):
+def _start_state(config: TrainConfig, out: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
+    """The checkpoint to continue (refused unless it is the same run), or None for a new run."""
     path = out / CHECKPOINT
     if not config.resume:
         if path.exists():
@@ -353,54 +448,16 @@ def _start_state(config: TrainConfig, out: Path, protocol: Protocol, classes: Cl
     if not path.exists():
         raise ZslbenchError(f"nothing to resume: {path} does not exist", "drop --resume to start a new run")
     state = load_checkpoint(path)
-    mismatch = [
-        what
-        for what, ours, theirs in (
-            ("model", model, state["model"]["name"]),
-            ("protocol", protocol.fingerprint, state["protocol"]["fingerprint"]),
-            ("training classes", list(classes.classes), state["classes"]),
-            ("embedding", embedder_id, state["embedder_id"]),
-        )
-        if ours != theirs
-    ]
-    if mismatch:
-        raise ZslbenchError(
-            f"cannot resume {path}: its {', '.join(mismatch)} differ from this run's", "resume with the same settings"
-        )
-    if state.get("finished"):
-        raise ZslbenchError(f"{path} is a finished run", "raise --epochs to train further, or start a new --out")
+    check_resumable(path, state, identity)
     return state
+
+
+def _metrics_log(out: Path, context: Context, tensorboard: bool, state: dict[str, Any] | None) -> MetricsLog:
+    resumed_at = (int(state["global_step"]), int(state["epoch"])) if state else None
+    return MetricsLog(out, context.is_main, tensorboard, resumed_at)
 
 
 def _write_failures(out: Path, failures: dict[str, str]) -> None:
     from zslbench.atomic import write_text
 
     write_text(out / "decode_failures.json", json.dumps(failures, indent=2, sort_keys=True) + "\n")
-
-
-class _MetricsLog:
-    """OUT/metrics.jsonl (and TensorBoard scalars when asked), written by rank 0 only."""
-
-    def __init__(self, out: Path, enabled: bool, tensorboard: bool) -> None:
-        self.path = out / "metrics.jsonl"
-        self.enabled = enabled
-        self.board = None
-        if enabled:
-            out.mkdir(parents=True, exist_ok=True)
-        if enabled and tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise ZslbenchError("--tensorboard needs the tensorboard package", "pip install tensorboard") from None
-            self.board = SummaryWriter(str(out / "tensorboard"))
-
-    def write(self, record: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(clean) + "\n")
-        if self.board is not None and "global_step" in record:
-            self.board.add_scalar("train/loss", record["loss"], record["global_step"])
-            self.board.add_scalar("train/lr", record["lr"], record["global_step"])
-            self.board.flush()

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
+from zslbench.checkpoint import CLASS_FAILURE_BUDGET, FAILURE_BUDGET
 from zslbench.cli.app import app
 from zslbench.cli.common import (
     DecoderOpt,
@@ -67,14 +68,29 @@ def train(
     prefetch: PrefetchOpt = 2,
     pin_memory: PinMemoryOpt = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps, resumable", min=1)] = None,
+    failure_budget: Annotated[
+        float,
+        typer.Option(
+            help="Share of the videos that may fail to decode before the run is incomplete (exit 1)", min=0, max=1
+        ),
+    ] = FAILURE_BUDGET,
+    class_failure_budget: Annotated[
+        float,
+        typer.Option(
+            help="Share of one class's videos that may fail; a class with none decoded always fails", min=0, max=1
+        ),
+    ] = CLASS_FAILURE_BUDGET,
     tensorboard: Annotated[
         bool, typer.Option("--tensorboard", help="Also log to OUT/tensorboard (needs tensorboard)")
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Train a model on the protocol's source classes after applying the rule (videos or features)."""
-    from zslbench.errors import ZslbenchError
-    from zslbench.train import TrainConfig
+    """Train a model on the protocol's source classes after applying the rule (videos or features).
+
+    Ctrl-C stops at the next step boundary with a checkpoint that --resume continues bit for bit.
+    Exit 1 when the run finished but too many videos failed to decode (see --failure-budget)."""
+    from zslbench.errors import EXIT_FAILED, ZslbenchError
+    from zslbench.train import TrainConfig, TrainingInterrupted
     from zslbench.train import train as run_training
     from zslbench.video.sources import parse_data_options
 
@@ -98,18 +114,35 @@ def train(
         batch_size=batch_size, lr=lr, loss=loss, seed=seed, workers=workers, device=device, amp=amp,
         amp_dtype=amp_dtype, channels_last=channels_last, loading=loading,
         resume=resume, max_steps=max_steps, tensorboard=tensorboard, features=features,
+        failure_budget=failure_budget, class_failure_budget=class_failure_budget,
     )  # fmt: skip
     main_rank = os.environ.get("RANK", "0") == "0"
-    with _progress(enabled=main_rank and not json_out) as update:
-        result = run_training(config, update)
+    try:
+        with _progress(enabled=main_rank and not json_out) as update:
+            result = run_training(config, update)
+    except TrainingInterrupted as stop:
+        if main_rank:
+            err_console.print(
+                Text(f"interrupted ({stop}): checkpoint {stop.checkpoint} resumes it exactly (the same command "
+                     "plus --resume)", style="yellow"),
+                soft_wrap=True,
+            )  # fmt: skip
+        raise typer.Exit(128 + stop.signum) from None
     if not main_rank:
         return
     summary = {key: (str(value) if isinstance(value, Path) else value) for key, value in result.__dict__.items()}
+    incomplete = not result.stopped_early and not result.complete
     if json_out:
         print_json(summary)
-        return
-    console.print(_summary(result))
-    console.print(Text(f"checkpoint {result.checkpoint}"))
+    else:
+        console.print(_summary(result))
+        console.print(Text(f"checkpoint {result.checkpoint}"))
+        if incomplete:
+            err_console.print(Text(f"incomplete: {result.data['why']}", style="bold red"), soft_wrap=True)
+            for name in result.data["unseen_classes"][:10]:
+                err_console.print(Text(f"never seen (every video failed to decode): {name}", style="yellow"))
+    if incomplete:
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _summary(result) -> str:
@@ -129,6 +162,8 @@ def _summary(result) -> str:
             f"{result.last_loss:.4f}; {data}; {verdict}"
         )
     state = "stopped early (resumable)" if result.stopped_early else "finished"
+    if not result.stopped_early and not result.complete:
+        state = "finished [bold red]incomplete[/]"
     return (
         f"{state}: {result.epochs} epochs, {result.steps} steps, last loss {result.last_loss:.4f}; "
         f"{data}, {result.failures} undecodable; {verdict}"

@@ -1,0 +1,241 @@
+"""What a training run carries across a stop, so that `--resume` continues it bit for bit.
+
+- Ctrl-C (SIGINT) only asks for a stop; the loop honours it between two steps, on every rank at the
+  same step, so the checkpoint never holds a half-done step (batch-norm statistics moved, dropout
+  drawn, no optimizer step). A second Ctrl-C stops at once and keeps the last checkpoint.
+- Every rank's CPU and CUDA RNG states are saved and restored (dropout draws from them).
+- A resumed run must be the same run: any setting that would change its numbers is refused.
+- metrics.jsonl loses the rows written after the checkpoint, so a resumed run never repeats one.
+- Videos that failed to decode are counted per class over all ranks, for the failure budget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import signal
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from zslbench.checkpoint import failure_verdict
+from zslbench.distributed import Context, gather
+from zslbench.errors import ZslbenchError
+from zslbench.video.manifest import Manifest
+
+RESUME_HINT = "pass the settings of the run being resumed (its command plus --resume), or start a new --out"
+
+
+class StopSignals:
+    """SIGINT during training: the first one sets `received`; a second raises KeyboardInterrupt at once.
+
+    Installed only in the main thread (Python delivers signals there); elsewhere Ctrl-C keeps its
+    usual meaning.
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: Any = None
+        self._installed = False
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+            self._installed = False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def agreed(self, context: Context) -> int | None:
+        """The signal any rank received, on every rank (an all-reduce per step under torchrun)."""
+        if not context.distributed:
+            return self.received
+        flag = torch.tensor([self.received or 0], dtype=torch.int64, device=context.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return int(flag.item()) or None
+
+
+def quiet_worker(worker_id: int, then: Callable[[int], None] | None = None) -> None:
+    """A loader worker ignores Ctrl-C: a terminal (and torchrun) signals the whole process group, and
+    a worker that died would break the step the trainer finishes before it stops. `then`: the
+    loader's own worker_init_fn (use functools.partial, which pickles for spawned workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if then is not None:
+        then(worker_id)
+
+
+def rng_states(context: Context) -> dict[str, Any]:
+    """Every rank's RNG states (CPU, and CUDA on a GPU), gathered on every rank."""
+    mine: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if context.device.type == "cuda":
+        mine["cuda"] = torch.cuda.get_rng_state(context.device)
+    ranks = gather(context, mine)
+    return {"torch": ranks[0]["torch"], "ranks": ranks}
+
+
+def restore_rng(saved: dict[str, Any], context: Context) -> None:
+    mine = saved["ranks"][context.rank] if "ranks" in saved else {"torch": saved["torch"]}
+    torch.set_rng_state(mine["torch"])
+    if "cuda" in mine and context.device.type == "cuda":
+        torch.cuda.set_rng_state(mine["cuda"], context.device)
+
+
+def videos_identity(manifest: Manifest) -> dict[str, Any]:
+    """The training videos as a resumed run must see them: count, and a hash of (file name, label)
+    in order (names, not paths, so a dataset may move between a stop and its resume)."""
+    digest = hashlib.sha256()
+    for record in manifest.records:
+        digest.update(f"{Path(record.path).name}\t{record.label}\n".encode())
+    return {"count": len(manifest), "sha256": digest.hexdigest()}
+
+
+def check_resumable(path: Path, state: dict[str, Any], ours: dict[str, Any]) -> None:
+    """Refuse, in one line naming the first difference, a resume whose settings differ from the
+    checkpoint's; `ours` holds this run's values under the checkpoint's keys. Epochs may change
+    (nothing in a run depends on its total), as long as some are left to train."""
+    for what, theirs, mine in _comparisons(state, ours):
+        if theirs is not _ABSENT and theirs != mine:
+            raise ZslbenchError(f"cannot resume {path}: {_difference(what, theirs, mine)}", RESUME_HINT)
+    done, epochs = int(state["epoch"]), ours["settings"]["epochs"]
+    if epochs <= done:
+        finished = "is a finished run" if state.get("finished") else "has trained"
+        raise ZslbenchError(
+            f"{path} {finished} of {done} epoch(s); --epochs {epochs} leaves nothing to train",
+            f"pass --epochs above {done} to train further, or start a new --out",
+        )
+
+
+_ABSENT = object()  # a key an older checkpoint lacks: not compared
+
+
+def _comparisons(state: dict[str, Any], ours: dict[str, Any]):
+    model, theirs_model = ours["model"], state["model"]
+    yield "model", theirs_model["name"], model["name"]
+    options = theirs_model.get("options", {})
+    for key in sorted(set(options) | set(model["options"])):
+        yield f"model option {key}", options.get(key), model["options"].get(key)
+    yield "embedding size", theirs_model.get("embed_dim", _ABSENT), model["embed_dim"]
+    yield "protocol fingerprint", state["protocol"]["fingerprint"], ours["protocol"]["fingerprint"]
+    yield "embedding", state["embedder_id"], ours["embedder_id"]
+    yield "training classes", state["classes"], ours["classes"]
+    yield "--pretrained-on", state.get("pretrained_on", _ABSENT), ours["pretrained_on"]
+    yield "training videos", state.get("videos", _ABSENT), ours["videos"]
+    settings = state.get("settings", {})
+    for key, value in ours["settings"].items():
+        if key != "epochs":
+            yield f"setting {key}", settings.get(key, _ABSENT), value
+
+
+def _difference(what: str, theirs: Any, mine: Any) -> str:
+    if what == "training classes":
+        only = [c for c in theirs if c not in set(mine)] or [c for c in mine if c not in set(theirs)]
+        where = "the checkpoint's" if only and only[0] in theirs else "this run's"
+        example = f"; e.g. {only[0]!r} is only in {where}" if only else " (the same names in another order)"
+        return f"its {len(theirs)} training classes differ from this run's {len(mine)}{example}"
+    if what == "training videos":
+        return (
+            f"its {theirs['count']} training videos differ from this run's {mine['count']} "
+            "(names, labels or order; check --data)"
+        )
+    return f"its {what} is {theirs!r}, this run's is {mine!r}"
+
+
+class DataAccount:
+    """Which training videos failed to decode (path -> reason) and which classes had a video decoded;
+    each rank sees its share, `merge` unites them (idempotent, so merged state may be merged again)."""
+
+    def __init__(self, manifest: Manifest, classes: tuple[str, ...], state: dict[str, Any] | None) -> None:
+        self.classes = classes
+        self.label_of = {str(record.path): record.label for record in manifest.records}
+        counts = Counter(record.label for record in manifest.records)
+        self.videos = {name: counts.get(name, 0) for name in classes}
+        self.left_out = int((manifest.prepared or {}).get("left_out", 0))
+        self.failures: dict[str, str] = dict(state.get("failures", {})) if state else {}
+        self.seen: set[str] = set((state or {}).get("reading", {}).get("classes_seen", []))
+
+    def add(self, batch: dict[str, Any]) -> None:
+        for failure in batch["failures"]:
+            self.failures[failure.path] = failure.reason
+        self.seen.update(self.classes[int(i)] for i in batch["labels"].unique())
+
+    def merge(self, context: Context) -> None:
+        for failures, seen in gather(context, (self.failures, sorted(self.seen))):
+            self.failures.update(failures)
+            self.seen.update(seen)
+
+    def verdict(self, budget: float, class_budget: float) -> dict[str, Any]:
+        failed = Counter(self.label_of.get(path) for path in self.failures)
+        return failure_verdict(
+            self.videos, {name: failed.get(name, 0) for name in self.classes}, self.seen, budget, class_budget,
+            (self.left_out, self.left_out),
+        )  # fmt: skip
+
+
+class MetricsLog:
+    """OUT/metrics.jsonl (and TensorBoard scalars when asked), written by rank 0 only. A resumed run
+    first drops the rows written after its checkpoint (a run killed after its last checkpoint wrote
+    them), so no row appears twice."""
+
+    def __init__(self, out: Path, enabled: bool, tensorboard: bool, resumed_at: tuple[int, int] | None = None) -> None:
+        """`resumed_at`: (global step, epochs done) of the checkpoint a resumed run starts from."""
+        self.path = out / "metrics.jsonl"
+        self.enabled = enabled
+        self.board = None
+        if enabled:
+            out.mkdir(parents=True, exist_ok=True)
+        if enabled and resumed_at is not None:
+            self._drop_after(resumed_at)
+        if enabled and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise ZslbenchError("--tensorboard needs the tensorboard package", "pip install tensorboard") from None
+            purge = None if resumed_at is None else resumed_at[0] + 1
+            self.board = SummaryWriter(str(out / "tensorboard"), purge_step=purge)
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(clean) + "\n")
+        if self.board is not None and "lr" in record:
+            self.board.add_scalar("train/loss", record["loss"], record["global_step"])
+            self.board.add_scalar("train/lr", record["lr"], record["global_step"])
+            self.board.flush()
+
+    def _drop_after(self, resumed_at: tuple[int, int]) -> None:
+        from zslbench.atomic import write_text
+
+        if not self.path.exists():
+            return
+        kept = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:  # a line cut short by a kill
+                continue
+            if not isinstance(row, dict):
+                continue
+            if row.get("epoch_done"):
+                keep = row.get("epoch", math.inf) <= resumed_at[1]
+            else:
+                keep = row.get("global_step", math.inf) <= resumed_at[0]
+            if keep:
+                kept.append(line)
+        write_text(self.path, "".join(f"{line}\n" for line in kept))
