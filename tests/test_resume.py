@@ -258,6 +258,16 @@ def test_a_class_whose_videos_all_fail_finishes_but_is_not_complete(runner, synt
     assert "incomplete" in failed.stderr and f"never seen (every video failed to decode): {lost}" in failed.stderr
     as_json = runner.invoke(app, [*args, "--out", str(tmp_path / "json"), "--json"])
     assert as_json.exit_code == 1 and json.loads(as_json.stdout)["data"]["unseen_classes"] == [lost]
+    # its results carry the training settings and verdict, and never pass for a complete run's
+    scored = runner.invoke(app, ["eval", "--weights", str(tmp_path / "run"), "--results", str(tmp_path / "r"),
+                                 "--data", f"synth-target={synth_dataset.root / 'target.csv'}", "--json"])  # fmt: skip
+    (record,) = json.loads(scored.stdout)
+    assert record["data"]["complete"] and record["training"]["complete"] is False
+    assert record["training"]["settings"]["epochs"] == 1 and record["training"]["settings"]["lr"] > 0
+    table = runner.invoke(app, ["table", str(tmp_path / "r"), "--format", "csv"])
+    assert "(incomplete)" in table.stdout
+    baseline = runner.invoke(app, ["check", str(tmp_path / "r"), "--write-baseline", str(tmp_path / "b.json")])
+    assert baseline.exit_code == 2 and "training incomplete" in baseline.stderr
 
 
 def test_the_failure_budget_overall_and_per_class(runner, synth_dataset, tmp_path):

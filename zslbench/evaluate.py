@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from zslbench.checkpoint import training_summary
 from zslbench.errors import EXIT_FAILED, ZslbenchError
 from zslbench.features_file import read_features
 from zslbench.hashing import file_fingerprint
@@ -264,6 +265,7 @@ def _score_record(
         "embedding": {"spec": protocol.embedding, "id": embedder.id},
         "metrics": metrics,
         "compliance": _compliance(state, test, protocol, embedder),
+        "training": training_summary(state) if "settings" in state else None,  # None: a features file
         "data": {
             "expected": expected,
             "scored": len(scored),  # including unusable embeddings, scored as misses

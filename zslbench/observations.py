@@ -49,7 +49,7 @@ def from_record(record: dict[str, Any]) -> list[Observation]:
         "compliance": record["compliance"]["verdict"],
         "embedding": record["embedding"]["spec"],
         "source": record.get("_path", ""),
-        "incomplete": _incomplete(record["data"]),
+        "incomplete": _incomplete(record["data"], record.get("training")),
     }
     rows = []
     for metric in METRICS:
@@ -63,11 +63,15 @@ def from_record(record: dict[str, Any]) -> list[Observation]:
     return rows
 
 
-def _incomplete(data: dict[str, Any]) -> str:
-    """Why a run's numbers cannot be trusted as the dataset's: more failed videos than its budget."""
-    if data.get("complete", True):
-        return ""
-    return f"incomplete: {data['failed']} of {data['expected']} videos failed (budget {data['failure_budget']:.1%})"
+def _incomplete(data: dict[str, Any], training: dict[str, Any] | None) -> str:
+    """Why a record's numbers are not the model's on the dataset: more failed test videos than the
+    budget, or a model whose training lost more videos than its budget (a class it never saw)."""
+    if not data.get("complete", True):
+        return f"incomplete: {data['failed']} of {data['expected']} videos failed (budget {data['failure_budget']:.1%})"
+    seen = (training or {}).get("data") or {}
+    if seen.get("complete") is False:
+        return f"training incomplete: {seen.get('why')}"
+    return ""
 
 
 def from_published(number: PublishedNumber) -> Observation:
