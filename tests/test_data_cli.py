@@ -84,3 +84,34 @@ def test_real_clips_index_and_check(runner, tmp_path, shared_dir):
     report = json.loads(checked.stdout)
     assert checked.exit_code == 0 and report["ok"] == 6
     assert report["frames"] == {"min": 72, "median": 280, "max": 300}
+
+
+def test_a_manifest_names_its_class_list_relative_to_itself(runner, tmp_path, monkeypatch, synth_dataset):
+    """`--classes lists/c.txt --out man/m.csv` run from the project folder: the manifest is checked from
+    any folder, prepared, and moved together with its class list (csv layout to a deeper --out too)."""
+    project = tmp_path / "project"
+    shutil.copytree(synth_dataset.root / "target", project / "ROOT")
+    (project / "lists").mkdir()
+    shutil.copy(synth_dataset.root / "synth-target.txt", project / "lists" / "c.txt")
+    rows = [f'"ROOT/{p.parent.name}/{p.name}",{p.parent.name}' for p in sorted((project / "ROOT").rglob("*.*"))]
+    (project / "rows.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    monkeypatch.chdir(project)
+    classes = ["--classes", "lists/c.txt"]
+    indexed = [
+        runner.invoke(app, ["data", "index", "folder", "ROOT", *classes, "--out", "man/m.csv"]),
+        runner.invoke(app, ["data", "index", "csv", "rows.csv", *classes, "--out", "other/dir/m.csv"]),
+    ]
+    assert [r.exit_code for r in indexed] == [0, 0], [r.stderr for r in indexed]
+    assert "vocabulary: ../lists/c.txt" in (project / "man" / "m.csv").read_text()
+    assert "vocabulary: ../../lists/c.txt" in (project / "other" / "dir" / "m.csv").read_text()
+    for folder, manifest in ((project, "man/m.csv"), (project / "man", "m.csv"), (project / "other", "dir/m.csv")):
+        monkeypatch.chdir(folder)
+        checked = runner.invoke(app, ["data", "check", manifest, "--json"])
+        assert checked.exit_code == 0, (folder, checked.stderr)
+        assert json.loads(checked.stdout)["labels_not_in_vocabulary"] == []
+    monkeypatch.chdir(tmp_path)
+    shutil.move(project, tmp_path / "moved")  # the dataset, its lists and manifests move together
+    assert runner.invoke(app, ["data", "check", "moved/man/m.csv"]).exit_code == 0
+    prepared = runner.invoke(app, ["data", "prepare", "moved/man/m.csv", "-o", "prepared"])
+    assert prepared.exit_code == 0, prepared.stderr
+    assert runner.invoke(app, ["data", "check", "prepared/m.csv"]).exit_code == 0

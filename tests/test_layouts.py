@@ -1,3 +1,4 @@
+import json
 import os
 import shutil
 
@@ -6,6 +7,7 @@ from video_files import write_index_video
 
 from zslbench.errors import ZslbenchError
 from zslbench.video.layouts import LAYOUTS, IndexOptions, index_dataset, label_matcher
+from zslbench.video.manifest import read_manifest
 from zslbench.vocab import DATASETS, load_class_list
 
 
@@ -137,7 +139,7 @@ def test_unusable_files_are_skipped_and_reported(clip, tmp_path):
         ("folder", lambda root: None, "does not exist"),
         ("folder", lambda root: (root / "a").mkdir(parents=True), "no videos"),
         ("ucf", lambda root: root.mkdir(), "Did you mean 'ucf101'"),
-        ("csv", lambda root: root.mkdir(), "is not a file"),
+        ("csv", lambda root: root.mkdir(), r"not a regular file \(a folder\)"),
     ],
 )
 def test_bad_roots_are_clear_errors(tmp_path, layout, make, message):
@@ -157,3 +159,49 @@ def test_no_two_classes_of_a_vocabulary_share_a_folder_key(name):
 
 def test_every_layout_is_listed():
     assert set(LAYOUTS.names()) == {*DATASETS, "folder", "csv"}
+
+
+def test_links_that_leave_the_dataset_folder_are_reported_not_indexed(runner, clip, tmp_path):
+    """A link to a file outside the root would be written into the manifest as its target (a system
+    file listed as a video); one to a whole class folder outside likewise. Links inside are fine."""
+    from zslbench.cli import app
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    place(clip, root, "a/clip.mp4", "b/clip.mp4")
+    place(clip, outside, "video.mp4", "classdir/far.mp4")
+    (outside / "secret.txt").write_text("root:x:0:0\n")
+    links = {
+        root / "a" / "secret.mp4": outside / "secret.txt",
+        root / "a" / "far.mp4": outside / "video.mp4",
+        root / "c": outside / "classdir",
+        root / "b" / "alias.mp4": root / "a" / "clip.mp4",  # inside the root: indexed
+    }
+    for link, target in links.items():
+        link.symlink_to(target)
+    args = ["data", "index", "folder", str(root), "-o", str(tmp_path / "m.csv")]
+    indexed = runner.invoke(app, [*args, "--json"])
+    assert indexed.exit_code == 0, indexed.stderr
+    summary = json.loads(indexed.stdout)
+    assert {(link["path"], link["target"]) for link in summary["outside_links"]} == {
+        (str(root / "a" / "secret.mp4"), str(outside / "secret.txt")),
+        (str(root / "a" / "far.mp4"), str(outside / "video.mp4")),
+        (str(root / "c" / "far.mp4"), str(outside / "classdir" / "far.mp4")),
+    }
+    paths = [r.path.resolve() for r in read_manifest(tmp_path / "m.csv").records]
+    assert len(paths) == 3 and all(path.is_relative_to(root.resolve()) for path in paths)
+    assert "outside" not in (tmp_path / "m.csv").read_text() and summary["videos"] == 3
+    human = runner.invoke(app, args)
+    assert "3 links to outside the dataset folder, not indexed" in human.stderr
+    assert f"{root / 'a' / 'secret.mp4'} -> {outside / 'secret.txt'}" in human.stderr
+
+
+def test_a_pipe_or_folder_named_like_a_video_is_skipped_by_kind(clip, tmp_path):
+    place(clip, tmp_path, "a/good.mp4")
+    os.mkfifo(tmp_path / "a" / "pipe.mp4")
+    (tmp_path / "a" / "folder.avi").mkdir()
+    report = index_dataset("folder", tmp_path)
+    assert [r.path.name for r in report.manifest.records] == ["good.mp4"]
+    assert sorted(report.skipped) == [
+        (str(tmp_path / "a" / "folder.avi"), "not a regular file (a folder)"),
+        (str(tmp_path / "a" / "pipe.mp4"), "not a regular file (a named pipe)"),
+    ]

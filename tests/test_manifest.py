@@ -34,3 +34,19 @@ def test_bad_manifests_are_clear_errors(tmp_path, text, message):
         read_manifest(tmp_path / "m.csv")
     with pytest.raises(ZslbenchError, match="does not exist"):
         read_manifest(tmp_path / "missing.csv")
+
+
+def test_a_class_list_file_is_named_relative_to_the_manifest_wherever_it_is_written(tmp_path):
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "c.txt").write_text("a\n")
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x")
+    indexed = Manifest((VideoRecord(video, "a"),), str(tmp_path / "lists" / "c.txt"))  # as index makes it
+    first = write_manifest(indexed, tmp_path / "man" / "m.csv")
+    assert first.read_text().startswith("# zslbench-manifest v1; vocabulary: ../lists/c.txt\n")
+    back = read_manifest(first)
+    assert back.vocabulary == "../lists/c.txt" and back.vocabulary_ref == str(tmp_path / "lists" / "c.txt")
+    second = write_manifest(back, tmp_path / "deeper" / "still" / "m.csv")  # rewritten elsewhere: re-based
+    assert read_manifest(second).vocabulary_ref == str(tmp_path / "lists" / "c.txt")
+    named = write_manifest(Manifest(indexed.records, "ucf101"), tmp_path / "deeper" / "n.csv")
+    assert read_manifest(named).vocabulary_ref == "ucf101"  # a dataset name stays a name

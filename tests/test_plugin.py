@@ -49,3 +49,54 @@ def test_plugin_model_is_listed_and_trains(plugin_env, synth_dataset, tmp_path):
 def test_without_the_plugin_the_name_is_unknown(synth_dataset):
     shown = zslbench(dict(os.environ), "models", "show", "frame_cnn")
     assert shown.returncode == 2 and "unknown model 'frame_cnn'" in shown.stderr
+
+
+def dist(site: Path, name: str, points: dict[str, str]) -> None:
+    """A .dist-info declaring `points` in the zslbench.models group, as pip leaves one."""
+    info = site / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[zslbench.models]\n" + "".join(f"{k} = {v}\n" for k, v in points.items()))
+
+
+@pytest.fixture
+def broken_plugins_env(plugin_env, tmp_path):
+    """Next to the example plugin: one plugin whose import raises, one whose entry point names no
+    builder, and a good one whose builder is re-exported from a submodule."""
+    site = tmp_path / "broken-site"
+    site.mkdir()
+    (site / "zsl_boom_mod.py").write_text("raise RuntimeError('kaboom at import')\n")
+    (site / "zsl_plain_mod.py").write_text("thing = 42\n")
+    (site / "zsl_reexport").mkdir()
+    (site / "zsl_reexport" / "__init__.py").write_text("from zsl_reexport.impl import tiny_reexport\n")
+    (site / "zsl_reexport" / "impl.py").write_text(
+        "from zslbench.models import register_model\n\n\n"
+        "@register_model('tiny_reexport', kind='end_to_end', backbone='none', summary='re-exported', feature_dim=8)\n"
+        "def tiny_reexport(embed_dim):\n    raise NotImplementedError\n"
+    )
+    dist(site, "boom-plugin", {"boom": "zsl_boom_mod:builder"})
+    dist(site, "plain-plugin", {"plain": "zsl_plain_mod:thing"})
+    dist(site, "reexport-plugin", {"tiny_reexport": "zsl_reexport:tiny_reexport"})
+    return {**plugin_env, "PYTHONPATH": os.pathsep.join([str(site), plugin_env["PYTHONPATH"]])}
+
+
+def test_a_broken_plugin_is_one_warning_and_the_rest_are_listed(broken_plugins_env):
+    listed = zslbench(broken_plugins_env, "models", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    names = {m["name"] for m in json.loads(listed.stdout)}
+    assert {"e2e_r2plus1d", "eszsl", "frame_cnn", "tiny_reexport"} <= names and not names & {"boom", "plain"}
+    warnings = listed.stderr.strip().splitlines()
+    assert len(warnings) == 2, listed.stderr
+    boom = next(line for line in warnings if "'boom'" in line)
+    assert "boom = zsl_boom_mod:builder, from boom-plugin" in boom and "RuntimeError: kaboom at import" in boom
+    plain = next(line for line in warnings if "'plain'" in line)
+    assert "plain = zsl_plain_mod:thing" in plain and "not a model builder" in plain
+    human = zslbench(broken_plugins_env, "models", "list")
+    assert human.returncode == 0 and "frame_cnn" in human.stdout and "e2e_r3d" in human.stdout
+
+
+def test_using_a_broken_plugin_is_one_line_exit_2(broken_plugins_env):
+    shown = zslbench(broken_plugins_env, "models", "show", "boom")
+    assert shown.returncode == 2 and shown.stderr.count("\n") == 1
+    assert "boom-plugin" in shown.stderr and "kaboom at import" in shown.stderr and "Traceback" not in shown.stderr
+    assert zslbench(broken_plugins_env, "models", "show", "e2e_r3d").returncode == 0

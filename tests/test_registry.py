@@ -1,3 +1,4 @@
+import subprocess
 import sys
 
 import pytest
@@ -51,10 +52,45 @@ def test_entry_points_are_scanned_lazily_once(tmp_path, monkeypatch):
     monkeypatch.delitem(sys.modules, "zsl_plugin_mod")
 
 
-def test_entry_point_colliding_with_a_builtin_is_an_error(tmp_path, monkeypatch):
+def test_entry_point_colliding_with_a_builtin_is_left_out_and_reported(tmp_path, monkeypatch):
     make_plugin(tmp_path, "zslbench.test_clash", dist="clash-plugin", module="zsl_clash_mod", name="builtin")
     monkeypatch.syspath_prepend(str(tmp_path))
     things = Registry("thing", entry_point_group="zslbench.test_clash")
-    things.add("builtin", object())
-    with pytest.raises(ZslbenchError, match="by zslbench and by clash-plugin"):
-        things.names()
+    builtin = object()
+    things.add("builtin", builtin)
+    assert things.names() == ["builtin"] and things.get("builtin") is builtin  # the registry still works
+    (problem,) = things.problems()
+    assert "'builtin' (builtin = zsl_clash_mod:Thing, from clash-plugin)" in problem
+    assert "by zslbench and by clash-plugin" in problem
+
+
+def test_two_plugins_claiming_one_name_leave_the_second_out(tmp_path, monkeypatch):
+    make_plugin(tmp_path, "zslbench.test_twice", dist="first-plugin", module="zsl_first_mod", name="same")
+    make_plugin(tmp_path, "zslbench.test_twice", dist="second-plugin", module="zsl_second_mod", name="same")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    things = Registry("thing", entry_point_group="zslbench.test_twice")
+    assert things.names() == ["same"]
+    (problem,) = things.problems()
+    assert "registered twice" in problem and "first-plugin" in problem and "second-plugin" in problem
+
+
+# Each runs as the first code of a new process: a registry must load its built-ins (and plugins)
+# before any lookup, whichever lookup comes first.
+FIRST_CALLS = [
+    "from zslbench.models import MODELS; assert 'e2e_r3d' in MODELS",
+    "from zslbench.models import MODELS; assert 'e2e_r2plus1d' in MODELS.names(), MODELS.names()",
+    "from zslbench.models import MODELS; assert MODELS.get('eszsl').model_spec.kind == 'features'",
+    "from zslbench.models import MODELS; assert {'devise', 'conse'} <= {entry.name for entry in MODELS}",
+    "from zslbench.models import MODELS; assert MODELS.entry('e2e_r3d').origin == 'zslbench'",
+    "from zslbench.models import model_spec; assert model_spec('e2e_r3d').backbone == 'r3d_18'",
+    "from zslbench.models import all_model_specs; assert len(all_model_specs()) >= 6",
+    "from zslbench.models import build_model; assert build_model('e2e_r3d', 16, width=0.125).training",
+    "from zslbench.text import EMBEDDERS; assert 'glove' in EMBEDDERS and EMBEDDERS.get('word2vec')",
+    "from zslbench.video.layouts import LAYOUTS; assert 'ucf101' in LAYOUTS and LAYOUTS.get('hmdb51')",
+]
+
+
+@pytest.mark.parametrize("code", FIRST_CALLS)
+def test_every_lookup_works_as_the_first_call_of_a_process(code):
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

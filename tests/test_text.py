@@ -1,3 +1,4 @@
+import json
 import os
 
 import numpy as np
@@ -63,6 +64,34 @@ def test_glove_text_file(tmp_path):
     vectors = random_vectors(WORDS, dim=6)
     embedder = load_embedder(f"glove:{write_glove_text(tmp_path / 'g.txt', vectors)}")
     assert np.array_equal(embedder.lookup({"ocean"})["ocean"], vectors["ocean"])
+
+
+# Tokens of glove.840B.300d.txt that hold spaces (an e-mail address, spaced dots): the vector is a
+# line's last `dim` fields, the word is everything before them.
+SPACED = ["at name@domain.com", ". . .", "-  -"]
+
+
+@pytest.mark.parametrize("fmt", ["glove", "word2vec"])
+def test_text_vector_files_with_spaces_in_tokens(runner, tmp_path, fmt):
+    vectors = random_vectors(SPACED + WORDS, dim=6)  # a spaced token first: the dim is not its field count
+    path = (write_glove_text if fmt == "glove" else write_word2vec_text)(tmp_path / "vectors.txt", vectors)
+    embedder = load_embedder(f"{fmt}:{path}")
+    found = embedder.lookup({"at name@domain.com", ". . .", "guitar"})
+    assert set(found) == {"at name@domain.com", ". . .", "guitar"}
+    assert all(np.array_equal(found[word], vectors[word]) for word in found)
+    (tmp_path / "classes.txt").write_text("play guitar\nski\n")
+    from zslbench.cli import app
+
+    shown = runner.invoke(app, ["classes", str(tmp_path / "classes.txt"), "--embedding", f"{fmt}:{path}", "--json"])
+    assert shown.exit_code == 0, shown.stderr
+    assert [c["oov"] for c in json.loads(shown.stdout)["classes"]] == [[], []]
+
+
+def test_a_short_line_is_still_an_error(tmp_path):
+    path = write_glove_text(tmp_path / "g.txt", random_vectors(WORDS, dim=6))
+    path.write_text(path.read_text() + "cut 0.5 0.25\n")
+    with pytest.raises(ZslbenchError, match=f"line {len(WORDS) + 1} has 2 values, not 6"):
+        load_embedder(f"glove:{path}").lookup({"play"})
 
 
 def test_truncated_and_malformed_vector_files_are_errors(tmp_path):

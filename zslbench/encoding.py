@@ -56,6 +56,7 @@ class VideoEncoder:
         self.loading = loading or LoaderOptions()
         self.decoders: Counter[str] = Counter()  # how the videos of the last `encode` were read
         self.prepared: dict[str, Any] | None = None  # the `data prepare` settings of its manifest
+        self.ignored: dict[str, Any] | None = None  # manifest rows the last `encode` left out, and why
         self.cache = FeatureCache.open(identity)
         touch(self.cache)
 
@@ -69,9 +70,10 @@ class VideoEncoder:
     ):
         """(records, vector or None per record, failure reason per record index); all ranks call it."""
         from zslbench.extract import iter_embeddings
-        from zslbench.video.sources import dataset_videos
+        from zslbench.video.sources import select_videos
 
-        manifest = dataset_videos(class_list, data, self.loading.decoder, self.clips.short_side)
+        selected = select_videos(class_list, data, self.loading.decoder, self.clips.short_side)
+        manifest, self.ignored = selected.manifest, selected.ignored.describe()
         self.prepared = manifest.prepared
         records = list(manifest.records)
         keys, failures = _keys(self.cache, records)
@@ -107,11 +109,19 @@ class VideoEncoder:
 
 
 def _keys(cache: FeatureCache, records) -> tuple[list[str | None], dict[int, str]]:
+    """Each video's cache key, or its failure: a pipe, folder or missing file gets its own reason
+    (and is never opened to hash, which would block on a pipe)."""
+    from zslbench.video.files import file_problem
+
     keys, failures = [], {}
     for i, record in enumerate(records):
-        try:
-            keys.append(cache.key(record.path))
-        except OSError as err:
-            keys.append(None)
-            failures[i] = f"cannot read: {err.strerror}"
+        problem = file_problem(record.path, allow_empty=True)  # an empty file: the decoder says so
+        if problem is None:
+            try:
+                keys.append(cache.key(record.path))
+                continue
+            except OSError as err:
+                problem = err.strerror or str(err)
+        keys.append(None)
+        failures[i] = f"cannot read: {problem}"
     return keys, failures

@@ -117,6 +117,10 @@ class CheckpointModel:
             return None
         return self.encoder.reading()
 
+    def ignored(self) -> dict[str, Any] | None:
+        """Manifest rows the last `embed` left out (repeated rows, labels of other datasets), and why."""
+        return None if self.is_features else self.encoder.ignored
+
     def embed(self, test: ClassList, data: dict[str, Path], batch_size: int, workers: int, progress=None):
         """(records, embeddings or None per record, failure reason per record index); all ranks call it."""
         if self.is_features:
@@ -154,7 +158,7 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
                 record = _score_record(
                     protocol, test, embedder, records, vectors, failures, config, runner.state, runner.identity,
                     runner.clips.test_clips, {"extract_s": round(time.perf_counter() - t0, 3)}, started,
-                    reading=runner.reading(),
+                    reading=runner.reading(), ignored=runner.ignored(),
                 )  # fmt: skip
                 outcome.records.append((save_record(record, config.results, config.overwrite), record))
             barrier(runner.context)
@@ -227,6 +231,7 @@ def _score_record(
     started: float,
     labels: list[str] | None = None,
     reading: dict[str, Any] | None = None,
+    ignored: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
     order = sorted(test.classes) if protocol.data["evaluation"]["class_order"] == "sorted" else list(test.classes)
@@ -276,6 +281,7 @@ def _score_record(
             "failure_budget": budget,
             "complete": len(failed) <= budget * expected,
             "reading": reading,
+            "ignored": ignored,
         },
         **environment(),
         "timing": {

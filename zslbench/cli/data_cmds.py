@@ -59,6 +59,7 @@ def index(
         "empty_classes": report.empty_classes,
         "unknown_labels": dict(report.unknown_labels),
         "skipped": [{"path": p, "reason": r} for p, r in report.skipped],
+        "outside_links": [{"path": p, "target": t} for p, t in report.outside],
         "missing": [{"name": n, "label": label} for n, label in report.missing],
         "splits": dict(Counter(r.split or "-" for r in report.manifest.records)),
     }
@@ -93,6 +94,10 @@ def _render_index(summary: dict[str, Any]) -> None:
     unknown = [f"{label} ({count} videos)" for label, count in summary["unknown_labels"].items()]
     _warn("labels not in the vocabulary, skipped", unknown)
     _warn("unusable files, skipped", [f"{s['path']}: {s['reason']}" for s in summary["skipped"]])
+    _warn(
+        "links to outside the dataset folder, not indexed",
+        [f"{link['path']} -> {link['target']}" for link in summary["outside_links"]],
+    )
     _warn("annotated videos not found", [f"{m['name']} ({m['label']})" for m in summary["missing"]])
 
 
@@ -149,8 +154,8 @@ def check(
 
     loaded = read_manifest(manifest)
     unknown = []
-    if loaded.vocabulary:
-        vocabulary = set(load_class_list(loaded.vocabulary, manifest.resolve().parent).classes)
+    if loaded.vocabulary:  # a class-list file is named relative to the manifest's folder
+        vocabulary = set(load_class_list(loaded.vocabulary_ref).classes)
         unknown = sorted(set(loaded.counts()) - vocabulary)
     columns = (TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, disable=json_out or not err_console.is_terminal) as progress:

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from zslbench.cli.app import app
-from zslbench.cli.common import command, console, print_json
+from zslbench.cli.common import command, console, err_console, print_json
 
 models_app = typer.Typer(help="List and show registered models (built-in and plugins).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
@@ -19,10 +19,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 @models_app.command("list")
 @command
 def list_models(json_out: JsonOpt = False) -> None:
-    """Every registered model: kind, backbone, feature size, input normalisation and origin."""
+    """Every registered model: kind, backbone, feature size, input normalisation and origin.
+
+    A plugin that fails to load is one warning line on stderr; the other models are still listed."""
     from zslbench.models import all_model_specs
 
-    specs = all_model_specs()
+    specs = all_model_specs(
+        on_problem=lambda line: err_console.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
+    )
     if json_out:
         print_json([spec.describe() for spec in specs])
         return

@@ -38,7 +38,7 @@ class ModelSpec:
 
 
 Builder = Callable[..., Any]  # (embed_dim, **options) -> torch.nn.Module mapping clips (or features=) to vectors
-MODELS: Registry[Builder] = Registry("model", entry_point_group="zslbench.models")
+MODELS: Registry[Builder] = Registry("model", entry_point_group="zslbench.models", builtins="zslbench.models.zoo")
 
 
 def register_model(
@@ -64,18 +64,42 @@ def register_model(
 
 
 def model_spec(name: str) -> ModelSpec:
-    _load_builtins()
-    return MODELS.get(name).model_spec
+    """A registered model's metadata; a plugin entry point that is not a `register_model` builder
+    (or whose import fails) is a ZslbenchError naming it."""
+    from zslbench.errors import ZslbenchError
+
+    builder = MODELS.get(name)
+    spec = getattr(builder, "model_spec", None)
+    if not isinstance(spec, ModelSpec) or spec.name != name:
+        entry = MODELS.entry(name)
+        what = f"registered as {spec.name!r}" if isinstance(spec, ModelSpec) else f"of type {type(builder).__name__}"
+        raise ZslbenchError(
+            f"{entry.describe()} is not a model builder registered under that name (it is {what})",
+            f"the entry point must name a function decorated with @register_model({name!r}, ...); {entry.fix_hint()}",
+        )
+    return spec
 
 
-def all_model_specs() -> list[ModelSpec]:
-    _load_builtins()
-    return [model_spec(name) for name in MODELS.names()]
+def all_model_specs(on_problem: Callable[[str], None] | None = None) -> list[ModelSpec]:
+    """Every model that loads. A broken plugin is left out and reported, one line each, to
+    `on_problem` (default: a RuntimeWarning), so one bad package does not hide every model."""
+    from zslbench.errors import ZslbenchError
+
+    report = on_problem or _warn
+    for problem in MODELS.problems():
+        report(problem)
+    specs = []
+    for name in MODELS.names():
+        try:
+            specs.append(model_spec(name))
+        except ZslbenchError as err:
+            report(err.message)
+    return specs
 
 
 def build_model(name: str, embed_dim: int, **options: Any):
     """Construct a registered video model; unknown options are an error naming the allowed ones."""
-    spec = model_spec(name)  # loads the built-ins first: a fresh process has not registered them yet
+    spec = model_spec(name)
     return MODELS.get(name)(embed_dim, **_checked_options(spec, options))
 
 
@@ -110,5 +134,7 @@ def _checked_options(spec: ModelSpec, options: dict[str, Any]) -> dict[str, Any]
     return {**spec.options, **options}
 
 
-def _load_builtins() -> None:
-    import zslbench.models.zoo  # noqa: F401  (registers the built-in models)
+def _warn(problem: str) -> None:
+    import warnings
+
+    warnings.warn(problem, RuntimeWarning, stacklevel=3)

@@ -28,6 +28,7 @@ from pathlib import Path
 from zslbench.atomic import write_text
 from zslbench.hashing import file_fingerprint, sha256_json
 from zslbench.paths import cache_dir
+from zslbench.video.files import file_problem
 
 INDEX_VERSION = 1  # bump when what an index holds, or how it is made, changes
 UNTRUSTED_CONTAINERS = ("avi",)  # AVI holds no presentation times; its reordered frames seek wrongly
@@ -99,12 +100,9 @@ def open_stream(path: Path, threads: int = 0):
     `threads`: 0 lets FFmpeg choose (frame threads), 1 decodes on the calling thread."""
     import av
 
-    if not path.exists():
-        raise DecodeError(path, "file not found")
-    if not path.is_file():
-        raise DecodeError(path, "not a regular file (a folder, pipe or device)")
-    if path.stat().st_size == 0:
-        raise DecodeError(path, "empty file (0 bytes)")
+    problem = file_problem(path)  # a pipe would block av.open: refused by its kind, before opening
+    if problem:
+        raise DecodeError(path, problem)
     try:
         container = av.open(str(path))
     except av.FFmpegError as err:
@@ -172,12 +170,9 @@ def load_index(path: Path | str, threads: int = 0) -> FrameIndex:
     Both are keyed by the file's full-content fingerprint, which is itself remembered per stat (with
     the ctime), so a video rewritten in place gets a new index even within one process."""
     path = Path(path)
-    try:
-        stat = path.stat()
-    except OSError:
-        stat = None
-    if stat is None or not path.is_file() or stat.st_size == 0:
-        open_stream(path)  # raises the reason
+    problem = file_problem(path)
+    if problem:
+        raise DecodeError(path, problem)
     try:
         key = _cache_key(path)
     except OSError as err:

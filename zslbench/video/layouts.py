@@ -2,12 +2,16 @@
 
 Each layout lists (file, label as found on disk, split) candidates; one shared step maps the found
 labels to the vocabulary's official names, drops files that cannot be videos (empty, unreadable,
-non-UTF-8 names) and accounts for everything it drops.
+non-UTF-8 names, named pipes, folders and devices with a video's name) and accounts for everything it
+drops. A symbolic link found inside the dataset folder whose target lies outside it is not indexed
+(a manifest would list its target, e.g. a system file, as a video): it is listed in `outside`. Links
+that stay inside the folder are fine.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from collections import Counter
@@ -17,6 +21,7 @@ from pathlib import Path
 
 from zslbench.errors import ZslbenchError
 from zslbench.registry import Registry
+from zslbench.video.files import file_problem, read_regular_bytes
 from zslbench.video.manifest import Manifest, VideoRecord
 from zslbench.vocab import ClassList, load_class_list
 
@@ -40,6 +45,7 @@ class IndexReport:
     unknown_labels: Counter[str] = field(default_factory=Counter)  # label on disk -> videos skipped
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     missing: list[tuple[str, str]] = field(default_factory=list)  # annotated but absent: (name, label)
+    outside: list[tuple[str, str]] = field(default_factory=list)  # (link in the folder, its target outside)
 
     @property
     def empty_classes(self) -> list[str]:
@@ -76,14 +82,18 @@ def _build(
     else:
         vocabulary = load_class_list(vocabulary_ref)
     official = label_matcher(vocabulary)
-    records, skipped, unknown = [], [], Counter()
+    records, skipped, unknown, outside = [], [], Counter(), []
+    inside = _inside_check(root)
     for path, raw_label, split in found:
         label = official(raw_label)
+        if (target := inside(path)) is not None:
+            outside.append((_shown(path), _shown(target)))
+            continue
         problem = _file_problem(path)
         if label is None:
             unknown[raw_label] += 1
         elif problem:
-            skipped.append((os.fsdecode(path).encode("utf-8", "replace").decode(), problem))
+            skipped.append((_shown(path), problem))
         else:
             records.append(VideoRecord(path, label, split))
     if not records and unknown:
@@ -93,8 +103,30 @@ def _build(
             "check the layout name, or give the folder layout a vocabulary with --classes",
         )
     records.sort(key=lambda r: (r.label, str(r.path)))
-    named = vocabulary.name if vocabulary.builtin else vocabulary.source if vocabulary_ref else ""
-    return IndexReport(Manifest(tuple(records), named), vocabulary, unknown, skipped, missing)
+    # a class-list file is named absolutely here; write_manifest stores it relative to the manifest
+    named = vocabulary.name if vocabulary.builtin else str(Path(vocabulary.source).absolute()) if vocabulary_ref else ""
+    return IndexReport(Manifest(tuple(records), named), vocabulary, unknown, skipped, missing, outside)
+
+
+def _inside_check(root: Path) -> Callable[[Path], Path | None]:
+    """`check(path)` -> the target of a path found inside `root` that resolves outside it, else None.
+    Paths named from outside (a CSV's rows pointing elsewhere) are the user's choice and pass."""
+    if not root.is_dir():
+        return lambda path: None
+    lexical_root, real_root = Path(os.path.abspath(root)), root.resolve()
+
+    def check(path: Path) -> Path | None:
+        if not Path(os.path.abspath(path)).is_relative_to(lexical_root):
+            return None
+        target = path.resolve()
+        return None if target.is_relative_to(real_root) else target
+
+    return check
+
+
+def _shown(path: Path) -> str:
+    """A path as text a report can hold (a non-UTF-8 name gets replacement characters)."""
+    return os.fsdecode(path).encode("utf-8", "replace").decode()
 
 
 def label_matcher(vocabulary: ClassList) -> Callable[[str], str | None]:
@@ -113,21 +145,20 @@ def _file_problem(path: Path) -> str | None:
         os.fsdecode(path).encode("utf-8")
     except UnicodeEncodeError:
         return "file name is not valid UTF-8"
-    try:
-        size = path.stat().st_size
-    except OSError as err:
-        return f"cannot stat: {err.strerror}"
-    if size == 0:
-        return "empty file (0 bytes)"
+    problem = file_problem(path)  # a pipe, folder or device is named as such, never opened
+    if problem:
+        return problem
     if not os.access(path, os.R_OK):
         return "not readable (permissions)"
     return None
 
 
 def _videos_in(folder: Path) -> Iterator[Path]:
+    """Everything named like a video, files or not: a named pipe or a folder called `x.mp4` is
+    reported as skipped with its kind rather than silently passed over."""
     with os.scandir(folder) as entries:
         for entry in sorted(entries, key=lambda e: e.name):
-            if entry.is_file() and entry.name.lower().endswith(VIDEO_SUFFIXES):
+            if entry.name.lower().endswith(VIDEO_SUFFIXES):
                 yield Path(entry.path)
 
 
@@ -161,15 +192,25 @@ def csv_layout(root: Path, options: IndexOptions):
 
 
 def _csv_rows(path: Path) -> Iterator[Candidate]:
-    if not path.is_file():
-        raise ZslbenchError(f"{path} is not a file", "the csv layout takes a CSV file with path,label[,split] columns")
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or not {"path", "label"} <= {f.strip().lower() for f in reader.fieldnames}:
-            raise ZslbenchError(f"{path} has no path,label header", "the first row must name the columns: path,label")
-        for row in reader:
-            row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-            yield path.parent / row["path"], row["label"], row.get("split", "")
+    text = _read_text(path, "CSV", "the csv layout takes a CSV file with path,label[,split] columns")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not reader.fieldnames or not {"path", "label"} <= {f.strip().lower() for f in reader.fieldnames}:
+        raise ZslbenchError(f"{path} has no path,label header", "the first row must name the columns: path,label")
+    for row in reader:
+        row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+        yield path.parent / row["path"], row["label"], row.get("split", "")
+
+
+def _read_text(path: Path, what: str, hint: str) -> str:
+    """A UTF-8 text file, or a ZslbenchError; a named pipe or folder is refused by kind, never waited on."""
+    try:
+        return read_regular_bytes(path).decode("utf-8-sig")
+    except FileNotFoundError:
+        raise ZslbenchError(f"{what} {path} does not exist", hint) from None
+    except OSError as err:
+        raise ZslbenchError(f"cannot read {what} {path}: {err.strerror or err}", hint) from None
+    except UnicodeDecodeError as err:
+        raise ZslbenchError(f"{what} {path} is not UTF-8 text (byte {err.start})", hint) from None
 
 
 @LAYOUTS.register("ucf101", summary="ROOT/<Class>/v_<Class>_gXX_cYY.avi; --split N reads trainlistNN/testlistNN")
@@ -185,7 +226,7 @@ def _ucf_splits(root: Path, number: int) -> dict[str, str]:
     found = {}
     for kind, split in (("trainlist", "train"), ("testlist", "test")):
         path = _find_file(root, f"{kind}{number:02d}.txt", "ucfTrainTestlist")
-        for line in path.read_text(encoding="utf-8-sig").splitlines():
+        for line in _read_text(path, "split file", "copy the official split files there").splitlines():
             if line.strip():
                 found[line.split()[0].replace("\\", "/").lower()] = split
     return found
@@ -210,7 +251,7 @@ def _hmdb_splits(root: Path, number: int) -> dict[str, str]:
     meaning = {"1": "train", "2": "test"}
     found = {}
     for path in files:
-        for line in path.read_text(encoding="utf-8-sig").splitlines():
+        for line in _read_text(path, "split file", "copy the official HMDB51 split files there").splitlines():
             parts = line.split()
             if len(parts) == 2:
                 found[parts[0]] = meaning.get(parts[1], "")
@@ -245,24 +286,16 @@ def _kinetics_layout(version: str) -> Layout:
 
 
 def _read_kinetics_csv(path: Path) -> list[tuple[str, int, int, str, str]]:
+    hint = "expected the official CSV: label,youtube_id,time_start,time_end,split"
+    reader = csv.DictReader(io.StringIO(_read_text(path, "Kinetics annotations", hint), newline=""))
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            return [
-                (
-                    row["youtube_id"],
-                    int(float(row["time_start"])),
-                    int(float(row["time_end"])),
-                    row["label"],
-                    row.get("split", ""),
-                )
-                for row in reader
-            ]
-    except (OSError, KeyError, ValueError) as err:
-        raise ZslbenchError(
-            f"cannot read Kinetics annotations {path}: {err}",
-            "expected the official CSV: label,youtube_id,time_start,time_end,split",
-        ) from None
+        return [
+            (row["youtube_id"], int(float(row["time_start"])), int(float(row["time_end"])), row["label"],
+             row.get("split", ""))
+            for row in reader
+        ]  # fmt: skip
+    except (KeyError, ValueError) as err:
+        raise ZslbenchError(f"cannot read Kinetics annotations {path}: {err}", hint) from None
 
 
 for _version in ("kinetics400", "kinetics600", "kinetics700"):

@@ -4,7 +4,9 @@ Stored as CSV with a `# zslbench-manifest v1` comment line naming the vocabulary
 from, then optional `# KEY: VALUE` note lines (`# prepared: {json}` says the videos were re-encoded by
 `zslbench data prepare`, from which manifest and how; readers that predate notes skip them as
 comments). Paths are stored relative to the manifest's folder (absolute when they share no prefix),
-so a dataset and its manifest can move together.
+so a dataset and its manifest can move together. So is a class-list file named as the vocabulary: a
+manifest indexed with `--classes lists/c.txt --out man/m.csv` names `../lists/c.txt`, which resolves
+from wherever the manifest is read.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any
 
 from zslbench.atomic import write_text
 from zslbench.errors import ZslbenchError
+from zslbench.video.files import read_regular_bytes
+from zslbench.vocab import DATASETS
 
 HEADER = "# zslbench-manifest v1"
 COLUMNS = ("path", "label", "split")
@@ -50,6 +54,15 @@ class Manifest:
     def labels(self) -> list[str]:
         return sorted(self.counts())
 
+    @property
+    def vocabulary_ref(self) -> str:
+        """The vocabulary as `load_class_list` takes it from anywhere: a dataset name, or the class-list
+        file resolved against the manifest's folder (a relative name is relative to that folder)."""
+        vocabulary = self.vocabulary
+        if not vocabulary or vocabulary in DATASETS or self.path is None or Path(vocabulary).is_absolute():
+            return vocabulary
+        return os.path.normpath(Path(self.path).resolve().parent / Path(vocabulary).expanduser())
+
     def only(self, labels: set[str]) -> Manifest:
         """The records whose label is in `labels`."""
         kept = tuple(record for record in self.records if record.label in labels)
@@ -68,7 +81,7 @@ def write_manifest(manifest: Manifest, path: Path) -> Path:
     path = Path(path)
     base = path.resolve().parent
     buffer = io.StringIO()
-    buffer.write(f"{HEADER}; vocabulary: {manifest.vocabulary}\n")
+    buffer.write(f"{HEADER}; vocabulary: {_stored_vocabulary(manifest, base)}\n")
     for key, value in manifest.notes.items():
         if not NOTE.match(f"# {key}: {value}") or "\n" in value or "\r" in value:
             raise ValueError(f"manifest note {key!r} must be a lower-case name and a one-line value")
@@ -84,10 +97,14 @@ def write_manifest(manifest: Manifest, path: Path) -> Path:
 def read_manifest(path: Path | str) -> Manifest:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_bytes(path).decode("utf-8")  # a named pipe is refused, not waited on
     except FileNotFoundError:
         raise ZslbenchError(f"manifest {path} does not exist", "write one with `zslbench data index`") from None
-    except (OSError, UnicodeDecodeError) as err:
+    except OSError as err:
+        raise ZslbenchError(
+            f"cannot read manifest {path}: {err.strerror or err}", "pass the CSV file `zslbench data index` wrote"
+        ) from None
+    except UnicodeDecodeError as err:
         raise ZslbenchError(f"cannot read manifest {path}: {err}", "it should be a UTF-8 CSV file") from None
     lines = text.splitlines()
     vocabulary = ""
@@ -126,6 +143,21 @@ def _check_prepared_note(path: Path, notes: dict[str, str]) -> None:
             f"manifest {path}: its '# prepared:' line is not a JSON object",
             "restore the line `zslbench data prepare` wrote, or prepare the source manifest again",
         )
+
+
+def _stored_vocabulary(manifest: Manifest, base: Path) -> str:
+    """The vocabulary as the manifest in folder `base` names it: a dataset name as is, a class-list file
+    relative to `base`. A relative name in `manifest` is relative to its own manifest's folder (as read),
+    or already to `base` when it has none (as `synth` and `prepare` build them)."""
+    vocabulary = manifest.vocabulary
+    if not vocabulary or vocabulary in DATASETS:
+        return vocabulary
+    file = Path(vocabulary).expanduser()
+    if not file.is_absolute():
+        if manifest.path is None:
+            return vocabulary
+        file = Path(manifest.path).resolve().parent / file
+    return _relative(file, base)
 
 
 def _relative(path: Path, base: Path) -> str:

@@ -40,6 +40,7 @@ from zslbench.atomic import current_umask
 from zslbench.errors import ZslbenchError
 from zslbench.hashing import canonical_json, file_fingerprint, sha256_json
 from zslbench.video.encode import CODECS, write_video
+from zslbench.video.files import file_problem
 from zslbench.video.frame_index import DecodeError, load_index, open_stream
 from zslbench.video.manifest import Manifest, VideoRecord, read_manifest, write_manifest
 from zslbench.video.prepared_folder import (
@@ -258,8 +259,9 @@ def _prepare_one(job: _Job) -> PreparedVideo:
     started = time.perf_counter()
     source, target = Path(job.source), Path(job.target)
     try:
-        if not source.is_file():
-            raise DecodeError(source, "file not found" if not source.exists() else "not a regular file")
+        problem = file_problem(source)  # a named pipe would block the hash and the decoder
+        if problem:
+            raise DecodeError(source, problem)
         stamp = canonical_json({"zslbench_prepare": job.key, "source": file_fingerprint(source)})
         status: Status = "skipped"
         frames = _done_before(target, stamp)

@@ -1,9 +1,19 @@
-"""`--data NAME=PATH`: where a dataset of the protocol lives, as a manifest or a folder to index."""
+"""`--data NAME=PATH`: where a dataset of the protocol lives, as a manifest or a folder to index.
+
+A run scores the manifest's rows of the dataset's classes, each video once. The rest is accounted,
+not silently dropped: a row repeating an earlier row's path and label is counted once, and rows whose
+label is not a class of the dataset are left out; `IgnoredRows` says how many of each, with examples,
+for the result record and a warning line. A manifest with no row of the dataset's classes is an error.
+"""
 
 from __future__ import annotations
 
+import os
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from zslbench.errors import ZslbenchError
 from zslbench.video.layouts import LAYOUTS, IndexOptions, index_dataset
@@ -23,15 +33,92 @@ def parse_data_options(items: Iterable[str]) -> dict[str, Path]:
     return sources
 
 
+EXAMPLES = 5  # paths or labels an IgnoredRows description shows of each kind
+
+
+@dataclass(frozen=True)
+class IgnoredRows:
+    """Manifest rows a run leaves out, and why."""
+
+    dataset: str
+    duplicates: tuple[str, ...] = ()  # path of every row repeating an earlier row (same path and label)
+    foreign: dict[str, int] = field(default_factory=dict)  # label not among the dataset's classes -> rows
+    foreign_paths: tuple[str, ...] = ()  # the first few of those rows' paths
+
+    @property
+    def rows(self) -> int:
+        return len(self.duplicates) + sum(self.foreign.values())
+
+    def describe(self) -> dict[str, Any]:
+        """For the result record's `data.ignored`: counts and a few examples of each reason."""
+        common = sorted(self.foreign.items(), key=lambda item: (-item[1], item[0]))
+        return {
+            "rows": self.rows,
+            "duplicate_rows": {"rows": len(self.duplicates), "examples": list(self.duplicates[:EXAMPLES])},
+            "labels_not_in_dataset": {
+                "rows": sum(self.foreign.values()),
+                "labels": len(self.foreign),
+                "examples": [{"label": label, "rows": rows} for label, rows in common[:EXAMPLES]],
+                "paths": list(self.foreign_paths[:EXAMPLES]),
+            },
+        }
+
+
+def ignored_warnings(described: dict[str, Any] | None, dataset: str = "the dataset") -> list[str]:
+    """One warning line per reason in an `IgnoredRows.describe()` (nothing when no row was left out)."""
+    if not described:
+        return []
+    lines = []
+    duplicates = described["duplicate_rows"]
+    if duplicates["rows"]:
+        lines.append(
+            f"{_rows(duplicates['rows'])} repeat an earlier row's path and label, counted once: "
+            + "; ".join(duplicates["examples"])
+            + (" ..." if duplicates["rows"] > len(duplicates["examples"]) else "")
+        )
+    foreign = described["labels_not_in_dataset"]
+    if foreign["rows"]:
+        shown = ", ".join(f"{e['label']!r} ({e['rows']})" for e in foreign["examples"])
+        more = (
+            f" and {foreign['labels'] - len(foreign['examples'])} more"
+            if foreign["labels"] > len(foreign["examples"])
+            else ""
+        )
+        lines.append(f"{_rows(foreign['rows'])} with labels that are not classes of {dataset}, left out: {shown}{more}")
+    return lines
+
+
+def _rows(count: int) -> str:
+    return "1 manifest row" if count == 1 else f"{count} manifest rows"
+
+
+@dataclass(frozen=True)
+class DatasetVideos:
+    """The videos a run reads (`manifest`) and the rows it left out (`ignored`)."""
+
+    manifest: Manifest
+    ignored: IgnoredRows
+
+
 def dataset_videos(
     class_list: ClassList, sources: dict[str, Path], decoder: str = "pyav", short_side: int | None = None
 ) -> Manifest:
+    """The videos of `class_list`'s dataset, each once (see `select_videos`, which also says which
+    rows were left out)."""
+    return select_videos(class_list, sources, decoder, short_side).manifest
+
+
+def select_videos(
+    class_list: ClassList, sources: dict[str, Path], decoder: str = "pyav", short_side: int | None = None
+) -> DatasetVideos:
     """The videos of `class_list`'s dataset: a manifest CSV, or a folder indexed with the dataset's
-    layout (its name when it is a layout, else `folder` with the class list as vocabulary).
+    layout (its name when it is a layout, else `folder` with the class list as vocabulary); rows
+    of other labels and repeated rows are left out and accounted in `ignored`.
 
     A decoder that is not exact (decord) is allowed only on a manifest verified for it
     (`zslbench data check --verify-decoder`); raises ZslbenchError otherwise. So is a prepared
-    manifest whose short side is not the protocol's `short_side` (its frames would be scaled twice)."""
+    manifest whose short side is not the protocol's `short_side` (its frames would be scaled twice).
+    A manifest with no row of the dataset's classes is a ZslbenchError naming the labels it has."""
     if class_list.name not in sources:
         given = ", ".join(sources) or "none"
         raise ZslbenchError(
@@ -56,10 +143,25 @@ def dataset_videos(
         from zslbench.video.verify import require_verified
 
         require_verified(manifest, decoder)
-    videos = manifest.only(set(class_list.classes))
-    if not len(videos):
+    classes = set(class_list.classes)
+    foreign = Counter(record.label for record in manifest.records if record.label not in classes)
+    if foreign.total() == len(manifest):
+        labels = ", ".join(repr(label) for label, _ in foreign.most_common(3))
         raise ZslbenchError(
-            f"{path} has no videos of the {len(class_list)} {class_list.name} classes",
-            "check the path and that its labels are the dataset's class names",
+            f"{path} has no videos of the {len(class_list)} {class_list.name} classes "
+            f"(its {len(manifest)} rows are labelled {labels}{', ...' if len(foreign) > 3 else ''})",
+            f"check the path and that its labels are {class_list.name}'s class names",
         )
-    return videos
+    kept, seen, duplicates, foreign_paths = [], set(), [], []
+    for record in manifest.records:
+        if record.label not in classes:
+            foreign_paths.append(str(record.path))
+            continue
+        key = (os.path.normpath(record.path), record.label)
+        if key in seen:
+            duplicates.append(str(record.path))
+            continue
+        seen.add(key)
+        kept.append(record)
+    ignored = IgnoredRows(class_list.name, tuple(duplicates), dict(foreign), tuple(foreign_paths[:EXAMPLES]))
+    return DatasetVideos(Manifest(tuple(kept), manifest.vocabulary, manifest.path, manifest.notes), ignored)

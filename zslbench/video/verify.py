@@ -50,6 +50,7 @@ from zslbench.errors import ZslbenchError, unknown_name_error
 from zslbench.hashing import file_fingerprint, sha256_json
 from zslbench.paths import cache_dir
 from zslbench.video.decode import BACKENDS, Video, decoder_identity
+from zslbench.video.files import file_problem
 from zslbench.video.frame_index import DecodeError, load_index
 from zslbench.video.manifest import Manifest, read_manifest
 from zslbench.video.sampler import ClipSampler, ClipSpec
@@ -468,7 +469,7 @@ def _run_children(
                     idle[-1].ready()
                 position, path = pending.popleft()
                 if _file_state(path)[0] == "not a regular file":  # opening a pipe would block any reader
-                    done(position, VideoVerdict(path, UNREADABLE, "not a regular file (a folder, pipe or device)"))
+                    done(position, VideoVerdict(path, UNREADABLE, file_problem(path) or "not a regular file"))
                     continue
                 child = idle.pop()
                 child.send([path, backend, [seed, position], threads])
