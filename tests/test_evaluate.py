@@ -280,3 +280,15 @@ def test_distinct_labels_map_to_distinct_record_files_inside_the_results_folder(
     )
     with pytest.raises(ValueError, match="empty"):
         path_component("")
+
+
+def test_float64_embeddings_beyond_float32_range_are_scored_not_failed(tmp_path):
+    """1e39 and 1e-46 fit float64 but not float32: casting would turn usable rows into inf and zero."""
+    rng = np.random.default_rng(3)
+    labels = np.array(["Archery", "PlayingGuitar", "Surfing", "Typing"] * 2)
+    embeddings = rng.normal(size=(8, 50))
+    embeddings[0] *= 1e39
+    embeddings[1] *= 1e-46
+    path = write_npz(tmp_path / "f.npz", embeddings=embeddings, labels=labels)
+    ((_, record),) = evaluate_features(path, "brattoli2020-k700-ucf-hmdb", "m", None, tmp_path / "r").records
+    assert record["data"]["failed"] == 0 and record["data"]["scored"] == 8

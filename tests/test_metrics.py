@@ -97,18 +97,34 @@ def test_bitwise_equal_class_vectors_tie_exactly_and_the_first_listed_wins():
         assert result.per_class == {0: 100.0, twin: 0.0}  # the tie goes to class 0, listed first
 
 
+@pytest.mark.parametrize("n_classes", [5, 4])  # with 4 classes every rank is within the top 5
 @pytest.mark.parametrize("bad", [0.0, np.nan, np.inf])
-def test_an_embedding_without_direction_is_a_miss_never_a_hit(bad):
+def test_an_embedding_without_direction_is_a_miss_never_a_hit(bad, n_classes):
     rng = np.random.default_rng(1)
-    classes = rng.normal(size=(5, 50))
-    labels = np.repeat(np.arange(5), 4)
-    videos = classes[labels] + 0.05 * rng.normal(size=(20, 50))  # every video next to its own class
+    classes = rng.normal(size=(n_classes, 50))
+    labels = np.repeat(np.arange(n_classes), 4)
+    videos = classes[labels] + 0.05 * rng.normal(size=(len(labels), 50))  # every video next to its own class
     videos[labels == 0] = bad  # class 0 is the one a NaN comparison would hand every tie to
     if bad == np.inf:
         videos[labels == 0, 1:] = 0.0
     result = score(class_distances(videos, classes), labels)
-    assert (result.top1, result.top5, result.mean_class_accuracy) == (80.0, 80.0, 80.0)
+    expected = 100 * (n_classes - 1) / n_classes
+    assert (result.top1, result.top5, result.mean_class_accuracy) == (expected, expected, expected)
     assert result.per_class[0] == 0.0
+
+
+@pytest.mark.parametrize("scale", [2.0**660, 2.0**-565, 2.0**-1000])
+def test_distances_do_not_depend_on_the_scale_of_a_row(scale):
+    """Squaring ~1e200 overflows and ~1e-170 underflows: the distances must still be the unscaled row's
+    (bit for bit, as scaling by a power of two is exact)."""
+    rng = np.random.default_rng(2)
+    classes = rng.normal(size=(6, 50))
+    videos = rng.normal(size=(3, 50))
+    assert np.array_equal(class_distances(videos * scale, classes), class_distances(videos, classes))
+    assert np.array_equal(class_distances(videos, classes * scale), class_distances(videos, classes))
+    denormal = np.zeros((1, 50))
+    denormal[0, 3] = 5e-324
+    assert np.array_equal(class_distances(denormal, classes), class_distances(np.eye(50)[3:4], classes))
 
 
 def test_a_class_vector_without_direction_is_refused():

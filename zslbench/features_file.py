@@ -76,5 +76,6 @@ def read_features(path: Path) -> dict[str, Any]:
             f"{path}: labels must be class names (strings), got {labels.dtype}",
             "e.g. labels=np.array(['Archery', ...])",
         )
-    data["embeddings"] = embeddings.astype(np.float32)
+    # float64 stays float64: casting 1e39 to float32 would make an inf (a failed video) of a usable row
+    data["embeddings"] = embeddings if embeddings.dtype == np.float64 else embeddings.astype(np.float32)
     return data

@@ -74,13 +74,25 @@ def class_distances(embeddings: np.ndarray, class_vectors: np.ndarray) -> np.nda
     if not len(videos):
         return np.zeros((0, len(classes)))
     unusable = np.array([unusable_embedding(row) is not None for row in videos])
-    videos = np.where(unusable[:, None], 1.0, videos)  # any finite stand-in; its row becomes NaN below
-    unique, column = np.unique(classes, axis=0, return_inverse=True)
+    videos = _power_of_two_scaled(np.where(unusable[:, None], 1.0, videos))  # a stand-in row; NaN below
+    unique, column = np.unique(_power_of_two_scaled(classes), axis=0, return_inverse=True)
     dots = (videos[:, None, :] @ unique.T)[:, 0, :]
     norms = np.sqrt(np.einsum("ik,ik->i", videos, videos))[:, None] * np.sqrt(np.einsum("jk,jk->j", unique, unique))
     distances = np.clip(1.0 - dots / norms, 0.0, 2.0)[:, column.reshape(-1)]
     distances[unusable] = np.nan
     return distances
+
+
+def _power_of_two_scaled(rows: np.ndarray) -> np.ndarray:
+    """Each row times the power of two that brings its largest magnitude into [0.5, 1).
+
+    Cosine distance ignores scale, and a power of two scales exactly, so ordinary rows give
+    bit-identical distances; rows near float64's limits (1e200, 1e-170, denormals) no longer
+    overflow or underflow when squared, which made them all-ties (a hit for the first class) or NaN.
+    """
+    largest = np.max(np.abs(rows), axis=1, keepdims=True) if rows.size else np.ones((len(rows), 1))
+    _, exponent = np.frexp(np.where(largest > 0, largest, 1.0))
+    return np.ldexp(rows, -exponent)
 
 
 def score(distances: np.ndarray, labels: np.ndarray, classes: Sequence[int] | None = None) -> SplitScore:
@@ -101,7 +113,7 @@ def score(distances: np.ndarray, labels: np.ndarray, classes: Sequence[int] | No
     own = sub[np.arange(len(rows)), truth][:, None]
     earlier = np.arange(len(classes))[None, :] < truth[:, None]
     rank = ((sub < own) | ((sub == own) & earlier)).sum(axis=1)
-    rank[np.isnan(own[:, 0])] = len(classes)  # no direction (NaN distances): a miss, never a hit
+    rank[np.isnan(own[:, 0])] = np.iinfo(rank.dtype).max  # no direction (NaN distances): a miss at every k
     videos = np.bincount(truth, minlength=len(classes))
     correct = np.bincount(truth, weights=rank == 0, minlength=len(classes))
     per_class = {int(c): float(100 * (correct[i] / videos[i])) for i, c in enumerate(classes) if videos[i]}
