@@ -292,3 +292,29 @@ def test_float64_embeddings_beyond_float32_range_are_scored_not_failed(tmp_path)
     path = write_npz(tmp_path / "f.npz", embeddings=embeddings, labels=labels)
     ((_, record),) = evaluate_features(path, "brattoli2020-k700-ucf-hmdb", "m", None, tmp_path / "r").records
     assert record["data"]["failed"] == 0 and record["data"]["scored"] == 8
+
+
+def test_a_read_only_feature_cache_is_still_read(runner, trained_tiny, synth_dataset, tmp_path, fresh_cache):
+    """A cache shared read-only (a CI artifact, a team folder): hits are served, its age stays as it was."""
+    run(trained_tiny, synth_dataset.root, tmp_path)
+    (identity,) = fresh_cache.rglob("identity.json")
+    locked = (
+        subprocess.run(["chattr", "+i", str(identity)], capture_output=True).returncode == 0
+        if os.geteuid() == 0
+        else False
+    )
+    if not locked:
+        if os.geteuid() == 0:
+            pytest.skip("root ignores permissions and chattr is unavailable here")
+        identity.chmod(0o444)
+        identity.parent.chmod(0o555)
+    try:
+        args = ["eval", "--weights", str(trained_tiny), "--data", f"synth-target={synth_dataset.root / 'target.csv'}",
+                "--results", str(tmp_path / "again")]  # fmt: skip
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.stderr
+    finally:
+        if locked:
+            subprocess.run(["chattr", "-i", str(identity)], check=True)
+        else:
+            identity.parent.chmod(0o755)

@@ -349,3 +349,25 @@ def test_a_features_run_counts_extraction_failures_against_its_budget(synth_data
     assert summary["settings"] == {"loss": "softmax", "seed": 0, "epochs": 2, "batch_size": 256, "lr": 0.001,
                                    "optimizer": "adam"}  # fmt: skip
     assert summary["fit"]["epochs"] == 2 and summary["steps"] == 2 and summary["finished"]
+
+
+def test_a_new_run_starts_metrics_afresh_after_a_kill_before_any_checkpoint(synth_dataset, straight, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.jsonl").write_text('{"epoch": 1, "step": 10, "global_step": 10, "loss": 3.0}\n')  # killed run
+    train(config(synth_dataset, out, log_every=1))
+    assert rows(out) == rows(straight)
+
+
+def test_a_resume_refuses_a_training_video_replaced_in_place(synth_dataset, tmp_path):
+    import shutil
+
+    shutil.copytree(synth_dataset.root, tmp_path / "data")
+    manifest = tmp_path / "data" / "source.csv"
+    run = config(synth_dataset, tmp_path / "run", data={"synth-source": manifest}, max_steps=2)
+    train(run)
+    videos = [line.split(",")[0] for line in manifest.read_text().splitlines()[2:]]
+    first, other = (manifest.parent / videos[0], manifest.parent / videos[-1])
+    shutil.copyfile(other, first)  # same path and name, other content
+    with pytest.raises(ZslbenchError, match="training videos differ"):
+        train(config(synth_dataset, tmp_path / "run", data={"synth-source": manifest}, resume=True))

@@ -11,6 +11,7 @@ extraction resumes from what it finished.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -94,5 +95,7 @@ def prune(root: Path | None = None, older_than_days: float | None = None) -> lis
 
 
 def touch(cache: FeatureCache) -> None:
-    """Mark a namespace as used (its age drives `prune --older-than`)."""
-    os.utime(cache.root / "identity.json")
+    """Mark a namespace as used (its age drives `prune --older-than`); a read-only cache is still
+    read, only its age stays as it was."""
+    with contextlib.suppress(OSError):
+        os.utime(cache.root / "identity.json")

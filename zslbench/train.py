@@ -453,7 +453,8 @@ def _start_state(config: TrainConfig, out: Path, identity: dict[str, Any]) -> di
 
 
 def _metrics_log(out: Path, context: Context, tensorboard: bool, state: dict[str, Any] | None) -> MetricsLog:
-    resumed_at = (int(state["global_step"]), int(state["epoch"])) if state else None
+    # a new run starts at step 0: rows of a run killed before its first checkpoint are dropped too
+    resumed_at = (int(state["global_step"]), int(state["epoch"])) if state else (0, 0)
     return MetricsLog(out, context.is_main, tensorboard, resumed_at)
 
 

@@ -96,11 +96,18 @@ def restore_rng(saved: dict[str, Any], context: Context) -> None:
 
 
 def videos_identity(manifest: Manifest) -> dict[str, Any]:
-    """The training videos as a resumed run must see them: count, and a hash of (file name, label)
-    in order (names, not paths, so a dataset may move between a stop and its resume)."""
+    """The training videos as a resumed run must see them: count, and a hash of (file name, label,
+    size, mtime) in order. Names, not paths, so a dataset may move between a stop and its resume
+    (a move keeps size and mtime); size and mtime catch a video replaced in place, at the cost of
+    a stat per video (hashing every video's content would read the whole dataset at each resume)."""
     digest = hashlib.sha256()
     for record in manifest.records:
-        digest.update(f"{Path(record.path).name}\t{record.label}\n".encode())
+        try:
+            info = Path(record.path).stat()
+            stamp = f"{info.st_size}\t{info.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"  # counted as a failed video when read; a resume must see it missing too
+        digest.update(f"{Path(record.path).name}\t{record.label}\t{stamp}\n".encode())
     return {"count": len(manifest), "sha256": digest.hexdigest()}
 
 
