@@ -318,3 +318,10 @@ def test_a_read_only_feature_cache_is_still_read(runner, trained_tiny, synth_dat
             subprocess.run(["chattr", "-i", str(identity)], check=True)
         else:
             identity.parent.chmod(0o755)
+
+
+def test_an_empty_name_is_refused_not_replaced(runner, tmp_path):
+    path = write_npz(tmp_path / "f.npz", embeddings=np.ones((2, 50)), labels=np.array(["Archery"] * 2))
+    args = ["eval", "--features", str(path), "--protocol", "brattoli2020-k700-ucf-hmdb", "--name", " "]
+    result = runner.invoke(app, [*args, "--results", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "--name is empty" in result.stderr and not (tmp_path / "r").exists()

@@ -21,7 +21,7 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def recorded_commit(package_parent: Path, **env: str) -> str:
-    code = "from zslbench.results import environment; print(environment()['git_commit'])"
+    code = "from zslbench.results import environment; e = environment(); print(e['git_commit'], e['git_dirty'])"
     run = subprocess.run(
         [sys.executable, "-c", code], cwd=package_parent, capture_output=True, text=True, check=True,
         env={**os.environ, "PYTHONPATH": str(package_parent), **env},
@@ -47,8 +47,8 @@ def user_repo(tmp_path):
 def test_an_install_inside_a_users_repository_records_no_commit(user_repo):
     repo, site = user_repo
     assert git(repo, "rev-parse", "HEAD")  # the user's commit exists and must not be recorded
-    assert recorded_commit(site) == "None"
-    assert recorded_commit(site, GIT_DIR=str(repo / ".git")) == "None"
+    assert recorded_commit(site) == "None None"
+    assert recorded_commit(site, GIT_DIR=str(repo / ".git")) == "None None"
 
 
 def test_a_zslbench_checkout_records_its_own_commit(user_repo):
@@ -58,4 +58,7 @@ def test_a_zslbench_checkout_records_its_own_commit(user_repo):
     git(site, "init", "-q")
     git(site, "add", "pyproject.toml")
     git(site, "commit", "-q", "-m", "zslbench")
-    assert recorded_commit(site) == git(site, "rev-parse", "HEAD") != git(repo, "rev-parse", "HEAD")
+    commit = git(site, "rev-parse", "HEAD")
+    assert recorded_commit(site) == f"{commit} False" and commit != git(repo, "rev-parse", "HEAD")
+    (site / "pyproject.toml").write_text('[project]\nname = "zslbench"\nversion = "0.0.1"\n')
+    assert recorded_commit(site) == f"{commit} True"  # an edit not committed: the commit alone would lie

@@ -262,7 +262,11 @@ def test_a_class_whose_videos_all_fail_finishes_but_is_not_complete(runner, synt
     scored = runner.invoke(app, ["eval", "--weights", str(tmp_path / "run"), "--results", str(tmp_path / "r"),
                                  "--data", f"synth-target={synth_dataset.root / 'target.csv'}", "--json"])  # fmt: skip
     (record,) = json.loads(scored.stdout)
+    assert scored.exit_code == 1  # eval says so too: the run behind the numbers is incomplete
     assert record["data"]["complete"] and record["training"]["complete"] is False
+    shown = runner.invoke(app, ["eval", "--weights", str(tmp_path / "run"), "--results", str(tmp_path / "r"),
+                                "--data", f"synth-target={synth_dataset.root / 'target.csv'}"])  # fmt: skip
+    assert shown.exit_code == 1 and "incomplete: the model's training lost its videos" in shown.stderr
     assert record["training"]["settings"]["epochs"] == 1 and record["training"]["settings"]["lr"] > 0
     table = runner.invoke(app, ["table", str(tmp_path / "r"), "--format", "csv"])
     assert "(incomplete)" in table.stdout

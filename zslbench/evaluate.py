@@ -53,7 +53,11 @@ class EvalOutcome:
 
     @property
     def complete(self) -> bool:
-        return all(record["data"]["complete"] for _, record in self.records)
+        """Every record's videos within the failure budget, and the model's training within its own."""
+        return all(
+            record["data"]["complete"] and (record.get("training") or {}).get("complete") is not False
+            for _, record in self.records
+        )
 
     @property
     def exit_code(self) -> int:
@@ -140,6 +144,7 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
     from zslbench.distributed import barrier
 
     started = time.perf_counter()
+    _check_label(config.label)
     runner = CheckpointModel(config.weights, config.model, config.protocol, config.device, config.loading)
     try:
         protocol = runner.protocol
@@ -179,6 +184,7 @@ def evaluate_features(
     """Score precomputed video embeddings (an .npz with `embeddings` [N, D] and `labels` [N] class
     names; optional `training_classes`, `pretrained_on`, `model`) under a protocol."""
     started = time.perf_counter()
+    _check_label(label)
     protocol = load_protocol(protocol_ref)
     embedder = load_embedder(protocol.embedding, word_norm=protocol.word_norm)
     data = read_features(features)
@@ -207,6 +213,12 @@ def evaluate_features(
     )  # fmt: skip
     outcome.records.append((save_record(record, results, overwrite), record))
     return outcome
+
+
+def _check_label(label: str | None) -> None:
+    """An empty --name would silently become the model name; say so instead."""
+    if label is not None and not label.strip():
+        raise ZslbenchError("--name is empty", "give the results a name, or leave --name out to use the model's")
 
 
 @dataclass

@@ -115,30 +115,35 @@ def environment() -> dict[str, Any]:
     from zslbench.versions import library_versions
 
     versions = library_versions()  # the one list of what can move pixels, vectors or numbers
-    return {"versions": versions, "git_commit": _git_commit(), "platform": platform.platform()}
+    commit, dirty = _git_state()
+    return {"versions": versions, "git_commit": commit, "git_dirty": dirty, "platform": platform.platform()}
 
 
-def _git_commit() -> str | None:
-    """zslbench's own commit, when it runs from a git checkout of zslbench; else None.
+def _git_state() -> tuple[str | None, bool | None]:
+    """(zslbench's own commit, whether its tracked files differ from it), when it runs from a git
+    checkout of zslbench; else (None, None).
 
     Only the checkout that holds this package counts: zslbench installed inside a user's repository
     (a venv in their project) must not record the user's commit, nor may $GIT_DIR redirect git.
     """
     checkout = PACKAGE_DIR.parent
     if not (checkout / ".git").exists() or not _is_zslbench_project(checkout / "pyproject.toml"):
-        return None
+        return None, None
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    try:
-        run = subprocess.run(
-            ["git", "-C", str(checkout), "rev-parse", "--show-toplevel", "HEAD"],
-            capture_output=True, text=True, timeout=5, env=env,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None
-    lines = run.stdout.split()
-    if run.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != checkout:
-        return None
-    return lines[1]
+
+    def git(*args: str) -> subprocess.CompletedProcess | None:
+        try:
+            command = ["git", "-C", str(checkout), *args]
+            return subprocess.run(command, capture_output=True, text=True, timeout=5, env=env)
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    head = git("rev-parse", "--show-toplevel", "HEAD")
+    lines = head.stdout.split() if head else []
+    if not head or head.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != checkout:
+        return None, None
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return lines[1], (bool(status.stdout.strip()) if status and status.returncode == 0 else None)
 
 
 def _is_zslbench_project(pyproject: Path) -> bool:

@@ -131,20 +131,20 @@ def plot_bars(
 
     chosen = [o for o in observations if o.split == split and o.metric == metric]
     datasets = sorted({o.dataset for o in chosen})
-    who = sorted(
-        {("[published] " if o.published else "") + o.who for o in chosen}, key=lambda w: (w.startswith("["), w)
-    )
+
+    def name(o: Observation) -> str:  # a legend entry; an incomplete run says so there too
+        return ("[published] " if o.published else "") + o.who + (f" {INCOMPLETE_MARK}" if o.incomplete else "")
+
+    who = sorted({name(o) for o in chosen}, key=lambda w: (w.startswith("["), w))
     width = 0.8 / max(1, len(who))
     fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(datasets) * max(1, len(who)) ** 0.5), 4.2), dpi=120)
-    for i, name in enumerate(who):
+    for i, label in enumerate(who):
         values, errors = [], []
         for dataset in datasets:
-            match = [
-                o for o in chosen if o.dataset == dataset and ("[published] " if o.published else "") + o.who == name
-            ]
+            match = [o for o in chosen if o.dataset == dataset and name(o) == label]
             values.append(match[0].value if match else np.nan)
             errors.append(match[0].std or 0.0 if match else 0.0)
-        ax.bar(np.arange(len(datasets)) + i * width, values, width, yerr=errors, capsize=3, label=name)
+        ax.bar(np.arange(len(datasets)) + i * width, values, width, yerr=errors, capsize=3, label=label)
     ax.set_xticks(np.arange(len(datasets)) + width * (len(who) - 1) / 2, datasets)
     ax.set_ylabel(f"{metric} accuracy (%), {SPLIT_SHORT[split]} classes")
     ax.legend(fontsize=7, loc="upper right")

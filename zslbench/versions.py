@@ -63,13 +63,18 @@ def module_version(module: str) -> str | None:
             found = version(distribution)
         except PackageNotFoundError:
             continue
-        return found if distribution == module else f"{found} ({distribution})"
+        return found if _canonical(distribution) == _canonical(module) else f"{found} ({distribution})"
     if find_spec(module) is None:
         return None
     distributions = packages_distributions().get(module, [])  # an unlisted fork: slower, but rare
     for distribution in distributions:
         return f"{version(distribution)} ({distribution})"
     return "unknown"
+
+
+def _canonical(name: str) -> str:
+    """A distribution name as PEP 503 compares it: `sentence-transformers` is `sentence_transformers`."""
+    return name.lower().replace("-", "_").replace(".", "_")
 
 
 @functools.cache

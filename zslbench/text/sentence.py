@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from zslbench.errors import ZslbenchError, unknown_name_error
-from zslbench.hashing import file_fingerprint
+from zslbench.hashing import file_fingerprint, sha256_json
 from zslbench.phrases import Phrase
 from zslbench.text.base import PhraseVectors, TextEmbedder
 
@@ -37,7 +37,9 @@ class SentenceEmbedder(TextEmbedder):
 
     @cached_property
     def id(self) -> str:
-        return f"sentence:{self.name}@{file_fingerprint(self.model_dir / 'model.safetensors')}"
+        files = sorted(path for path in self.model_dir.rglob("*") if path.is_file())  # weights, tokenizer, pooling
+        contents = {path.relative_to(self.model_dir).as_posix(): file_fingerprint(path) for path in files}
+        return f"sentence:{self.name}@{sha256_json(contents)[:32]}"
 
     def embed(self, phrases: Sequence[Phrase]) -> PhraseVectors:
         if self._model is None:
