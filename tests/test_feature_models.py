@@ -69,6 +69,8 @@ def test_method_names_unseen_target_classes_clearly_above_chance(runner, feature
         assert state[key] == e2e[key], key
     assert state["pretraining"]["classes"] == list(load_backbone_features(out / "source.npz").pretraining_classes)
     assert state["model"]["input"] == "features" and record["model"]["identity"]["backbone"] == state["backbone"]
+    own = {"devise": "hinge_rank", "eszsl": "eszsl_closed_form", "conse": "cross_entropy"}  # not the protocol's
+    assert record["training"]["settings"]["loss"] == own.get(model, state["settings"]["loss"])
 
 
 def test_features_of_another_backbone_are_refused(runner, features, tmp_path):

@@ -85,6 +85,7 @@ def train_on_features(config, progress=None):
         "settings": {
             **settings,
             "epochs": fit.get("epochs"),
+            "loss": method.own_loss or settings["loss"],  # what the method minimised, not the protocol's default
             "optimizer": None if method.closed_form else "adam",
             "batch_size": None if method.closed_form else settings["batch_size"],
             "lr": None if method.closed_form else settings["lr"],

@@ -41,6 +41,7 @@ class FeatureMethod(nn.Module):
     """fit on source features (by `loss` and SGD, or `fit_closed_form`), then `forward` -> unit vectors."""
 
     closed_form = False
+    own_loss: str | None = None  # the method's own objective; None: the protocol's loss (train.loss)
 
     def __init__(self, features: FeatureInput) -> None:
         super().__init__()
@@ -92,6 +93,8 @@ class DeViSE(FeatureMethod):
     """Frome et al. 2013: a linear map into the class-embedding space trained with a hinge rank loss,
     sum over wrong classes j of max(0, margin - s(true) + s(j)), s = (M x) . v."""
 
+    own_loss = "hinge_rank"
+
     def __init__(self, features: FeatureInput, embed_dim: int, margin: float) -> None:
         super().__init__(features)
         self.map = nn.Linear(features.in_dim, embed_dim, bias=False)
@@ -110,6 +113,8 @@ class DeViSE(FeatureMethod):
 class ConSE(FeatureMethod):
     """Norouzi et al. 2014: a softmax classifier over the source classes; a video's embedding is the
     mean of its top-T source class vectors weighted by their probabilities."""
+
+    own_loss = "cross_entropy"  # over the source classes, not against their vectors
 
     def __init__(self, features: FeatureInput, embed_dim: int, top_t: int) -> None:
         super().__init__(features)
@@ -140,6 +145,7 @@ class ESZSL(FeatureMethod):
     """
 
     closed_form = True
+    own_loss = "eszsl_closed_form"
 
     def __init__(self, features: FeatureInput, embed_dim: int, gamma: float | None, lam: float | None) -> None:
         super().__init__(features)
