@@ -216,3 +216,85 @@ def test_text_from_files_cannot_control_the_terminal(runner, in_tmp):
     shown = result.stdout + result.stderr
     assert "\x1b" not in shown and "\x07" not in shown
     assert "\\x1b[2" in shown and "\\x1b]0;" in shown and ":x:" in shown and "❌" not in shown
+
+
+def test_help_lists_commands_in_workflow_order_and_flags_take_no_value(runner):
+    shown = runner.invoke(app, ["--help"], env={"COLUMNS": "120"})
+    assert shown.exit_code == 0
+    listed = [line.split()[1] for line in shown.stdout.splitlines() if line.startswith("│ ") and line[2] != " "]
+    commands = [name for name in listed if not name.startswith("-")]
+    workflow = ["protocols", "embeddings", "classes", "split", "audit", "synth", "data", "models", "train", "extract",
+                "eval", "table", "check", "cache"]  # fmt: skip
+    assert commands == workflow
+    for args in (["--help"], ["eval", "--help"], ["train", "--help"], ["check", "--help"], ["data", "check", "-h"]):
+        page = runner.invoke(app, args, env={"COLUMNS": "200"}).stdout
+        assert "--json" in page or "--debug" in page or "--no-pin-memory" in page
+        assert "<bool>" not in page, args
+
+
+def test_protocols_list_keeps_every_value_when_not_a_terminal(runner):
+    """CI reads the output through a pipe at 80 columns: no value may become `…` or be split."""
+    from zslbench.protocol import read_protocol, shipped_protocols
+
+    listed = runner.invoke(app, ["protocols", "list"], env={"COLUMNS": "80"})
+    assert listed.exit_code == 0 and "…" not in listed.stdout
+    rows = [line for line in listed.stdout.splitlines() if "brattoli2020" in line]
+    for path in shipped_protocols().values():
+        proto = read_protocol(path)
+        (row,) = [r for r in rows if f" {proto.name} v{proto.version} " in r]
+        for value in (
+            proto.train_source,
+            ", ".join(proto.test),
+            f"{proto.tau:g}",
+            proto.embedding,
+            proto.fingerprint[:12],
+        ):
+            assert value in row, (value, row)
+
+
+@pytest.fixture(scope="module")
+def long_named_results(trained_tiny, synth_dataset, tmp_path_factory):
+    from zslbench.evaluate import EvalConfig, evaluate
+
+    folder = tmp_path_factory.mktemp("results")
+    data = {"synth-target": synth_dataset.root / "target.csv"}
+    label = "r2plus1d-width-one-eighth-from-the-nightly-matrix"
+    evaluate(EvalConfig(weights=trained_tiny, data=data, label=label, results=folder))
+    return folder, label
+
+
+def test_check_keeps_every_number_at_80_columns_and_prints_markdown(runner, long_named_results, tmp_path):
+    results, label = long_named_results
+    baseline = tmp_path / "base.json"
+    assert runner.invoke(app, ["check", str(results), "--write-baseline", str(baseline)]).exit_code == 0
+    rows = json.loads(runner.invoke(app, ["check", str(results), "--against", str(baseline), "--json"]).stdout)
+    assert rows and {r["status"] for r in rows} == {"pass"}
+
+    table = runner.invoke(app, ["check", str(results), "--against", str(baseline)], env={"COLUMNS": "80"})
+    assert table.exit_code == 0 and "…" not in table.stdout
+    lines = [line for line in table.stdout.splitlines() if line.startswith("│ pass")]
+    assert len(lines) == len(rows)
+    for row, line in zip(rows, lines, strict=True):
+        assert label in line and f"{row['ours']:.2f}" in line and f"±{row['allowed']:.2f}" in line
+
+    md = runner.invoke(app, ["check", str(results), "--against", str(baseline), "--format", "md"])
+    assert md.exit_code == 0 and md.stdout.startswith("## zslbench check")
+    cells = [line.split(" | ") for line in md.stdout.splitlines() if line.startswith("| pass |")]
+    assert len(cells) == len(rows) and all(c[1] == label for c in cells)
+    assert [c[6] for c in cells] == [f"{r['ours']:.2f}" for r in rows]
+
+
+def test_the_documented_error_lines_are_what_the_commands_print(runner, in_tmp):
+    """docs/cli.md shows real runs of bad input: each documented command still prints its documented line."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text(encoding="utf-8")
+    block = re.search(r"## Errors\n.*?```console\n(.*?)```", doc, re.DOTALL).group(1).splitlines()
+    pairs = list(zip(block[::2], block[1::2], strict=True))
+    assert len(pairs) >= 10
+    for command, line in pairs:
+        assert command.startswith("$ zslbench ")
+        result = runner.invoke(app, shlex.split(command)[2:])
+        assert result.exit_code == 2 and result.stderr.strip() == line, (command, result.stderr)

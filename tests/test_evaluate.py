@@ -39,6 +39,7 @@ def test_eval_writes_one_complete_record_per_dataset(trained_tiny, synth_dataset
     assert load_record(path)["metrics"] == record["metrics"]
     assert record["schema"] == 1 and record["protocol"]["resolved"]["clips"]["test_clips"] == 4
     reading = record["data"].pop("reading")
+    assert record["data"].pop("ignored")["rows"] == 0  # no repeated rows, no rows of other datasets
     assert record["data"] == {
         "expected": 16, "scored": 16, "unusable_embeddings": 0, "failed": 0, "failures": [], "clips_per_video": 4,
         "failure_budget": 0.005, "complete": True,

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from zslbench.atomic import write_bytes
+from zslbench.bounds import WIDTH
 from zslbench.errors import ZslbenchError
 from zslbench.video.dataset import LoaderOptions
 
@@ -148,7 +149,10 @@ def extract_backbone_features(
     protocol = load_protocol(protocol_ref)
     class_list = _dataset_list(protocol, dataset)
     state = _checkpoint_or_none(init) if init is not None else None
-    width = _checkpoint_width(state, backbone_name, width) if state is not None else (width or 1.0)
+    if state is not None:
+        width = _checkpoint_width(state, backbone_name, width)
+    else:  # 0 is not "the default": it is out of range
+        width = 1.0 if width is None else WIDTH.check(width, "--width")
     torch.manual_seed(seed)  # without --init the backbone is random: the same on every run and rank
     try:
         backbone = VideoResNet(backbone_name, width=width)

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from zslbench.bounds import check_device_name
+from zslbench.errors import ZslbenchError
+
 
 @dataclass(frozen=True)
 class Context:
@@ -26,21 +29,51 @@ class Context:
 
 
 def setup(device: str = "auto") -> Context:
-    """Join the process group torchrun describes in the environment (RANK, WORLD_SIZE, ...)."""
+    """Join the process group torchrun describes in the environment (RANK, WORLD_SIZE, ...).
+
+    A device that this machine or this torch build lacks is the user's environment, not a bug: it is a
+    one-line `ZslbenchError` here, before any data is read, instead of a CUDA assertion mid-run."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
-    chosen = (
-        torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
-        if device in ("auto", "cuda")
-        else torch.device(device)
-    )
+    chosen = resolve_device(device, local_rank)
+    use_cuda = chosen.type == "cuda"
     if use_cuda:
         torch.cuda.set_device(chosen)
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     return Context(rank, world_size, local_rank, chosen)
+
+
+def resolve_device(device: str, local_rank: int = 0) -> torch.device:
+    """`auto` (CUDA when there is one), `cpu`, `cuda` (this rank's GPU), `cuda:N` or `mps`, checked to exist."""
+    check_device_name(device)
+    if device == "auto":
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise ZslbenchError("device 'mps' is not available here", "mps needs Apple silicon; use --device cpu")
+        return torch.device("mps")
+    if not torch.backends.cuda.is_built():
+        raise ZslbenchError(
+            f"device {device!r}: this torch ({torch.__version__}) was built without CUDA",
+            "use --device cpu (or auto), or install a CUDA build of torch",
+        )
+    count = torch.cuda.device_count()
+    if count == 0:
+        raise ZslbenchError(
+            f"device {device!r}: no CUDA GPU is visible",
+            "check nvidia-smi and CUDA_VISIBLE_DEVICES, or use --device cpu",
+        )
+    index = local_rank if device == "cuda" else int(device.partition(":")[2])
+    if index >= count:
+        raise ZslbenchError(
+            f"device {device!r}" + (f" (local rank {local_rank})" if device == "cuda" else "") + " does not exist",
+            f"{count} CUDA GPU(s) are visible: cuda:0..cuda:{count - 1}",
+        )
+    return torch.device(f"cuda:{index}")
 
 
 def barrier(context: Context) -> None:

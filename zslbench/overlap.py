@@ -6,11 +6,13 @@ from every test class (the reference code keeps a class iff its minimum distance
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from zslbench.bounds import MAX_SWEEP_POINTS
 from zslbench.errors import ZslbenchError
 from zslbench.phrases import Phrase
 from zslbench.protocol import Protocol
@@ -89,14 +91,23 @@ def protocol_overlap(protocol: Protocol) -> OverlapTable:
 
 
 def parse_sweep(text: str) -> np.ndarray:
-    """'0:0.3:0.01' -> [0, 0.01, ..., 0.3], both ends included."""
+    """'0:0.3:0.01' -> [0, 0.01, ..., 0.3], both ends included; at most MAX_SWEEP_POINTS taus."""
+    example = "write START:STOP:STEP, e.g. --sweep 0:0.3:0.01"
     try:
         start, stop, step = (float(part) for part in text.split(":"))
     except ValueError:
-        raise ZslbenchError(f"cannot read sweep {text!r}", "write START:STOP:STEP, e.g. --sweep 0:0.3:0.01") from None
+        raise ZslbenchError(f"cannot read sweep {text!r}", example) from None
+    if not all(math.isfinite(x) for x in (start, stop, step)):
+        raise ZslbenchError(f"sweep {text!r} has a number that is not finite", example)
+    start, stop = start + 0.0, stop + 0.0  # -0.0 -> 0.0
     if step <= 0 or stop < start or not (start >= 0 and stop <= 2):
         raise ZslbenchError(
             f"sweep {text!r} is empty or outside [0, 2]", "START <= STOP within [0, 2] and STEP > 0, e.g. 0:0.3:0.01"
         )
-    count = int(np.floor((stop - start) / step + 1e-9)) + 1
-    return np.round(start + step * np.arange(count), 10)
+    points = float(np.floor((stop - start) / step + 1e-9)) + 1  # a float: a tiny STEP may make it inf
+    if points > MAX_SWEEP_POINTS:
+        raise ZslbenchError(
+            f"sweep {text!r} has more than {MAX_SWEEP_POINTS} points",
+            f"use a STEP of at least {(stop - start) / (MAX_SWEEP_POINTS - 1):.2g}",
+        )
+    return np.round(start + step * np.arange(int(points)), 10) + 0.0

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from zslbench import __version__
-from zslbench.atomic import write_text
+from zslbench.atomic import write_files
 from zslbench.overlap import OverlapTable
 from zslbench.paths import path_component
 from zslbench.protocol import Protocol
@@ -77,11 +77,13 @@ def _list_info(class_list) -> dict[str, Any]:
 def default_split_dir(protocol: Protocol, tau: float) -> Path:
     """runs/splits/<protocol>-tau<tau>-<fingerprint>: the protocol's `name:` is mapped into one folder
     name (`paths.path_component`), so a name like `../x` or `/abs` cannot place it elsewhere."""
+    tau = tau + 0.0  # -0.0 names the same folder as 0
     return Path("runs") / "splits" / path_component(f"{protocol.name}-tau{tau:g}-{protocol.fingerprint[:8]}")
 
 
 def write_split(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """Write kept_classes.txt (a class list zslbench reads back) and split.json, each atomically."""
+    """Write kept_classes.txt (a class list zslbench reads back) and split.json, its report, together:
+    both or neither (a full disk must not leave a kept list whose report is missing or stale)."""
     kept = [c["name"] for c in report["classes"] if c["kept"]]
     tests = ", ".join(t["name"] for t in report["tests"])
     header = [
@@ -94,6 +96,10 @@ def write_split(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     ]
     classes_path = out_dir / "kept_classes.txt"
     report_path = out_dir / "split.json"
-    write_text(classes_path, "\n".join(header + kept) + "\n")
-    write_text(report_path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_files(
+        {
+            classes_path: "\n".join(header + kept) + "\n",
+            report_path: json.dumps(report, indent=2, ensure_ascii=False) + "\n",
+        }
+    )
     return classes_path, report_path

@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from zslbench.bounds import TAU
 from zslbench.errors import ZslbenchError, unknown_name_error
 from zslbench.hashing import sha256_json
 from zslbench.paths import data_dir
@@ -180,12 +181,12 @@ class Protocol:
         Class-list files given here are relative to the working directory, not to the protocol.
         """
         if tau is not None:
-            check_tau(tau)
+            tau = check_tau(tau)  # also -0.0 -> 0.0: the same fingerprint and folder as 0
         updates = {
             "train.source": _from_cwd(train_source) if train_source is not None else None,
             "test": [_from_cwd(ref) for ref in test] if test else None,
             "embedding.model": embedding,
-            "overlap.tau": float(tau) if tau is not None else None,
+            "overlap.tau": tau,
         }
         data = copy.deepcopy(self.data)
         changed = list(self.changed)
@@ -212,9 +213,9 @@ def _from_cwd(ref: str) -> str:
     return str(path.resolve()) if ref not in DATASETS and (path.exists() or looks_like_path(ref)) else ref
 
 
-def check_tau(tau: float) -> None:
-    if not 0.0 <= tau <= 2.0:
-        raise ZslbenchError(f"threshold {tau} is outside [0, 2]", "cosine distance lies in [0, 2]; the paper uses 0.05")
+def check_tau(tau: float) -> float:
+    """tau as a float in [0, 2] (NaN and inf refused, -0.0 made 0.0), or a one-line error."""
+    return TAU.check(float(tau), "threshold")
 
 
 def _ref_label(ref: str) -> str:

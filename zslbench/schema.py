@@ -8,6 +8,7 @@ defaults filled in.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,7 +175,11 @@ class _Validator:
             return None
         if schema.type is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if schema.type is float and isinstance(value, float):
+            value += 0.0  # -0.0 -> 0.0: one value, one fingerprint
         ok = isinstance(value, schema.type) and not (schema.type is not bool and isinstance(value, bool))
+        if ok and schema.type is float:
+            ok = math.isfinite(value)  # .nan and .inf are YAML floats, never settings
         if ok and schema.choices is not None:
             ok = value in schema.choices
         if ok and schema.min is not None:

@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import Dataset, DistributedSampler
 
 from zslbench import __version__
+from zslbench.bounds import COUNT, LEARNING_RATE, SEED
 from zslbench.checkpoint import (
     CHECKPOINT,
     CLASS_FAILURE_BUDGET,
@@ -393,6 +394,8 @@ def resolve_settings(protocol: Protocol, config: TrainConfig, context: Context |
         "amp": amp,
         "amp_dtype": config.amp_dtype if amp else None,
     }
+    for name, bound in (("epochs", COUNT), ("batch_size", COUNT), ("lr", LEARNING_RATE), ("seed", SEED)):
+        settings[name] = bound.check(settings[name], name)  # also for Python callers and protocol files
     settings["batch_per_process"] = _per_rank_batch(settings["batch_size"], world_size)
     if settings["loss"] not in LOSSES:
         raise ZslbenchError(f"unknown loss {settings['loss']!r}", f"choose one of {', '.join(LOSSES)}")

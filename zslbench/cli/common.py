@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import sys
@@ -10,10 +11,12 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.segment import Segment
 
-from zslbench.errors import EXIT_INTERNAL, ZslbenchError
+from zslbench.bounds import PREFETCH
+from zslbench.cli.bounds import bounded
+from zslbench.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, ZslbenchError
 
 if TYPE_CHECKING:
     from zslbench.video.dataset import LoaderOptions
@@ -24,7 +27,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 DecoderOpt = Annotated[
     str, typer.Option("--decoder", help="pyav (exact; seeks where safe), pyav-sequential, or decord (verified only)")
 ]
-PrefetchOpt = Annotated[int, typer.Option("--prefetch", help="Batches each loader worker prepares ahead", min=1)]
+PrefetchOpt = Annotated[
+    int, bounded(PREFETCH, "--prefetch", help="Batches each loader worker prepares ahead", kind="int")
+]
 PinMemoryOpt = Annotated[
     bool | None, typer.Option("--pin-memory/--no-pin-memory", help="Pinned host memory [default: on with CUDA]")
 ]
@@ -49,12 +54,32 @@ def _escape_char(ch: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
+PIPE_WIDTH = 1000  # the width output gets when it is not shown on a terminal
+
+
 class SafeConsole(Console):
     """A rich Console whose printed text cannot control the terminal: every text segment passes
-    through `visible`, and `:name:` emoji codes stay as written. rich's own styling is unaffected."""
+    through `visible`, and `:name:` emoji codes stay as written. rich's own styling is unaffected.
+
+    Output that is not going to a terminal (a pipe, a file, a CI log) is laid out PIPE_WIDTH wide,
+    whatever COLUMNS says: a table then takes its natural width and no value in it is cut to `…` or
+    broken over lines, and no path or message is wrapped; a terminal gets its own width."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(highlight=False, emoji=False, **kwargs)
+        if "width" not in kwargs:
+            self._width = None  # rich froze $COLUMNS at import; read it (or the terminal) at each print
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self.is_terminal or self._width is not None:
+            return size
+        return ConsoleDimensions(max(size.width, PIPE_WIDTH), size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
 
     def render(self, renderable: Any, options: Any = None) -> Iterable[Segment]:
         for segment in super().render(renderable, options):
@@ -73,7 +98,10 @@ class State:
 
 
 def command(fn: F) -> F:
-    """Turn library errors into one line on stderr and an exit code; --debug re-raises them."""
+    """Turn library errors into one line on stderr and an exit code; --debug re-raises them.
+
+    Bad input (`ZslbenchError`) and the user's environment (a read-only folder, a full disk: see
+    `environment_error`) exit 2; anything else is a bug in zslbench and exits 3."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -84,23 +112,77 @@ def command(fn: F) -> F:
         except ZslbenchError as err:
             if State.debug:
                 raise
-            hint = f" [dim](hint: {_escape(err.hint)})[/dim]" if err.hint else ""
-            err_console.print(f"[bold red]error:[/bold red] {_escape(err.message)}{hint}", soft_wrap=True)
+            print_error(err.message, err.hint)
             raise typer.Exit(err.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("[bold red]interrupted[/bold red]")
             raise typer.Exit(130) from None
+        except OSError as err:
+            if err.errno == errno.EPIPE:
+                raise  # stdout was closed (`| head`): typer exits quietly
+            known = environment_error(err)
+            if known is None or State.debug:
+                _internal(err)
+                raise  # only reached with --debug
+            print_error(*known)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
         except Exception as err:  # a bug: short message, full story with --debug
-            if State.debug:
-                raise
-            err_console.print(
-                f"[bold red]internal error:[/bold red] {type(err).__name__}: {_escape(str(err))} "
-                "[dim](hint: rerun with --debug for the traceback and report it)[/dim]",
-                soft_wrap=True,
-            )
-            raise typer.Exit(EXIT_INTERNAL) from None
+            _internal(err)
+            raise  # only reached with --debug
 
     return wrapper  # type: ignore[return-value]
+
+
+def _internal(err: Exception) -> None:
+    """Report a bug in one line and exit 3; with --debug return, so the caller re-raises with the traceback."""
+    if State.debug:
+        return
+    err_console.print(
+        f"[bold red]internal error:[/bold red] {type(err).__name__}: {_escape(str(err))} "
+        "[dim](hint: rerun with --debug for the traceback and report it)[/dim]",
+        soft_wrap=True,
+    )
+    raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def print_error(message: str, hint: str | None = None) -> None:
+    """The one line every error is: `error: <what> (hint: <how to fix it>)` on stderr."""
+    shown = f" [dim](hint: {_escape(hint)})[/dim]" if hint else ""
+    err_console.print(f"[bold red]error:[/bold red] {_escape(message)}{shown}", soft_wrap=True)
+
+
+_PATH_CHECK = "check the permissions of this path and its folders, or choose another path"
+_SPACE = "free some space, or write to another disk (e.g. with --out)"
+# errno -> (what happened, hint). Each is about the user's machine, not about zslbench's code.
+_ENVIRONMENT: dict[int, tuple[str, str]] = {
+    errno.EACCES: ("permission denied", _PATH_CHECK),
+    errno.EPERM: ("operation not permitted", _PATH_CHECK),
+    errno.EROFS: ("read-only file system", "write to a writable folder instead (e.g. with --out)"),
+    errno.ENOSPC: ("no space left on the device", _SPACE),
+    errno.EDQUOT: ("disk quota exceeded", _SPACE),
+    errno.EFBIG: ("file too large", "a file size limit (ulimit -f) or the file system's limit was reached"),
+    errno.ENAMETOOLONG: ("file name too long", "use a shorter path or name"),
+    errno.EISDIR: ("is a folder, not a file", "give the path of a file"),
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "check the path"),
+    errno.EEXIST: ("already exists (as a file, where a folder is needed?)", "remove it or choose another path"),
+    errno.ELOOP: ("too many levels of symbolic links", "check the links along the path"),
+    errno.EMFILE: ("too many open files", "raise the limit (ulimit -n) or use fewer --workers"),
+    errno.ENFILE: ("too many open files on this system", "close other programs or use fewer --workers"),
+    errno.EIO: ("input/output error", "the disk or network file system failed; check it and retry"),
+}
+# These can only come from the machine, even when the error names no file (a write() that found the disk full).
+_WITHOUT_PATH = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EMFILE, errno.ENFILE, errno.EIO}
+
+
+def environment_error(err: OSError) -> tuple[str, str] | None:
+    """(message, hint) for an OSError that the user's environment caused: permissions, a read-only or
+    full disk, a name too long, a path through a file; None for anything else (kept as a bug, exit 3:
+    e.g. a missing file, which the library reports itself when it is the user's)."""
+    known = _ENVIRONMENT.get(err.errno) if err.errno is not None else None
+    if known is None or (err.filename is None and err.errno not in _WITHOUT_PATH):
+        return None
+    what, hint = known
+    return (f"{err.filename}: {what}" if err.filename is not None else what), hint
 
 
 def _escape(text: str) -> str:
@@ -144,6 +226,7 @@ def loader_options(decoder: str, prefetch: int = 2, pin_memory: bool | None = No
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()  # a full disk or a closed pipe is reported now, by `command`, not at interpreter exit
 
 
 def short(fingerprint: str) -> str:

@@ -10,7 +10,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from zslbench.bounds import SEED
 from zslbench.cli.app import app
+from zslbench.cli.bounds import bounded
 from zslbench.cli.common import command, console, err_console, print_json
 from zslbench.errors import EXIT_FAILED, ZslbenchError
 
@@ -130,7 +132,9 @@ def check(
     timeout: Annotated[
         float, typer.Option("--timeout", help="With --verify-decoder: seconds one video may take")
     ] = DEFAULT_TIMEOUT,
-    seed: Annotated[int, typer.Option("--seed", help="With --verify-decoder: the sample and training positions")] = 0,
+    seed: Annotated[
+        int, bounded(SEED, "--seed", help="With --verify-decoder: the sample and training positions", kind="int")
+    ] = 0,
     json_out: JsonOpt = False,
 ) -> None:
     """Open every video of a manifest and decode its first and last frame. Exit 1 if any fails.
@@ -328,7 +332,7 @@ def synth(
     out: Annotated[Path, typer.Argument(help="New folder for the dataset")],
     classes: Annotated[int, typer.Option("--classes", help="Classes in all; 4 become targets (fewer below 16)")] = 40,
     videos_per_class: Annotated[int, typer.Option("--videos-per-class", help="Videos of each class")] = 4,
-    seed: Annotated[int, typer.Option("--seed", help="Everything follows from it")] = 0,
+    seed: Annotated[int, bounded(SEED, "--seed", help="Everything follows from it", kind="int")] = 0,
     json_out: JsonOpt = False,
 ) -> None:
     """Write the synthetic zero-shot benchmark: coloured shapes in motion, real h264/mpeg4 files."""

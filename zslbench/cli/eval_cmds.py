@@ -10,7 +10,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from zslbench.bounds import COUNT, DAYS, SEED, SHARE, WIDTH, WORKERS
 from zslbench.cli.app import app
+from zslbench.cli.bounds import DeviceOpt, bounded
 from zslbench.cli.common import (
     DecoderOpt,
     PinMemoryOpt,
@@ -44,11 +46,12 @@ def eval_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace records that another model's weights or embeddings made")
     ] = False,
-    batch_size: Annotated[int, typer.Option(help="Videos per batch", min=1)] = 8,
-    workers: Annotated[int, typer.Option(help="Decoding processes", min=0)] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
+    batch_size: Annotated[int, bounded(COUNT, "--batch-size", help="Videos per batch", kind="int")] = 8,
+    workers: Annotated[int, bounded(WORKERS, "--workers", help="Decoding processes", kind="int")] = 0,
+    device: DeviceOpt = "auto",
     failure_budget: Annotated[
-        float, typer.Option(help="Share of videos allowed to fail before a run is incomplete (exit 1)", min=0, max=1)
+        float,
+        bounded(SHARE, "--failure-budget", help="Share of videos allowed to fail before a run is incomplete (exit 1)"),
     ] = 0.005,
     decoder: DecoderOpt = "pyav",
     prefetch: PrefetchOpt = 2,
@@ -92,7 +95,7 @@ def eval_command(
 def _render(outcome) -> None:
     table = Table(header_style="bold")
     for column in ("dataset", "videos", "half top-1", "all top-1", "all top-5", "compliance"):
-        table.add_column(column, no_wrap=True)
+        table.add_column(column, no_wrap=column != "dataset", overflow="fold")
     for _, record in outcome.records:
         metrics, data = record["metrics"], record["data"]
         half = metrics.get("random_half", {}).get("top1")
@@ -113,6 +116,9 @@ def _render(outcome) -> None:
         console.print(Text(f"record {path}", style="dim"))
         if record["compliance"].get("why"):
             err_console.print(Text(f"compliance unknown: {record['compliance']['why']}", style="yellow"))
+        trained = (record.get("training") or {}).get("data") or {}
+        if trained.get("complete") is False:
+            err_console.print(Text(f"incomplete: the model's training lost its videos: {trained['why']}", style="red"))
         failures = record["data"]["failures"]
         for failure in failures[:5]:
             where = failure["path"] or (
@@ -121,6 +127,10 @@ def _render(outcome) -> None:
             err_console.print(Text(f"failed video: {where}: {failure['reason']}", style="yellow"))
         if len(failures) > 5:
             err_console.print(Text(f"... and {len(failures) - 5} more failed videos in the record", style="yellow"))
+        from zslbench.video.sources import ignored_warnings
+
+        for line in ignored_warnings(record["data"].get("ignored"), record["dataset"]["name"]):
+            err_console.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
 
 
 class _Progress:
@@ -163,7 +173,9 @@ def extract(
     init: Annotated[
         Path | None, typer.Option(help="Backbone weights: torchvision state dict or a zslbench checkpoint")
     ] = None,
-    width: Annotated[float | None, typer.Option(help="Backbone width [default: 1, or the checkpoint's]")] = None,
+    width: Annotated[
+        float | None, bounded(WIDTH, "--width", help="Backbone width [default: 1, or the checkpoint's]")
+    ] = None,
     pretrained_on: Annotated[
         str | None, typer.Option(help="Dataset or class list the --init weights were trained on (for the audit)")
     ] = None,
@@ -171,15 +183,19 @@ def extract(
     protocol: Annotated[
         str | None, typer.Option("--protocol", "-p", help="[default: the checkpoint's, or the default protocol]")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seeds the random backbone when there is no --init")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Videos per batch", min=1)] = 8,
-    workers: Annotated[int, typer.Option(help="Decoding processes", min=0)] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
+    seed: Annotated[
+        int, bounded(SEED, "--seed", help="Seeds the random backbone when there is no --init", kind="int")
+    ] = 0,
+    batch_size: Annotated[int, bounded(COUNT, "--batch-size", help="Videos per batch", kind="int")] = 8,
+    workers: Annotated[int, bounded(WORKERS, "--workers", help="Decoding processes", kind="int")] = 0,
+    device: DeviceOpt = "auto",
     decoder: DecoderOpt = "pyav",
     json_out: JsonOpt = False,
 ) -> None:
-    """Write a features file: a backbone's pooled features of every video (for models of kind
-    features), or a trained model's embeddings of a test dataset (for `eval --features`)."""
+    """Write a features file: a backbone's pooled video features, or a trained model's embeddings.
+
+    --backbone: the pooled features of every video, for models of kind features. --weights: a trained
+    model's embeddings of a test dataset, for `eval --features`."""
     from zslbench.errors import ZslbenchError
     from zslbench.video.sources import parse_data_options
 
@@ -210,7 +226,7 @@ def extract(
             "pretraining_name": result.pretraining_name, "failed": len(result.failures),
         }  # fmt: skip
     else:
-        if init or width or pretrained_on:
+        if init or width is not None or pretrained_on:
             raise ZslbenchError("--init, --width and --pretrained-on go with --backbone", "a checkpoint holds its own")
         summary = _extract_embeddings(weights, dataset, sources, out, protocol, batch_size, workers, device, loading)
         if summary is None:
@@ -266,7 +282,7 @@ def cache_info(json_out: JsonOpt = False) -> None:
         return
     table = Table(title=Text(f"feature cache: {cache_dir('features')}"), title_justify="left", header_style="bold")
     for column in ("namespace", "model", "videos", "MB", "last used (days)"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column != "model", overflow="fold")
     for row in rows:
         table.add_row(
             row["namespace"][:12],
@@ -281,7 +297,9 @@ def cache_info(json_out: JsonOpt = False) -> None:
 @cache_app.command("prune")
 @command
 def cache_prune(
-    older_than: Annotated[float | None, typer.Option(help="Only namespaces unused for this many days")] = None,
+    older_than: Annotated[
+        float | None, bounded(DAYS, "--older-than", help="Only namespaces unused for this many days")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Everything")] = False,
 ) -> None:
     """Delete cached embeddings (whole model identities at a time)."""

@@ -10,7 +10,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from zslbench.bounds import TAU
 from zslbench.cli.app import app
+from zslbench.cli.bounds import bounded
 from zslbench.cli.common import command, console, err_console, print_json, short, split_list
 from zslbench.errors import EXIT_FAILED
 
@@ -30,7 +32,7 @@ TestOpt = Annotated[
 ]
 ThresholdOpt = Annotated[
     float | None,
-    typer.Option("--threshold", "-t", help="tau, the cosine-distance threshold", show_default="the protocol's, 0.05"),
+    bounded(TAU, "--threshold", "-t", help="tau, the cosine-distance threshold", show_default="the protocol's, 0.05"),
 ]
 EmbeddingOpt = Annotated[
     str | None,
@@ -176,12 +178,12 @@ def _render_summary(report: dict[str, Any], kind: str) -> None:
 
 def _class_table(title: str, rows: list[dict[str, Any]]) -> Table:
     table = Table(title=title, title_justify="left", header_style="bold")
-    table.add_column("#", justify="right", style="dim")
-    table.add_column("source class")
-    table.add_column("words", style="dim")
-    table.add_column("nearest test class")
-    table.add_column("dataset", style="dim")
-    table.add_column("distance", justify="right")
+    table.add_column("#", justify="right", style="dim", no_wrap=True)
+    table.add_column("source class", overflow="fold")
+    table.add_column("words", style="dim", overflow="fold")
+    table.add_column("nearest test class", overflow="fold")
+    table.add_column("dataset", style="dim", overflow="fold")
+    table.add_column("distance", justify="right", no_wrap=True)
     for i, row in enumerate(rows, start=1):
         table.add_row(
             str(i),
@@ -225,7 +227,7 @@ def _render_sweep(report: dict[str, Any]) -> None:
     _render_summary(report, "sweep")
     table = Table(title="Sweep", title_justify="left", header_style="bold")
     for name in ("tau", "kept", "removed"):
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
     for row in report["sweep"]:
         chosen = abs(row["tau"] - report["tau"]) < 1e-12
         style = "bold" if chosen else None

@@ -25,8 +25,9 @@ def prepare(
     workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel processes (0: this one)")] = 0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Re-encode every video once (h264, short side 128, a keyframe every 16 frames) so training reads
-    are cheap; write OUT/<manifest>.csv. Resumable. Exit 1 if any video fails."""
+    """Re-encode every video once (h264, short side 128, a keyframe every 16 frames) so training reads are cheap.
+
+    Writes OUT/<manifest>.csv. Resumable. Exit 1 if any video fails."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from zslbench.video.manifest import read_manifest

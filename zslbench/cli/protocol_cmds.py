@@ -28,8 +28,8 @@ def list_protocols(json_out: JsonOpt = False) -> None:
         print_json([_summary(p) for p in protocols])
         return
     table = Table(header_style="bold")
-    for name in ("protocol", "source", "test", "tau", "embedding", "fingerprint"):
-        table.add_column(name, no_wrap=name in ("protocol", "embedding", "fingerprint"))
+    for name in ("protocol", "source", "test", "tau", "embedding", "fingerprint"):  # names fold, numbers never do
+        table.add_column(name, overflow="fold", no_wrap=name in ("tau", "fingerprint"))
     for p in protocols:
         test = ", ".join(p.test)
         cells = (f"{p.name} v{p.version}", p.train_source, test, f"{p.tau:g}", p.embedding, short(p.fingerprint))

@@ -9,8 +9,10 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
+from zslbench.bounds import COUNT, DROPOUT, LEARNING_RATE, SEED, SHARE, WIDTH, WORKERS
 from zslbench.checkpoint import CLASS_FAILURE_BUDGET, FAILURE_BUDGET
 from zslbench.cli.app import app
+from zslbench.cli.bounds import DeviceOpt, bounded
 from zslbench.cli.common import (
     DecoderOpt,
     PinMemoryOpt,
@@ -39,14 +41,24 @@ def train(
         list[str] | None, typer.Option("--option", help="KEY=VALUE: a model option (zslbench models show NAME)")
     ] = None,
     protocol: Annotated[str | None, typer.Option("--protocol", "-p", help="Protocol name or YAML file")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs [default: the protocol's]", min=1)] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Videos per step [default: the protocol's]", min=1)] = None,
-    lr: Annotated[float | None, typer.Option(help="Adam learning rate [default: the protocol's]")] = None,
+    epochs: Annotated[
+        int | None, bounded(COUNT, "--epochs", help="Epochs [default: the protocol's]", kind="int")
+    ] = None,
+    batch_size: Annotated[
+        int | None, bounded(COUNT, "--batch-size", help="Videos per step [default: the protocol's]", kind="int")
+    ] = None,
+    lr: Annotated[
+        float | None, bounded(LEARNING_RATE, "--lr", help="Adam learning rate [default: the protocol's]")
+    ] = None,
     loss: Annotated[str | None, typer.Option(help="mse, cosine or softmax [default: the protocol's]")] = None,
-    seed: Annotated[int | None, typer.Option(help="[default: the protocol's]")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Data-loading processes per rank", min=0)] = 0,
-    width: Annotated[float | None, typer.Option(help="Channel width multiplier (1 = the paper's network)")] = None,
-    dropout: Annotated[float | None, typer.Option(help="Dropout before the head")] = None,
+    seed: Annotated[int | None, bounded(SEED, "--seed", help="[default: the protocol's]", kind="int")] = None,
+    workers: Annotated[
+        int, bounded(WORKERS, "--workers", "-w", help="Data-loading processes per rank", kind="int")
+    ] = 0,
+    width: Annotated[
+        float | None, bounded(WIDTH, "--width", help="Channel width multiplier (1 = the paper's network)")
+    ] = None,
+    dropout: Annotated[float | None, bounded(DROPOUT, "--dropout", help="Dropout before the head")] = None,
     init: Annotated[Path | None, typer.Option(help="Backbone weights to start from (torchvision state dict)")] = None,
     pretrained_on: Annotated[
         str | None, typer.Option(help="Dataset the --init weights were trained on (audited at evaluation)")
@@ -56,7 +68,7 @@ def train(
         bool, typer.Option("--allow-overlap", help="Train on classes that break the rule; recorded as not compliant")
     ] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out where it stopped")] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
+    device: DeviceOpt = "auto",
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA")] = True,
     amp_dtype: Annotated[
         str, typer.Option("--amp-dtype", help="fp16 or bf16 (1.4x on an H200 with --channels-last)")
@@ -67,17 +79,23 @@ def train(
     decoder: DecoderOpt = "pyav",
     prefetch: PrefetchOpt = 2,
     pin_memory: PinMemoryOpt = None,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps, resumable", min=1)] = None,
+    max_steps: Annotated[
+        int | None, bounded(COUNT, "--max-steps", help="Stop after this many steps, resumable", kind="int")
+    ] = None,
     failure_budget: Annotated[
         float,
-        typer.Option(
-            help="Share of the videos that may fail to decode before the run is incomplete (exit 1)", min=0, max=1
+        bounded(
+            SHARE,
+            "--failure-budget",
+            help="Share of the videos that may fail to decode before the run is incomplete (exit 1)",
         ),
     ] = FAILURE_BUDGET,
     class_failure_budget: Annotated[
         float,
-        typer.Option(
-            help="Share of one class's videos that may fail; a class with none decoded always fails", min=0, max=1
+        bounded(
+            SHARE,
+            "--class-failure-budget",
+            help="Share of one class's videos that may fail; a class with none decoded always fails",
         ),
     ] = CLASS_FAILURE_BUDGET,
     tensorboard: Annotated[

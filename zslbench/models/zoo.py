@@ -92,6 +92,7 @@ def conse(embed_dim: int, features, top_t: int = 10):
 
 
 def _build(backbone_name: str, embed_dim: int, width: float, dropout: float, init: str | None, frozen: bool):
+    from zslbench.bounds import DROPOUT, WIDTH
     from zslbench.errors import ZslbenchError
     from zslbench.models.resnet3d import VideoResNet
     from zslbench.models.zeroshot import ZeroShotVideoModel, load_backbone_weights
@@ -100,7 +101,8 @@ def _build(backbone_name: str, embed_dim: int, width: float, dropout: float, ini
         raise ZslbenchError(
             "a frozen backbone needs pretrained weights", "pass --init PATH (e.g. r2plus1d_18 Kinetics-400)"
         )
-    backbone = VideoResNet(backbone_name, width=width)
+    backbone = VideoResNet(backbone_name, width=WIDTH.check(width, "width"))
     if init is not None:
         load_backbone_weights(backbone, init)
+    dropout = DROPOUT.check(dropout, "dropout")
     return ZeroShotVideoModel(backbone, embed_dim, dropout=dropout, frozen=frozen)
