@@ -133,3 +133,12 @@ def test_strict_fails_when_nothing_is_comparable(runner, results):
     assert runner.invoke(app, ["check", str(results)]).exit_code == 0
     strict = runner.invoke(app, ["check", str(results), "--strict"])
     assert strict.exit_code == 1 and "nothing to compare" in strict.stderr
+
+
+def test_an_incomplete_run_fails_even_with_no_reference_or_a_stale_one():
+    broken = obs(value=50.0, incomplete="incomplete: 3 of 16 videos failed (budget 0.5%)")
+    assert [r.status for r in compare([broken], [])] == ["incomplete"]  # nothing to compare with
+    assert [r.status for r in compare([broken], [obs(value=50.0, version=2)])] == ["incomplete"]  # stale ref
+    rows = compare([broken], [obs(who="other")])  # the reference is someone else's: missing, and ours still fails
+    assert sorted(r.status for r in rows) == ["incomplete", "missing"]
+    assert "incomplete" in markdown_summary(rows) and 'failures="1"' in junit_xml(rows)

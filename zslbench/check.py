@@ -33,15 +33,26 @@ class Comparison:
     split: str
     metric: str
     ours: float | None
-    reference: float
+    reference: float | None  # None: an incomplete result with no reference to compare with
     reference_std: float | None
-    allowed: float
+    allowed: float | None
     status: str  # pass | fail | missing | stale | incomplete
     reason: str = ""
 
     @property
     def difference(self) -> float | None:
-        return None if self.ours is None else self.ours - self.reference
+        return None if self.ours is None or self.reference is None else self.ours - self.reference
+
+    @property
+    def reference_text(self) -> str:
+        """`50.00 ± 1.00`, `50.00`, or "" when there is no reference."""
+        if self.reference is None:
+            return ""
+        return f"{self.reference:.2f}" + (f" ± {self.reference_std:.2f}" if self.reference_std is not None else "")
+
+    @property
+    def allowed_text(self) -> str:
+        return "" if self.allowed is None else f"±{self.allowed:.2f}"
 
 
 def compare(
@@ -50,7 +61,7 @@ def compare(
     """Compare results with references (published: matched by model; baseline: by label). Published
     numbers of protocols none of the results used are left out, not reported missing."""
     used = {r.protocol for r in results}
-    out = []
+    out, reported = [], set()
     for ref in references:
         if ref.published and ref.protocol not in used:
             continue
@@ -59,11 +70,14 @@ def compare(
             out.append(_row(ref.who, ref, None, None, "missing", "no result for this setting", tolerance, std_k))
             continue
         for ours in matched:
-            reason = _stale(ours, ref)
-            status = "stale" if reason else None
-            if not reason and ours.incomplete:
-                status, reason = "incomplete", ours.incomplete
+            reason = ours.incomplete or _stale(ours, ref)  # an incomplete run fails whatever it is compared with
+            status = ("incomplete" if ours.incomplete else "stale") if reason else None
             out.append(_row(ours.who, ref, ours.value, ours.std, status, reason, tolerance, std_k))
+            reported.add(ours)
+    for ours in results:  # an incomplete run with nothing to compare with must still fail the gate
+        if ours.incomplete and ours not in reported:
+            where = (ours.who, ours.protocol_label, ours.dataset, ours.split, ours.metric)
+            out.append(Comparison(*where, ours.value, None, None, None, "incomplete", ours.incomplete))
     return out
 
 
@@ -124,7 +138,9 @@ def write_baseline(results: Sequence[Observation], path: Path) -> Path:
         raise ZslbenchError(
             f"{incomplete[0].source or incomplete[0].who} is {incomplete[0].incomplete}; a baseline must come "
             "from complete runs",
-            "fix or remove the failing videos and re-run `zslbench eval`",
+            "retrain with the failing training videos fixed or removed"
+            if incomplete[0].incomplete.startswith("training")
+            else "fix or remove the failing videos and re-run `zslbench eval`",
         )
     entries = [{k: v for k, v in asdict(o).items() if k != "source"} for o in results]
     payload = {"kind": BASELINE_KIND, "schema": BASELINE_SCHEMA, "entries": entries}
@@ -164,12 +180,15 @@ def markdown_summary(rows: Sequence[Comparison]) -> str:
     ]
     for r in rows:
         ours = "" if r.ours is None else f"{r.ours:.2f}"
-        ref = f"{r.reference:.2f}" + (f" ± {r.reference_std:.2f}" if r.reference_std is not None else "")
-        lines.append(
-            f"| {r.status} | {r.who} | {r.protocol} | {r.dataset} | {r.split} | {r.metric} | {ours} | {ref} "
-            f"| ±{r.allowed:.2f} | {r.reason} |"
-        )
+        cells = (r.status, r.who, r.protocol, r.dataset, r.split, r.metric, ours, r.reference_text, r.allowed_text,
+                 r.reason)  # fmt: skip
+        lines.append("| " + " | ".join(map(_md_cell, cells)) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _md_cell(text: str) -> str:
+    """A Markdown table cell: a `|` or a line break in a name must not end the cell or the row."""
+    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def junit_xml(rows: Sequence[Comparison]) -> str:

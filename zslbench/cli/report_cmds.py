@@ -9,7 +9,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from zslbench.bounds import STD_K, TOLERANCE
 from zslbench.cli.app import app
+from zslbench.cli.bounds import bounded
 from zslbench.cli.common import command, console, err_console, print_json
 from zslbench.errors import EXIT_FAILED
 
@@ -60,15 +62,20 @@ def table(
 def check(
     results: ResultsArg = None,
     against: Annotated[str, typer.Option("--against", help="published, or a baseline JSON file")] = "published",
-    tolerance: Annotated[float, typer.Option(help="Allowed difference in accuracy points")] = 1.0,
-    std_k: Annotated[float, typer.Option(help="...or this many standard deviations, if larger")] = 2.0,
+    tolerance: Annotated[float, bounded(TOLERANCE, "--tolerance", help="Allowed difference in accuracy points")] = 1.0,
+    std_k: Annotated[float, bounded(STD_K, "--std-k", help="...or this many standard deviations, if larger")] = 2.0,
     junit: Annotated[Path | None, typer.Option(help="Write a JUnit XML report")] = None,
     summary: Annotated[Path | None, typer.Option(help="Write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")] = None,
     write_baseline: Annotated[Path | None, typer.Option(help="Record these results as a baseline and exit")] = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Also fail on missing and stale references, and when nothing compares")
     ] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table (for people), md (Markdown, for logs and PRs) or json")
+    ] = "table",
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print machine-readable JSON (same as --format json).")
+    ] = False,
 ) -> None:
     """Compare results with published numbers or a baseline. Exit 1 on any fail or incomplete run."""
     from zslbench.atomic import write_text
@@ -85,6 +92,7 @@ def check(
     from zslbench.observations import from_record
     from zslbench.results import find_records
 
+    fmt = _check_format(fmt, json_out)
     observations = [o for record in find_records(results or [Path("results")]) for o in from_record(record)]
     if write_baseline:
         save_baseline(observations, write_baseline)
@@ -95,10 +103,13 @@ def check(
     if junit:
         write_text(junit, junit_xml(rows))
     if summary:
+        summary.parent.mkdir(parents=True, exist_ok=True)
         with open(summary, "a", encoding="utf-8") as handle:  # $GITHUB_STEP_SUMMARY is appended to
             handle.write(markdown_summary(rows))
-    if json_out:
+    if fmt == "json":
         print_json(summary_json(rows))
+    elif fmt == "md":
+        console.print(markdown_summary(rows), markup=False, highlight=False, soft_wrap=True, end="")
     elif not rows:
         used = ", ".join(sorted({o.protocol for o in observations}))
         message = f"nothing to compare: no reference numbers for {used}"
@@ -109,21 +120,37 @@ def check(
         raise typer.Exit(EXIT_FAILED)
 
 
+CHECK_FORMATS = ("table", "md", "json")
+
+
+def _check_format(fmt: str, json_out: bool) -> str:
+    """The output form of `check`; --json is --format json."""
+    from zslbench.errors import ZslbenchError
+
+    if fmt not in CHECK_FORMATS:
+        raise ZslbenchError(f"unknown format {fmt!r}", f"choose one of {', '.join(CHECK_FORMATS)}")
+    if json_out and fmt not in ("table", "json"):
+        raise ZslbenchError(f"--json and --format {fmt} disagree", "pass one of them")
+    return "json" if json_out else fmt
+
+
 def _render(rows) -> None:
     styles = {"pass": "green", "fail": "bold red", "missing": "yellow", "stale": "yellow", "incomplete": "bold red"}
     table = Table(header_style="bold")
     notes = any(r.reason for r in rows)
     for column in ("status", "model", "protocol", "dataset", "split", "metric", "ours", "reference", "allowed", "note"):
-        if column != "note" or notes:
-            right = column in ("ours", "reference", "allowed")
-            table.add_column(column, justify="right" if right else "left", no_wrap=column in ("protocol", "reference"))
+        if column != "note" or notes:  # a narrow terminal folds names; numbers are never cut
+            number = column in ("ours", "reference", "allowed")
+            table.add_column(
+                column, justify="right" if number else "left", no_wrap=number or column == "status", overflow="fold"
+            )
     short = {"random_half": "half", "mean_class_accuracy": "mca"}
     for r in rows:
-        ref = f"{r.reference:.2f}" + (f" ± {r.reference_std:.2f}" if r.reference_std is not None else "")
         names = (r.who, r.protocol, r.dataset, short.get(r.split, r.split), short.get(r.metric, r.metric))
         table.add_row(
             f"[{styles[r.status]}]{r.status}[/]", *map(Text, names),
-            "" if r.ours is None else f"{r.ours:.2f}", ref, f"±{r.allowed:.2f}", *([Text(r.reason)] if notes else []),
+            "" if r.ours is None else f"{r.ours:.2f}", r.reference_text, r.allowed_text,
+            *([Text(r.reason)] if notes else []),
         )  # fmt: skip
     console.print(table)
     counts = {s: sum(r.status == s for r in rows) for s in styles}
