@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_runs import TINY, tiny_config
 
 from zslbench.checkpoint import load_checkpoint, training_summary
 from zslbench.cli import app
@@ -20,20 +21,12 @@ from zslbench.errors import ZslbenchError
 from zslbench.train import TrainConfig, train
 from zslbench.train_state import StopSignals
 
-TINY = {"width": 0.125}
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def config(synth, out, **changes) -> TrainConfig:
-    base = {
-        "model": "e2e_r2plus1d",
-        "out": out,
-        "data": {"synth-source": synth.root / "source.csv"},
-        "protocol": str(synth.protocol),
-        "model_options": TINY,
-        "epochs": 2,
-    }
-    return TrainConfig(**{**base, **changes})
+    """Two epochs of the tiny run (12 steps of 8 videos)."""
+    return tiny_config(synth, out, **{"epochs": 2, **changes})
 
 
 def cli(synth, out: Path, *extra: str, launcher: tuple[str, ...] = ("-m",)) -> list[str]:
@@ -350,8 +343,14 @@ def test_a_features_run_counts_extraction_failures_against_its_budget(synth_data
     within = train(replace(run, out=tmp_path / "within", failure_budget=0.05))
     summary = training_summary(load_checkpoint(tmp_path / "within"))
     assert within.complete and summary["complete"] and summary["data"]["failed"] == 2
-    assert summary["settings"] == {"loss": "softmax", "seed": 0, "epochs": 2, "batch_size": 256, "lr": 0.001,
-                                   "optimizer": "adam"}  # fmt: skip
+    assert summary["settings"] == {
+        "loss": "hinge_rank",
+        "seed": 0,
+        "epochs": 2,
+        "batch_size": 256,
+        "lr": 0.001,
+        "optimizer": "adam",
+    }  # fmt: skip  (devise's own loss, not the protocol's)
     assert summary["fit"]["epochs"] == 2 and summary["steps"] == 2 and summary["finished"]
 
 

@@ -5,26 +5,15 @@ import sys
 
 import pytest
 import torch
+from tiny_runs import tiny_config
 
-from zslbench.checkpoint import load_checkpoint
+from zslbench.checkpoint import load_checkpoint, save_checkpoint
 from zslbench.cli import app
 from zslbench.errors import ZslbenchError
 from zslbench.protocol import read_protocol
-from zslbench.train import TrainConfig, train
+from zslbench.train import train
 
-TINY = {"width": 0.125}
-
-
-def config(synth, out, **changes):
-    base = {
-        "model": "e2e_r2plus1d",
-        "out": out,
-        "data": {"synth-source": synth.root / "source.csv"},
-        "protocol": str(synth.protocol),
-        "model_options": TINY,
-        "epochs": 1,
-    }
-    return TrainConfig(**{**base, **changes})
+config = tiny_config
 
 
 def test_a_run_writes_a_safe_checkpoint_with_its_provenance(synth_dataset, tmp_path):
@@ -71,10 +60,14 @@ def test_a_class_list_that_breaks_the_rule_is_refused_unless_allowed(synth_datas
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(synth_dataset, tmp_path):
-    train(config(synth_dataset, tmp_path / "run", max_steps=1, lr=1e30))  # one finite step to huge weights
+    train(config(synth_dataset, tmp_path / "run", max_steps=1))
+    state = load_checkpoint(tmp_path / "run")
+    head = next(name for name in state["state_dict"] if name.endswith("weight") and "fc" in name)
+    state["state_dict"][head] = torch.full_like(state["state_dict"][head], float("inf"))  # weights blown up
+    save_checkpoint(tmp_path / "run" / "checkpoint.pt", {k: v for k, v in state.items() if k != "format"})
     before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
     with pytest.raises(ZslbenchError, match="the loss became nan at epoch 1, step 2") as err:
-        train(config(synth_dataset, tmp_path / "run", resume=True, lr=1e30))
+        train(config(synth_dataset, tmp_path / "run", resume=True))
     assert "lower the learning rate" in err.value.hint
     assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
 
