@@ -232,3 +232,18 @@ def test_a_manifest_of_only_other_labels_is_one_line_naming_them(runner, synth_d
     lines = result.stderr.strip().splitlines()
     assert result.exit_code == 2 and len(lines) == 1, result.stderr
     assert "has no videos of the 4 synth-target classes (its 48 rows are labelled '" in lines[0]
+
+
+@pytest.mark.parametrize("option", ["--train", "--embedding"])
+def test_a_named_pipe_as_class_list_or_vectors_file_is_one_line_not_a_hang(option, tmp_path):
+    """Opening a FIFO blocks until a writer comes; a class list or a vectors file must be refused first."""
+    import subprocess
+    import sys
+
+    pipe = tmp_path / "lists.txt"
+    os.mkfifo(pipe)
+    value = str(pipe) if option == "--train" else f"glove:{pipe}"
+    run = subprocess.run([sys.executable, "-m", "zslbench", "split", option, value, "--test", "ucf101"],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 2 and "not a regular file (a named pipe)" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1

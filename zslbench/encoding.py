@@ -111,7 +111,7 @@ class VideoEncoder:
 def _keys(cache: FeatureCache, records) -> tuple[list[str | None], dict[int, str]]:
     """Each video's cache key, or its failure: a pipe, folder or missing file gets its own reason
     (and is never opened to hash, which would block on a pipe)."""
-    from zslbench.video.files import file_problem
+    from zslbench.files import file_problem
 
     keys, failures = [], {}
     for i, record in enumerate(records):

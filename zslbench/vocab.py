@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 
 from zslbench.errors import ZslbenchError, did_you_mean
+from zslbench.files import read_regular_bytes
 from zslbench.hashing import sha256_text
 from zslbench.paths import data_dir
 
@@ -64,7 +65,7 @@ def parse_class_names(text: str, origin: str) -> tuple[tuple[str, ...], tuple[st
 
 def read_class_file(path: Path) -> ClassList:
     try:
-        data = path.read_bytes()
+        data = read_regular_bytes(path)  # a named pipe would block a plain read forever
     except IsADirectoryError:
         raise ZslbenchError(
             f"{path} is a folder, not a class-list file", "pass a .txt file, one class per line"

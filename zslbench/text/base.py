@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from zslbench.errors import ZslbenchError
+from zslbench.files import file_problem
 from zslbench.hashing import file_fingerprint
 from zslbench.phrases import Phrase
 
@@ -102,9 +103,11 @@ class FileEmbedder(WordVectorEmbedder):
                 f"{self.kind} needs a file: {self.kind}:PATH", f"e.g. --embedding {self.kind}:vectors.bin"
             )
         self.path = Path(path).expanduser()
-        if not self.path.is_file():
+        problem = file_problem(self.path)
+        if problem:  # names a pipe or a folder for what it is, rather than "does not exist"
+            problem = "does not exist" if problem == "file not found" else f"is {problem}"
             raise ZslbenchError(
-                f"{self.file_kind} file {self.path} does not exist", "check the path after the ':' in --embedding"
+                f"{self.file_kind} file {self.path} {problem}", "check the path after the ':' in --embedding"
             )
 
     @cached_property

@@ -26,9 +26,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from zslbench.atomic import write_text
+from zslbench.files import file_problem
 from zslbench.hashing import file_fingerprint, sha256_json
 from zslbench.paths import cache_dir
-from zslbench.video.files import file_problem
 
 INDEX_VERSION = 1  # bump when what an index holds, or how it is made, changes
 UNTRUSTED_CONTAINERS = ("avi",)  # AVI holds no presentation times; its reordered frames seek wrongly

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zslbench.errors import ZslbenchError
+from zslbench.files import file_problem, read_regular_bytes
 from zslbench.registry import Registry
-from zslbench.video.files import file_problem, read_regular_bytes
 from zslbench.video.manifest import Manifest, VideoRecord
 from zslbench.vocab import ClassList, load_class_list
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from zslbench.atomic import write_text
 from zslbench.errors import ZslbenchError
-from zslbench.video.files import read_regular_bytes
+from zslbench.files import read_regular_bytes
 from zslbench.vocab import DATASETS
 
 HEADER = "# zslbench-manifest v1"

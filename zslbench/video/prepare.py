@@ -38,9 +38,9 @@ import numpy as np
 
 from zslbench.atomic import current_umask
 from zslbench.errors import ZslbenchError
+from zslbench.files import file_problem
 from zslbench.hashing import canonical_json, file_fingerprint, sha256_json
 from zslbench.video.encode import CODECS, write_video
-from zslbench.video.files import file_problem
 from zslbench.video.frame_index import DecodeError, load_index, open_stream
 from zslbench.video.manifest import Manifest, VideoRecord, read_manifest, write_manifest
 from zslbench.video.prepared_folder import (

@@ -47,10 +47,10 @@ import numpy as np
 
 from zslbench.atomic import write_text
 from zslbench.errors import ZslbenchError, unknown_name_error
+from zslbench.files import file_problem
 from zslbench.hashing import file_fingerprint, sha256_json
 from zslbench.paths import cache_dir
 from zslbench.video.decode import BACKENDS, Video, decoder_identity
-from zslbench.video.files import file_problem
 from zslbench.video.frame_index import DecodeError, load_index
 from zslbench.video.manifest import Manifest, read_manifest
 from zslbench.video.sampler import ClipSampler, ClipSpec

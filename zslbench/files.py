@@ -50,6 +50,8 @@ def read_regular_bytes(path: Path | str) -> bytes:
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
+        if stat.S_ISDIR(mode):  # as a plain read would say, so callers can name a folder as such
+            raise IsADirectoryError(errno.EISDIR, f"not a regular file ({kind_of(mode)})", str(path))
         raise OSError(errno.EINVAL, f"not a regular file ({kind_of(mode)})", str(path))
     with os.fdopen(fd, "rb") as handle:
         return handle.read()
