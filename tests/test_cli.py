@@ -298,3 +298,21 @@ def test_the_documented_error_lines_are_what_the_commands_print(runner, in_tmp):
         assert command.startswith("$ zslbench ")
         result = runner.invoke(app, shlex.split(command)[2:])
         assert result.exit_code == 2 and result.stderr.strip() == line, (command, result.stderr)
+
+
+def test_outputs_obey_the_umask_not_mkstemps_0600(runner, in_tmp):
+    """Results and splits must be readable by a group or a CI artifact step, as the umask says."""
+    import os
+
+    import numpy as np
+
+    np.savez(in_tmp / "f.npz", embeddings=np.ones((2, 50)), labels=np.array(["Archery", "Typing"]))
+    old = os.umask(0o022)
+    try:
+        assert runner.invoke(app, ["split", "--threshold", "0.05", "--out", "s"]).exit_code == 0
+        args = ["eval", "--features", "f.npz", "--protocol", "brattoli2020-k700-ucf-hmdb", "--results", "r"]
+        assert runner.invoke(app, args).exit_code in (0, 1)
+    finally:
+        os.umask(old)
+    written = [in_tmp / "s" / "split.json", in_tmp / "s" / "kept_classes.txt", *(in_tmp / "r").rglob("*.json")]
+    assert len(written) == 3 and {oct(path.stat().st_mode & 0o777) for path in written} == {"0o644"}
