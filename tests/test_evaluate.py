@@ -326,3 +326,18 @@ def test_an_empty_name_is_refused_not_replaced(runner, tmp_path):
     args = ["eval", "--features", str(path), "--protocol", "brattoli2020-k700-ucf-hmdb", "--name", " "]
     result = runner.invoke(app, [*args, "--results", str(tmp_path / "r")])
     assert result.exit_code == 2 and "--name is empty" in result.stderr and not (tmp_path / "r").exists()
+
+
+def test_a_stopped_runs_checkpoint_evaluates_cleanly(runner, synth_dataset, tmp_path):
+    """--max-steps stops a run on purpose: its eval is complete (exit 0) and says training did not finish."""
+    from tiny_runs import tiny_config
+
+    from zslbench.train import train
+
+    train(tiny_config(synth_dataset, tmp_path / "run", max_steps=2))
+    args = ["eval", "--weights", str(tmp_path / "run"), "--results", str(tmp_path / "r"), "--json",
+            "--data", f"synth-target={synth_dataset.root / 'target.csv'}"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    (record,) = json.loads(result.stdout)
+    assert record["training"]["finished"] is False and record["training"]["data"]["complete"] is True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import functools
 import json
+import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -231,3 +232,12 @@ def print_json(data: Any) -> None:
 
 def short(fingerprint: str) -> str:
     return fingerprint[:12]
+
+
+_LONG_HEX = re.compile(r"[0-9a-f]{20,}")
+
+
+def short_id(identity: str) -> str:
+    """An embedder id for people: each long hash cut to 16 hex digits (the full id is in --json and
+    in every record), so the line fits a terminal."""
+    return _LONG_HEX.sub(lambda match: match.group(0)[:16], identity)

@@ -13,7 +13,7 @@ from rich.text import Text
 from zslbench.bounds import TAU
 from zslbench.cli.app import app
 from zslbench.cli.bounds import bounded
-from zslbench.cli.common import command, console, err_console, print_json, short, split_list
+from zslbench.cli.common import command, console, err_console, print_json, short, short_id, split_list
 from zslbench.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ def _render_summary(report: dict[str, Any], kind: str) -> None:
     grid.add_row("protocol", f"{name}  fingerprint {short(proto['fingerprint'])}{changed}")
     grid.add_row("source", Text(f"{report['source']['name']} ({report['source']['classes']} classes)"))
     grid.add_row("test", Text(", ".join(f"{t['name']} ({t['classes']})" for t in report["tests"])))
-    grid.add_row("embedding", Text(report["embedding"]["id"]))
+    grid.add_row("embedding", Text(short_id(report["embedding"]["id"])))
     grid.add_row("tau", f"{report['tau']:g}  (keep iff min cosine distance >= tau)")
     if kind in ("split", "sweep"):
         grid.add_row(
