@@ -30,6 +30,7 @@ def test_wheel_contains_the_data_folders(wheel):
     assert "zslbench/_data/protocols/brattoli2020-k700-ucf-hmdb.yaml" in names
     assert "zslbench/_data/class_lists/kinetics700.txt" in names
     assert "zslbench/_data/class_lists/overrides.yaml" in names
+    assert "zslbench/py.typed" in names  # type checkers read the package's hints (PEP 561)
 
 
 def test_installed_wheel_runs_from_anywhere(wheel, tmp_path):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import platformdirs
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -21,16 +23,17 @@ def data_dir(name: str) -> Path:
 
 
 def config_dir() -> Path:
-    """The per-user settings folder ($ZSLBENCH_CONFIG, else $XDG_CONFIG_HOME or ~/.config, /zslbench)."""
+    """The per-user settings folder: $ZSLBENCH_CONFIG, else the platform's (platformdirs: ~/.config/zslbench
+    or $XDG_CONFIG_HOME/zslbench on Linux, ~/Library/Application Support/zslbench on macOS)."""
     root = os.environ.get("ZSLBENCH_CONFIG")
-    return Path(root) if root else Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "zslbench"
+    return Path(root) if root else Path(platformdirs.user_config_dir("zslbench", appauthor=False))
 
 
 def cache_dir(kind: str) -> Path:
-    """A per-user cache folder for `kind` ($ZSLBENCH_CACHE, else $XDG_CACHE_HOME or ~/.cache)."""
+    """A per-user cache folder for `kind`: under $ZSLBENCH_CACHE, else the platform's (platformdirs:
+    ~/.cache/zslbench or $XDG_CACHE_HOME/zslbench on Linux, ~/Library/Caches/zslbench on macOS)."""
     root = os.environ.get("ZSLBENCH_CACHE")
-    base = Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "zslbench"
-    return base / kind
+    return (Path(root) if root else Path(platformdirs.user_cache_dir("zslbench", appauthor=False))) / kind
 
 
 _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.@+")
