@@ -21,7 +21,15 @@ from zslbench.hashing import file_fingerprint
 from zslbench.metrics import class_distances, score_protocol, unusable_embedding
 from zslbench.overlap import compute_overlap
 from zslbench.protocol import Protocol, load_protocol
-from zslbench.results import SCHEMA, claim_record, environment, maker, record_path, save_record
+from zslbench.results import (
+    SCHEMA,
+    claim_record,
+    environment,
+    incomplete_reason,
+    maker,
+    record_path,
+    save_record,
+)
 from zslbench.text import TextEmbedder, load_embedder
 from zslbench.text.class_vectors import embed_class_lists
 from zslbench.video.dataset import LoaderOptions
@@ -53,18 +61,12 @@ class EvalOutcome:
 
     @property
     def complete(self) -> bool:
-        """Every record's videos within the failure budget, and the model's training within its own
-        (a stopped run is not incomplete: its checkpoint is what it is, and says so)."""
-        return all(record["data"]["complete"] and _trained_on_its_data(record) for _, record in self.records)
+        """No record is incomplete (`results.incomplete_reason`)."""
+        return not any(incomplete_reason(record) for _, record in self.records)
 
     @property
     def exit_code(self) -> int:
         return 0 if self.complete else EXIT_FAILED
-
-
-def _trained_on_its_data(record: dict[str, Any]) -> bool:
-    """False only when the model's training lost more videos than its budget (a class it never saw)."""
-    return ((record.get("training") or {}).get("data") or {}).get("complete") is not False
 
 
 class CheckpointModel:

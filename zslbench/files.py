@@ -42,19 +42,32 @@ def file_problem(path: Path | str, allow_empty: bool = False) -> str | None:
     return None
 
 
-def read_regular_bytes(path: Path | str) -> bytes:
-    """A file's bytes; OSError (EINVAL, naming the kind) for a pipe, folder or device instead of
-    blocking on it. Opened without blocking and checked on the open descriptor, so a pipe swapped
-    in after a check cannot hang the read either."""
+def not_regular(mode: int, path: Path | str) -> OSError:
+    """The error for a path whose stat `mode` is not a regular file's, naming its kind: a folder
+    gives IsADirectoryError (as a plain read would), anything else EINVAL."""
+    if stat.S_ISDIR(mode):
+        return IsADirectoryError(errno.EISDIR, f"not a regular file ({kind_of(mode)})", str(path))
+    return OSError(errno.EINVAL, f"not a regular file ({kind_of(mode)})", str(path))
+
+
+def open_regular(path: Path | str) -> int:
+    """A read-only descriptor of a regular file; `not_regular`'s error for a pipe, folder or device.
+
+    Opened without blocking and checked on the open descriptor, so a pipe (even one swapped in after
+    a check) never hangs the caller.
+    """
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        if stat.S_ISDIR(mode):  # as a plain read would say, so callers can name a folder as such
-            raise IsADirectoryError(errno.EISDIR, f"not a regular file ({kind_of(mode)})", str(path))
-        raise OSError(errno.EINVAL, f"not a regular file ({kind_of(mode)})", str(path))
-    with os.fdopen(fd, "rb") as handle:
+        raise not_regular(mode, path)
+    return fd
+
+
+def read_regular_bytes(path: Path | str) -> bytes:
+    """A file's bytes, through `open_regular`."""
+    with os.fdopen(open_regular(path), "rb") as handle:
         return handle.read()
 
 
-__all__ = ["file_problem", "kind_of", "read_regular_bytes"]
+__all__ = ["file_problem", "kind_of", "not_regular", "open_regular", "read_regular_bytes"]

@@ -17,7 +17,6 @@ calls such entries "racily clean" and re-checks them the same way.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import hashlib
 import json
@@ -29,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from zslbench.files import not_regular, open_regular
 from zslbench.paths import cache_dir
 
 FINGERPRINT_VERSION = 2  # 1: size + sha256 of three 1 MiB samples; 2: size + BLAKE3 of every byte
@@ -56,13 +56,13 @@ def file_fingerprint(path: Path | str) -> str:
     """`<size>-<BLAKE3 of the whole content>`: equal only for byte-identical files.
 
     Remembered per path and stat (including the ctime), so an unchanged file is read once. Raises
-    OSError for a missing or unreadable file, and for a folder, pipe or device (EINVAL): opening a
-    named pipe would block until a writer came.
+    OSError for a missing or unreadable file, and for a pipe or device (EINVAL) or a folder
+    (IsADirectoryError), from `files.not_regular`: opening a named pipe would block until a writer came.
     """
     path = Path(path)
     info = os.stat(path)
     if not stat.S_ISREG(info.st_mode):
-        raise OSError(errno.EINVAL, "not a regular file (a folder, pipe or device)", str(path))
+        raise not_regular(info.st_mode, path)
     name, state = os.path.abspath(path), _stat_state(info)
     remembered = _memo.get((name, state)) or _disk_memo.get(name, state)
     if remembered:
@@ -89,12 +89,9 @@ def _hash_file(path: Path) -> tuple[str, str, str]:
     """(fingerprint, stat state when opened, stat state after reading): the same file only when equal."""
     import blake3
 
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)  # a pipe swapped in: no hang
-    descriptor = os.open(path, flags)
+    descriptor = open_regular(path)  # a pipe swapped in after the stat: an error, not a hang
     with open(descriptor, "rb", buffering=0) as handle:
         info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file (a folder, pipe or device)", str(path))
         digest = blake3.blake3(max_threads=blake3.blake3.AUTO if info.st_size >= PARALLEL_BYTES else 1)
         buffer = memoryview(bytearray(min(CHUNK_BYTES, max(info.st_size, 1))))
         size = 0

@@ -73,7 +73,7 @@ def class_distances(embeddings: np.ndarray, class_vectors: np.ndarray) -> np.nda
             raise ValueError(f"class vector {i}: {why}")
     if not len(videos):
         return np.zeros((0, len(classes)))
-    unusable = np.array([unusable_embedding(row) is not None for row in videos])
+    unusable = ~np.isfinite(videos).all(axis=1) | ~videos.any(axis=1)  # `unusable_embedding`, for all rows at once
     videos = _power_of_two_scaled(np.where(unusable[:, None], 1.0, videos))  # a stand-in row; NaN below
     unique, column = np.unique(_power_of_two_scaled(classes), axis=0, return_inverse=True)
     dots = (videos[:, None, :] @ unique.T)[:, 0, :]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zslbench.published import PublishedNumber
+from zslbench.results import incomplete_reason
 
 METRICS = ("top1", "top5", "mean_class_accuracy")
 
@@ -49,7 +50,7 @@ def from_record(record: dict[str, Any]) -> list[Observation]:
         "compliance": record["compliance"]["verdict"],
         "embedding": record["embedding"]["spec"],
         "source": record.get("_path", ""),
-        "incomplete": _incomplete(record["data"], record.get("training")),
+        "incomplete": incomplete_reason(record),
     }
     rows = []
     for metric in METRICS:
@@ -61,17 +62,6 @@ def from_record(record: dict[str, Any]) -> list[Observation]:
         if "all" in metrics:
             rows.append(Observation(**common, split="all", metric=metric, value=metrics["all"][metric], std=None))
     return rows
-
-
-def _incomplete(data: dict[str, Any], training: dict[str, Any] | None) -> str:
-    """Why a record's numbers are not the model's on the dataset: more failed test videos than the
-    budget, or a model whose training lost more videos than its budget (a class it never saw)."""
-    if not data.get("complete", True):
-        return f"incomplete: {data['failed']} of {data['expected']} videos failed (budget {data['failure_budget']:.1%})"
-    seen = (training or {}).get("data") or {}
-    if seen.get("complete") is False:
-        return f"training incomplete: {seen.get('why')}"
-    return ""
 
 
 def from_published(number: PublishedNumber) -> Observation:

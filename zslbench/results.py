@@ -8,6 +8,7 @@ pure reductions over these files.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -94,6 +95,19 @@ def load_record(path: Path) -> dict[str, Any]:
     return record
 
 
+def incomplete_reason(record: dict[str, Any]) -> str:
+    """Why a record's numbers are not the model's on the dataset, or "" when they are: more failed
+    test videos than the budget, or a model whose training lost more videos than its own budget (a
+    class it never saw). A stopped run is not incomplete: its checkpoint is what it is, and says so."""
+    data = record["data"]
+    if not data.get("complete", True):
+        return f"incomplete: {data['failed']} of {data['expected']} videos failed (budget {data['failure_budget']:.1%})"
+    trained = (record.get("training") or {}).get("data") or {}
+    if trained.get("complete") is False:
+        return f"training incomplete: {trained.get('why')}"
+    return ""
+
+
 def find_records(paths: Iterable[Path | str]) -> list[dict[str, Any]]:
     """Every record in the given files and folders (recursively), in a stable order."""
     files: list[Path] = []
@@ -119,6 +133,7 @@ def environment() -> dict[str, Any]:
     return {"versions": versions, "git_commit": commit, "git_dirty": dirty, "platform": platform.platform()}
 
 
+@functools.cache  # one answer per process: an eval writes a record per dataset
 def _git_state() -> tuple[str | None, bool | None]:
     """(zslbench's own commit, whether its tracked files differ from it), when it runs from a git
     checkout of zslbench; else (None, None).

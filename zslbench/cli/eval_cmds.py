@@ -93,6 +93,8 @@ def eval_command(
 
 
 def _render(outcome) -> None:
+    from zslbench.video.sources import ignored_warnings
+
     table = Table(header_style="bold")
     for column in ("dataset", "videos", "half top-1", "all top-1", "all top-5", "compliance"):
         table.add_column(column, no_wrap=column != "dataset", overflow="fold")
@@ -127,8 +129,6 @@ def _render(outcome) -> None:
             err_console.print(Text(f"failed video: {where}: {failure['reason']}", style="yellow"))
         if len(failures) > 5:
             err_console.print(Text(f"... and {len(failures) - 5} more failed videos in the record", style="yellow"))
-        from zslbench.video.sources import ignored_warnings
-
         for line in ignored_warnings(record["data"].get("ignored"), record["dataset"]["name"]):
             err_console.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
 
