@@ -46,7 +46,7 @@ def sampled_fingerprint(path: Path | str) -> str:
 
 def child(mode: str, listing: str) -> None:
     """Fingerprint every file named in `listing` and print the seconds (twice for mode 'repeat')."""
-    from zslbench.hashing import file_fingerprint
+    from zslbench.core.hashing import file_fingerprint
 
     paths = Path(listing).read_text().split("\n")
     function = sampled_fingerprint if mode == "sampled" else file_fingerprint

@@ -309,7 +309,7 @@ def index_files(groups: list[Group]) -> None:
     import av
     from av.video.reformatter import VideoReformatter
 
-    from zslbench.paths import cache_dir
+    from zslbench.core.paths import cache_dir
     from zslbench.video.decode import scaled_size
     from zslbench.video.frame_index import clear_memo, load_index
 
@@ -499,8 +499,8 @@ def gpu_section(
     let the code be smoke-tested on a CPU with a small model.)"""
     import torch
 
-    from zslbench.losses import embedding_loss
     from zslbench.models import build_model, model_spec
+    from zslbench.models.losses import embedding_loss
     from zslbench.video.dataset import VideoClipDataset, make_loader
     from zslbench.video.transforms import to_model_input
 

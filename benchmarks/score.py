@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zslbench.metrics import class_distances, score_protocol
+from zslbench.evaluation.metrics import class_distances, score_protocol
 
 SPLITS = [{"kind": "random_half", "repeats": 10, "first_seed": 0}, {"kind": "all", "repeats": 1, "first_seed": 0}]
 
@@ -76,7 +76,7 @@ def scoring_rows(repeats):
 def extraction_rows(videos: int, repeats: int):
     import torch
 
-    from zslbench.extract import embed_videos
+    from zslbench.evaluation.embed import embed_videos
     from zslbench.models import build_model
     from zslbench.video.manifest import read_manifest
     from zslbench.video.sampler import ClipSpec

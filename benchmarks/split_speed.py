@@ -41,8 +41,8 @@ def heavy_imports(cmd: list[str], env: dict[str, str]) -> list[str]:
 
 def write_big_word2vec(path: Path, words: int, dim: int = 300) -> None:
     """A word2vec binary whose first rows hold every word the shipped class lists need."""
-    from zslbench.phrases import class_words
-    from zslbench.vocab import DATASETS, load_class_list
+    from zslbench.text.phrases import class_words
+    from zslbench.text.vocab import DATASETS, load_class_list
 
     needed = sorted({w for d in DATASETS for c in load_class_list(d).classes for w in class_words(c)})
     rng = np.random.default_rng(0)

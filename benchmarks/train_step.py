@@ -37,8 +37,8 @@ CONFIGS = {
 def run_one(name: str, steps: int, videos: Path) -> dict:
     import torch
 
-    from zslbench.losses import embedding_loss
     from zslbench.models import build_model
+    from zslbench.models.losses import embedding_loss
     from zslbench.video.dataset import VideoClipDataset, make_loader
     from zslbench.video.manifest import read_manifest
     from zslbench.video.sampler import ClipSpec

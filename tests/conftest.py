@@ -55,7 +55,7 @@ def synth_dataset(tmp_path_factory: pytest.TempPathFactory, session_cache: Path)
 @pytest.fixture(scope="session")
 def trained_tiny(synth_dataset, tmp_path_factory: pytest.TempPathFactory):
     """A tiny model trained for two epochs on `synth_dataset`'s source classes (a few seconds)."""
-    from zslbench.train import TrainConfig, train
+    from zslbench.training.trainer import TrainConfig, train
 
     out = tmp_path_factory.mktemp("trained") / "tiny"
     data = {"synth-source": synth_dataset.root / "source.csv"}

@@ -7,8 +7,8 @@ import pytest
 from embedding_files import WORDS, random_vectors, train_fasttext, write_word2vec_binary
 
 from zslbench.cli import app
-from zslbench.errors import ZslbenchError
-from zslbench.protocol import load_protocol
+from zslbench.core.errors import ZslbenchError
+from zslbench.protocol.spec import load_protocol
 
 
 @pytest.fixture
@@ -194,7 +194,7 @@ def test_module_entry_point_and_no_heavy_imports(tmp_path):
 
 @pytest.mark.parametrize("name", ["../../escape", "/tmp/abs-escape", "..", "."])
 def test_a_protocol_name_cannot_place_the_split_outside_runs_splits(runner, in_tmp, name):
-    from zslbench.paths import data_dir
+    from zslbench.core.paths import data_dir
 
     text = (data_dir("protocols") / "brattoli2020-k700-ucf-hmdb.yaml").read_text()
     (in_tmp / "deep" / "er").mkdir(parents=True)
@@ -234,7 +234,7 @@ def test_help_lists_commands_in_workflow_order_and_flags_take_no_value(runner):
 
 def test_protocols_list_keeps_every_value_when_not_a_terminal(runner):
     """CI reads the output through a pipe at 80 columns: no value may become `…` or be split."""
-    from zslbench.protocol import read_protocol, shipped_protocols
+    from zslbench.protocol.spec import read_protocol, shipped_protocols
 
     listed = runner.invoke(app, ["protocols", "list"], env={"COLUMNS": "80"})
     assert listed.exit_code == 0 and "…" not in listed.stdout
@@ -254,7 +254,7 @@ def test_protocols_list_keeps_every_value_when_not_a_terminal(runner):
 
 @pytest.fixture(scope="module")
 def long_named_results(trained_tiny, synth_dataset, tmp_path_factory):
-    from zslbench.evaluate import EvalConfig, evaluate
+    from zslbench.evaluation.run import EvalConfig, evaluate
 
     folder = tmp_path_factory.mktemp("results")
     data = {"synth-target": synth_dataset.root / "target.csv"}

@@ -19,7 +19,7 @@ import pytest
 from video_files import read_index, write_coded_video, write_exactness_suite
 
 from zslbench.cli import app
-from zslbench.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError
 from zslbench.video.decode import Video
 from zslbench.video.frame_index import DecodeError
 from zslbench.video.manifest import Manifest, VideoRecord, write_manifest

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from zslbench.overlap import protocol_overlap
-from zslbench.protocol import load_protocol
+from zslbench.protocol.overlap import protocol_overlap
+from zslbench.protocol.spec import load_protocol
 
 REPO = Path(__file__).resolve().parents[1]
 COUNT_ROW = re.compile(r"^\| `?(brattoli2020-[a-z0-9-]+)`?[^|\n]*(?:\|[^|\n]*)*?\| (\d+) \| (\d+) \|$", re.MULTILINE)

@@ -141,8 +141,8 @@ def test_a_device_this_machine_lacks_is_one_line_exit_2(runner, synth_dataset, t
 
 
 def test_a_device_name_nobody_knows_is_refused_before_any_work(runner, tmp_path):
-    from zslbench.distributed import resolve_device
-    from zslbench.errors import ZslbenchError
+    from zslbench.core.distributed import resolve_device
+    from zslbench.core.errors import ZslbenchError
 
     for bad in ("gpu", "cuda:", "cuda:-1", "CPU", "tpu"):
         with pytest.raises(ZslbenchError, match="unknown device"):

@@ -8,11 +8,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from zslbench.cache import cache_summary
 from zslbench.cli import app
-from zslbench.errors import ZslbenchError
-from zslbench.evaluate import EvalConfig, evaluate, evaluate_features
-from zslbench.results import find_records, load_record
+from zslbench.core.errors import ZslbenchError
+from zslbench.evaluation.feature_cache import cache_summary
+from zslbench.evaluation.records import find_records, load_record
+from zslbench.evaluation.run import EvalConfig, evaluate, evaluate_features
 from zslbench.video.manifest import read_manifest, write_manifest
 
 
@@ -202,7 +202,7 @@ def test_zero_and_non_finite_embeddings_are_failed_videos_and_misses(tmp_path):
     they are listed as failed videos, make the run incomplete, and score as misses, never as hits."""
     from scipy.spatial.distance import cdist
 
-    from zslbench.protocol import load_protocol
+    from zslbench.protocol.spec import load_protocol
     from zslbench.text import load_embedder
     from zslbench.text.class_vectors import embed_class_lists
 
@@ -267,8 +267,8 @@ def test_a_checkpoint_eval_is_refused_before_extracting(runner, trained_tiny, sy
 
 
 def test_distinct_labels_map_to_distinct_record_files_inside_the_results_folder(tmp_path):
-    from zslbench.paths import path_component
-    from zslbench.results import record_path
+    from zslbench.core.paths import path_component
+    from zslbench.evaluation.records import record_path
 
     names = ["a/b", "a_b", "a%2Fb", ".", "..", "....", ".hidden", "a b", "a\\b", "\x1b[2J", "é", "x" * 300, "/abs"]
     components = [path_component(n) for n in names]
@@ -332,7 +332,7 @@ def test_a_stopped_runs_checkpoint_evaluates_cleanly(runner, synth_dataset, tmp_
     """--max-steps stops a run on purpose: its eval is complete (exit 0) and says training did not finish."""
     from tiny_runs import tiny_config
 
-    from zslbench.train import train
+    from zslbench.training.trainer import train
 
     train(tiny_config(synth_dataset, tmp_path / "run", max_steps=2))
     args = ["eval", "--weights", str(tmp_path / "run"), "--results", str(tmp_path / "r"), "--json",

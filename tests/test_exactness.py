@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from video_files import read_index, sequential_frames, write_exactness_suite, write_index_video
 
-from zslbench.hashing import file_fingerprint
+from zslbench.core.hashing import file_fingerprint
 from zslbench.video.decode import DecodeError, Video
 from zslbench.video.frame_index import build_index, clear_memo, load_index
 from zslbench.video.sampler import ClipSampler, ClipSpec

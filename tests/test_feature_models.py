@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from zslbench.backbone_features import extract_backbone_features, load_backbone_features
-from zslbench.checkpoint import load_checkpoint, weights_sha256
 from zslbench.cli import app
+from zslbench.evaluation.backbone_features import extract_backbone_features, load_backbone_features
 from zslbench.models import build_feature_method
+from zslbench.models.checkpoint import load_checkpoint, weights_sha256
 from zslbench.models.feature_methods import ConSE, DeViSE, FeatureInput, _solve, fit_method
 
 METHODS = ("frozen_r2plus1d", "devise", "eszsl", "conse")

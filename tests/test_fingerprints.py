@@ -22,17 +22,17 @@ import pytest
 
 from tests.embedding_files import WORDS
 from tests.video_files import index_frame, read_index
-from zslbench.cache import FeatureCache
-from zslbench.encoding import sampling_identity
-from zslbench.errors import ZslbenchError
-from zslbench.hashing import RECENT_NS, file_fingerprint
+from zslbench.core.errors import ZslbenchError
+from zslbench.core.hashing import RECENT_NS, file_fingerprint
+from zslbench.evaluation.encoder import sampling_identity
+from zslbench.evaluation.feature_cache import FeatureCache
 from zslbench.text import load_embedder
 from zslbench.text.class_vectors import embed_class_lists
 from zslbench.text.fasttext_bin import FastTextEmbedder
 from zslbench.text.vector_files import Word2VecEmbedder
+from zslbench.text.vocab import ClassList
 from zslbench.video.decode import Video, decoder_identity
 from zslbench.video.manifest import Manifest, VideoRecord, write_manifest
-from zslbench.vocab import ClassList
 
 MIB = 1 << 20
 DIM = 300
@@ -120,7 +120,7 @@ def aged(tmp_path_factory) -> Path:
 
 def fingerprint_elsewhere(path: Path, cache: Path) -> str:
     """The fingerprint a fresh process computes (nothing of this process's memory)."""
-    code = "import sys; from zslbench.hashing import file_fingerprint; print(file_fingerprint(sys.argv[1]))"
+    code = "import sys; from zslbench.core.hashing import file_fingerprint; print(file_fingerprint(sys.argv[1]))"
     env = {**os.environ, "ZSLBENCH_CACHE": str(cache)}
     done = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True, check=True)
     return done.stdout.strip()
@@ -198,7 +198,7 @@ def test_a_file_changed_moments_ago_is_hashed_but_not_remembered(tmp_path, fresh
 def test_many_processes_share_the_memo_at_once(aged, fresh_cache):
     files = sorted(aged.glob("small*.bin"))
     code = (
-        "import sys; from zslbench.hashing import file_fingerprint; "
+        "import sys; from zslbench.core.hashing import file_fingerprint; "
         "print(*(file_fingerprint(p) for p in sys.argv[1:]), sep='\\n')"
     )
     env = {**os.environ, "ZSLBENCH_CACHE": str(fresh_cache)}
@@ -289,7 +289,7 @@ def test_the_decord_reader_is_keyed_by_decords_version():
 def test_result_records_carry_every_version_that_can_move_a_number():
     import torch
 
-    from zslbench.results import environment
+    from zslbench.evaluation.records import environment
 
     versions = environment()["versions"]
     assert installed_pixel_versions().items() <= versions.items()

@@ -196,7 +196,7 @@ def mixed_manifest(synth_dataset, tmp_path) -> Path:
 
 
 def test_repeated_and_foreign_rows_are_left_out_and_accounted(mixed_manifest, synth_dataset):
-    from zslbench.protocol import load_protocol
+    from zslbench.protocol.spec import load_protocol
     from zslbench.video.sources import ignored_warnings, select_videos
 
     (target,) = load_protocol(str(synth_dataset.protocol)).test_classes()

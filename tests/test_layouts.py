@@ -5,10 +5,10 @@ import shutil
 import pytest
 from video_files import write_index_video
 
-from zslbench.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError
+from zslbench.text.vocab import DATASETS, load_class_list
 from zslbench.video.layouts import LAYOUTS, IndexOptions, index_dataset, label_matcher
 from zslbench.video.manifest import read_manifest
-from zslbench.vocab import DATASETS, load_class_list
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import shutil
 
 import pytest
 
-from zslbench.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError
 from zslbench.video.manifest import Manifest, VideoRecord, read_manifest, write_manifest
 
 

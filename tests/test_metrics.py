@@ -4,7 +4,7 @@ per split, a Python membership loop, scipy's cdist, argsort for the ranking, arg
 import numpy as np
 import pytest
 
-from zslbench.metrics import class_distances, half_class_splits, score, score_protocol
+from zslbench.evaluation.metrics import class_distances, half_class_splits, score, score_protocol
 
 
 def reference_protocol(predicted, class_embed, true_embed, labels):

@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from zslbench.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError
 from zslbench.models import all_model_specs, build_model, model_spec
 from zslbench.models.resnet3d import VideoResNet
 from zslbench.models.zeroshot import load_backbone_weights

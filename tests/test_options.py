@@ -1,14 +1,14 @@
 """Bad values of numeric options, and typer's own usage errors: one line, exit 2, before any work.
 
-Every number is checked against its one range in zslbench.bounds (NaN and inf refused, -0.0 read as 0.0).
+Every number is checked against its one range in zslbench.core.bounds (NaN and inf refused, -0.0 read as 0.0).
 """
 
 import json
 
 import pytest
 
-from zslbench.bounds import MAX_SWEEP_POINTS, SEED, WIDTH
 from zslbench.cli import app
+from zslbench.core.bounds import MAX_SWEEP_POINTS, SEED, WIDTH
 
 
 @pytest.fixture
@@ -95,8 +95,8 @@ def test_minus_zero_is_zero_one_folder_and_one_fingerprint(runner, in_tmp):
 
 
 def test_the_library_refuses_what_the_cli_refuses():
-    from zslbench.errors import ZslbenchError
-    from zslbench.protocol import load_protocol
+    from zslbench.core.errors import ZslbenchError
+    from zslbench.protocol.spec import load_protocol
 
     assert WIDTH.check(0.125, "width") == 0.125 and SEED.check(0, "seed") == 0
     for bad in (0.0, float("nan"), float("inf"), 5.0):
@@ -126,9 +126,9 @@ def test_train_and_synth_numbers_out_of_range(runner, in_tmp, args, message):
 
 @pytest.mark.parametrize(("tau", "accepted"), [("-0.0", True), (".nan", False), (".inf", False)])
 def test_a_protocol_file_tau_of_minus_zero_is_zero_and_nan_is_refused(tmp_path, tau, accepted):
-    from zslbench.errors import ZslbenchError
-    from zslbench.paths import data_dir
-    from zslbench.protocol import load_protocol
+    from zslbench.core.errors import ZslbenchError
+    from zslbench.core.paths import data_dir
+    from zslbench.protocol.spec import load_protocol
 
     text = (data_dir("protocols") / "brattoli2020-k700-ucf-hmdb.yaml").read_text()
     path = tmp_path / "p.yaml"

@@ -4,10 +4,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from zslbench.errors import ZslbenchError
-from zslbench.overlap import OverlapTable, compute_overlap, cosine_distances, parse_sweep, protocol_overlap
-from zslbench.protocol import load_protocol
-from zslbench.vocab import ClassList
+from zslbench.core.errors import ZslbenchError
+from zslbench.protocol.overlap import OverlapTable, compute_overlap, cosine_distances, parse_sweep, protocol_overlap
+from zslbench.protocol.spec import load_protocol
+from zslbench.text.vocab import ClassList
 
 # no zero vectors (a class vector is never zero): magnitudes in [2**-10, 10], either sign
 magnitude = st.floats(2**-10, 10, width=32)

@@ -5,7 +5,7 @@ import sys
 
 
 def folders(**env: str) -> list[str]:
-    code = "from zslbench.paths import cache_dir, config_dir; print(cache_dir('features')); print(config_dir())"
+    code = "from zslbench.core.paths import cache_dir, config_dir; print(cache_dir('features')); print(config_dir())"
     clean = {"PATH": "/usr/bin:/bin", "HOME": env.pop("HOME")}
     run = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True, check=True)
     return run.stdout.split()

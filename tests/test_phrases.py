@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from zslbench.errors import ZslbenchError
-from zslbench.phrases import class_words, default_overrides, load_overrides
-from zslbench.vocab import DATASETS, load_class_list
+from zslbench.core.errors import ZslbenchError
+from zslbench.text.phrases import class_words, default_overrides, load_overrides
+from zslbench.text.vocab import DATASETS, load_class_list
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ def test_lemmas_are_remembered_so_a_warm_run_skips_lemminflect(fresh_cache):
     import sys
 
     code = (
-        "import sys; from zslbench.phrases import phrases_for\n"
+        "import sys; from zslbench.text.phrases import phrases_for\n"
         "assert phrases_for(['playing guitar', 'Skiing']) == [('play', 'guitar'), ('ski',)]\n"
         "print('lemminflect' in sys.modules)\n"
     )
@@ -88,7 +88,7 @@ def test_a_users_overrides_file_fixes_words_without_editing_the_package(runner, 
     """The user's file (config folder, or $ZSLBENCH_OVERRIDES) wins over the packaged one, the error hint
     points to it, and a protocol's fingerprint says whether it was used."""
     from zslbench.cli import app
-    from zslbench.protocol import load_protocol
+    from zslbench.protocol.spec import load_protocol
 
     monkeypatch.setenv("ZSLBENCH_CONFIG", str(tmp_path / "config"))
     monkeypatch.delenv("ZSLBENCH_OVERRIDES", raising=False)

@@ -21,8 +21,8 @@ from tests.video_files import (
     write_index_video,
 )
 from zslbench.cli import app
-from zslbench.errors import ZslbenchError
-from zslbench.protocol import load_protocol
+from zslbench.core.errors import ZslbenchError
+from zslbench.protocol.spec import load_protocol
 from zslbench.video.decode import Video
 from zslbench.video.frame_index import load_index
 from zslbench.video.manifest import Manifest, VideoRecord, read_manifest, write_manifest

@@ -3,8 +3,8 @@ import textwrap
 
 import pytest
 
-from zslbench.errors import ZslbenchError
-from zslbench.protocol import DEFAULT_PROTOCOL, load_protocol, read_protocol, shipped_protocols
+from zslbench.core.errors import ZslbenchError
+from zslbench.protocol.spec import DEFAULT_PROTOCOL, load_protocol, read_protocol, shipped_protocols
 
 MINIMAL = """\
 name: mine

@@ -2,8 +2,8 @@ import re
 
 import pytest
 
-from zslbench.errors import ZslbenchError
-from zslbench.published import load_published_file, published_numbers
+from zslbench.core.errors import ZslbenchError
+from zslbench.reporting.published import load_published_file, published_numbers
 
 
 def reference_tables(shared_dir):

@@ -21,7 +21,9 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def recorded_commit(package_parent: Path, **env: str) -> str:
-    code = "from zslbench.results import environment; e = environment(); print(e['git_commit'], e['git_dirty'])"
+    code = (
+        "from zslbench.evaluation.records import environment; e = environment(); print(e['git_commit'], e['git_dirty'])"
+    )
     run = subprocess.run(
         [sys.executable, "-c", code], cwd=package_parent, capture_output=True, text=True, check=True,
         env={**os.environ, "PYTHONPATH": str(package_parent), **env},

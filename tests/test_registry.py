@@ -3,8 +3,8 @@ import sys
 
 import pytest
 
-from zslbench.errors import ZslbenchError
-from zslbench.registry import Registry
+from zslbench.core.errors import ZslbenchError
+from zslbench.core.registry import Registry
 
 
 def make_plugin(root, group, dist="zsl-plugin", module="zsl_plugin_mod", name="plugin_thing"):

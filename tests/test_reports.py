@@ -5,11 +5,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from zslbench.check import compare, junit_xml, markdown_summary
 from zslbench.cli import app
-from zslbench.evaluate import EvalConfig, evaluate
-from zslbench.observations import Observation, from_record
-from zslbench.tables import build_table, render
+from zslbench.evaluation.run import EvalConfig, evaluate
+from zslbench.reporting.gate import compare, junit_xml, markdown_summary
+from zslbench.reporting.observations import Observation, from_record
+from zslbench.reporting.tables import build_table, render
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_junit_and_markdown_reports():
 
 
 def test_table_formats_compliance_and_fingerprint_columns(results):
-    from zslbench.results import find_records
+    from zslbench.evaluation.records import find_records
 
     observations = [o for r in find_records([results]) for o in from_record(r)]
     frame = build_table(observations)
@@ -103,7 +103,7 @@ def test_an_incomplete_run_fails_the_gate_and_is_marked_in_tables(runner, result
     it, even when its numbers match, and a table must not show it as a plain number."""
     import shutil
 
-    from zslbench.results import find_records
+    from zslbench.evaluation.records import find_records
     from zslbench.video.manifest import read_manifest
 
     shutil.copytree(synth_dataset.root, tmp_path / "s")

@@ -15,11 +15,11 @@ import pytest
 import torch
 from tiny_runs import TINY, tiny_config
 
-from zslbench.checkpoint import load_checkpoint, training_summary
 from zslbench.cli import app
-from zslbench.errors import ZslbenchError
-from zslbench.train import TrainConfig, train
-from zslbench.train_state import StopSignals
+from zslbench.core.errors import ZslbenchError
+from zslbench.models.checkpoint import load_checkpoint, training_summary
+from zslbench.training.state import StopSignals
+from zslbench.training.trainer import TrainConfig, train
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -327,8 +327,8 @@ def test_ctrl_c_asks_for_a_stop_and_a_second_one_stops_at_once():
 
 
 def test_a_features_run_counts_extraction_failures_against_its_budget(synth_dataset, tmp_path):
-    from zslbench.backbone_features import BackboneFeatures
-    from zslbench.protocol import load_protocol
+    from zslbench.evaluation.backbone_features import BackboneFeatures
+    from zslbench.protocol.spec import load_protocol
 
     labels = tuple(c.name for c in synth_dataset.source for _ in range(4))
     rng = np.random.default_rng(0)

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zslbench.protocol import load_protocol
+from zslbench.protocol.spec import load_protocol
 from zslbench.video.sampler import ClipSampler, ClipSpec
 
 specs = st.builds(

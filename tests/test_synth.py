@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 
-from zslbench.errors import ZslbenchError
-from zslbench.overlap import protocol_overlap
-from zslbench.protocol import read_protocol
+from zslbench.core.errors import ZslbenchError
+from zslbench.protocol.overlap import protocol_overlap
+from zslbench.protocol.spec import read_protocol
+from zslbench.text.vocab import load_class_list
 from zslbench.video.decode import Video
 from zslbench.video.manifest import read_manifest
 from zslbench.video.synth import FRAMES, make_synth, render
-from zslbench.vocab import load_class_list
 
 
 def test_targets_are_unseen_combinations_of_seen_factors(synth_dataset):

@@ -12,10 +12,10 @@ from embedding_files import (
     write_word2vec_text,
 )
 
-from zslbench.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError
 from zslbench.text import load_embedder
 from zslbench.text.class_vectors import embed_class_lists
-from zslbench.vocab import ClassList
+from zslbench.text.vocab import ClassList
 
 
 def unit(v):

@@ -7,11 +7,11 @@ import pytest
 import torch
 from tiny_runs import tiny_config
 
-from zslbench.checkpoint import load_checkpoint, save_checkpoint
 from zslbench.cli import app
-from zslbench.errors import ZslbenchError
-from zslbench.protocol import read_protocol
-from zslbench.train import train
+from zslbench.core.errors import ZslbenchError
+from zslbench.models.checkpoint import load_checkpoint, save_checkpoint
+from zslbench.protocol.spec import read_protocol
+from zslbench.training.trainer import train
 
 config = tiny_config
 

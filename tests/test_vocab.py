@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from zslbench.errors import ZslbenchError
-from zslbench.paths import data_dir
-from zslbench.vocab import DATASETS, load_class_list
+from zslbench.core.errors import ZslbenchError
+from zslbench.core.paths import data_dir
+from zslbench.text.vocab import DATASETS, load_class_list
 
 SIZES = {"activitynet200": 200, "hmdb51": 51, "kinetics400": 400, "kinetics600": 600, "kinetics700": 700, "ucf101": 101}
 

@@ -1,6 +1,6 @@
 """The tiny training run tests share: the paper's model at 1/8 width on the synthetic benchmark."""
 
-from zslbench.train import TrainConfig
+from zslbench.training.trainer import TrainConfig
 
 TINY = {"width": 0.125}
 

@@ -1,4 +1,4 @@
-"""The `zslbench` command line: a thin face over the library (see zslbench.overlap, zslbench.protocol)."""
+"""The `zslbench` command line: a thin face over the library (see zslbench.protocol.overlap, zslbench.protocol.spec)."""
 
 from zslbench.cli import (  # noqa: F401  (they register commands)
     data_cmds,

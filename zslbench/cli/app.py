@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from zslbench import __version__
 from zslbench.cli.common import State, print_error
-from zslbench.errors import EXIT_BAD_INPUT, ZslbenchError
+from zslbench.core.errors import EXIT_BAD_INPUT, ZslbenchError
 
 # --help lists commands in the order of the work: pick a protocol, look at the text side, apply the
 # rule, get data, choose and train a model, score it, report; housekeeping last.

@@ -1,4 +1,4 @@
-"""Numeric and device options, checked at parse time against the one range `zslbench.bounds` gives each.
+"""Numeric and device options, checked at parse time against the one range `zslbench.core.bounds` gives each.
 
 `bounded(SEED, "--seed", help=...)` is a `typer.Option` whose value must lie in the bound: NaN, inf and
 out-of-range values become the usual one line, `error: --seed -1 is outside [0, 4294967295] (hint: ...)`,
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from zslbench.bounds import DEVICES, Bound, check_device_name
+from zslbench.core.bounds import DEVICES, Bound, check_device_name
 
 
 def bounded(bound: Bound, *decls: str, help: str, kind: str = "float", **kwargs: Any) -> Any:

@@ -15,9 +15,9 @@ import typer
 from rich.console import Console, ConsoleDimensions
 from rich.segment import Segment
 
-from zslbench.bounds import PREFETCH
 from zslbench.cli.bounds import bounded
-from zslbench.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, ZslbenchError
+from zslbench.core.bounds import PREFETCH
+from zslbench.core.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, ZslbenchError
 
 if TYPE_CHECKING:
     from zslbench.video.dataset import LoaderOptions

@@ -10,11 +10,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from zslbench.bounds import SEED
 from zslbench.cli.app import app
 from zslbench.cli.bounds import bounded
 from zslbench.cli.common import command, console, err_console, print_json
-from zslbench.errors import EXIT_FAILED, ZslbenchError
+from zslbench.core.bounds import SEED
+from zslbench.core.errors import EXIT_FAILED, ZslbenchError
 
 data_app = typer.Typer(help="Index datasets into manifests and check them.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -152,9 +152,9 @@ def check(
         raise ZslbenchError(f"{option} only applies with --verify-decoder", "e.g. --verify-decoder decord")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from zslbench.text.vocab import load_class_list
     from zslbench.video.check import check_manifest
     from zslbench.video.manifest import read_manifest
-    from zslbench.vocab import load_class_list
 
     loaded = read_manifest(manifest)
     unknown = []

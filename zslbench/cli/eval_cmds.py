@@ -10,7 +10,6 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from zslbench.bounds import COUNT, DAYS, SEED, SHARE, WIDTH, WORKERS
 from zslbench.cli.app import app
 from zslbench.cli.bounds import DeviceOpt, bounded
 from zslbench.cli.common import (
@@ -23,6 +22,7 @@ from zslbench.cli.common import (
     loader_options,
     print_json,
 )
+from zslbench.core.bounds import COUNT, DAYS, SEED, SHARE, WIDTH, WORKERS
 
 cache_app = typer.Typer(help="The feature cache of `zslbench eval`.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
@@ -59,11 +59,11 @@ def eval_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Score a model on the protocol's test datasets; one result record per dataset. Exit 1 if incomplete."""
-    from zslbench.evaluate import EvalConfig, evaluate, evaluate_features
+    from zslbench.evaluation.run import EvalConfig, evaluate, evaluate_features
     from zslbench.video.sources import parse_data_options
 
     if (weights is None) == (features is None):
-        from zslbench.errors import ZslbenchError
+        from zslbench.core.errors import ZslbenchError
 
         raise ZslbenchError("pass exactly one of --weights and --features", "--weights runs/NAME or --features emb.npz")
     if features is not None:
@@ -196,7 +196,7 @@ def extract(
 
     --backbone: the pooled features of every video, for models of kind features. --weights: a trained
     model's embeddings of a test dataset, for `eval --features`."""
-    from zslbench.errors import ZslbenchError
+    from zslbench.core.errors import ZslbenchError
     from zslbench.video.sources import parse_data_options
 
     if (weights is None) == (backbone is None):
@@ -210,7 +210,7 @@ def extract(
         raise ZslbenchError("which dataset?", "pass --dataset NAME, or a single --data NAME=PATH")
     main_rank = os.environ.get("RANK", "0") == "0"
     if backbone is not None:
-        from zslbench.backbone_features import extract_backbone_features
+        from zslbench.evaluation.backbone_features import extract_backbone_features
 
         with _Progress(main_rank and not json_out) as progress:
             path, result = extract_backbone_features(
@@ -249,8 +249,8 @@ def extract(
 def _extract_embeddings(weights, dataset, sources, out, protocol, batch_size, workers, device, loading) -> dict | None:
     import numpy as np
 
-    from zslbench.evaluate import CheckpointModel, test_lists
-    from zslbench.features_file import write_features
+    from zslbench.evaluation.embeddings_file import write_features
+    from zslbench.evaluation.run import CheckpointModel, test_lists
 
     runner = CheckpointModel(weights, None, protocol, device, loading)
     try:
@@ -273,8 +273,8 @@ def _extract_embeddings(weights, dataset, sources, out, protocol, batch_size, wo
 @command
 def cache_info(json_out: JsonOpt = False) -> None:
     """What the feature cache holds, per model identity."""
-    from zslbench.cache import cache_summary
-    from zslbench.paths import cache_dir
+    from zslbench.core.paths import cache_dir
+    from zslbench.evaluation.feature_cache import cache_summary
 
     rows = cache_summary()
     if json_out:
@@ -303,8 +303,8 @@ def cache_prune(
     all_: Annotated[bool, typer.Option("--all", help="Everything")] = False,
 ) -> None:
     """Delete cached embeddings (whole model identities at a time)."""
-    from zslbench.cache import prune
-    from zslbench.errors import ZslbenchError
+    from zslbench.core.errors import ZslbenchError
+    from zslbench.evaluation.feature_cache import prune
 
     if older_than is None and not all_:
         raise ZslbenchError("say what to prune", "--older-than DAYS, or --all")

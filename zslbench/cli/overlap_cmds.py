@@ -10,15 +10,15 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from zslbench.bounds import TAU
 from zslbench.cli.app import app
 from zslbench.cli.bounds import bounded
 from zslbench.cli.common import command, console, err_console, print_json, short, short_id, split_list
-from zslbench.errors import EXIT_FAILED
+from zslbench.core.bounds import TAU
+from zslbench.core.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
-    from zslbench.overlap import OverlapTable
-    from zslbench.protocol import Protocol
+    from zslbench.protocol.overlap import OverlapTable
+    from zslbench.protocol.spec import Protocol
 
 ProtocolOpt = Annotated[
     str | None,
@@ -61,8 +61,8 @@ def split(
     json_out: JsonOpt = False,
 ) -> None:
     """Remove every source class within tau of a test class; write the kept list and a report."""
-    from zslbench.overlap import parse_sweep
-    from zslbench.overlap_report import default_split_dir, overlap_report, sweep_report, write_split
+    from zslbench.protocol.overlap import parse_sweep
+    from zslbench.protocol.report import default_split_dir, overlap_report, sweep_report, write_split
 
     proto = _resolve(protocol, train, test, embedding, threshold)
     taus = parse_sweep(sweep) if sweep else None
@@ -99,7 +99,7 @@ def audit(
     json_out: JsonOpt = False,
 ) -> None:
     """Check a training class list against test datasets. Exit 0 compliant, 1 not, 2 bad input."""
-    from zslbench.overlap_report import overlap_report
+    from zslbench.protocol.report import overlap_report
 
     proto = _resolve(protocol, train_classes, test, embedding, threshold)
     report = overlap_report(_overlap(proto, quiet=json_out), proto, proto.tau, "audit")
@@ -119,7 +119,7 @@ def audit(
 def _resolve(
     protocol: str | None, train: str | None, test: list[str] | None, embedding: str | None, threshold: float | None
 ) -> Protocol:
-    from zslbench.protocol import load_protocol
+    from zslbench.protocol.spec import load_protocol
 
     return load_protocol(protocol).replace(
         train_source=train, test=split_list(test), embedding=embedding, tau=threshold
@@ -127,7 +127,7 @@ def _resolve(
 
 
 def _overlap(proto: Protocol, quiet: bool) -> OverlapTable:
-    from zslbench.overlap import protocol_overlap
+    from zslbench.protocol.overlap import protocol_overlap
 
     if quiet or not err_console.is_terminal:
         table = protocol_overlap(proto)
@@ -213,7 +213,7 @@ def _render_borderline(report: dict[str, Any]) -> None:
 def _plot_sweep(report: dict[str, Any], path: Path) -> Path:
     import numpy as np
 
-    from zslbench.plots import plot_sweep
+    from zslbench.reporting.plots import plot_sweep
 
     taus = np.array([row["tau"] for row in report["sweep"]])
     kept = np.array([row["kept"] for row in report["sweep"]])

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from zslbench.cli.common import command, console, err_console, print_json
 from zslbench.cli.data_cmds import JsonOpt, data_app, print_failures
-from zslbench.errors import EXIT_FAILED
+from zslbench.core.errors import EXIT_FAILED
 
 
 @data_app.command("prepare")

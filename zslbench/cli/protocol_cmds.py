@@ -12,7 +12,7 @@ from rich.text import Text
 
 from zslbench.cli.app import protocols_app
 from zslbench.cli.common import command, console, err_console, print_json, short
-from zslbench.errors import EXIT_BAD_INPUT, ZslbenchError
+from zslbench.core.errors import EXIT_BAD_INPUT, ZslbenchError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -21,7 +21,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 @command
 def list_protocols(json_out: JsonOpt = False) -> None:
     """The shipped protocols."""
-    from zslbench.protocol import read_protocol, shipped_protocols
+    from zslbench.protocol.spec import read_protocol, shipped_protocols
 
     protocols = [read_protocol(path) for path in shipped_protocols().values()]
     if json_out:
@@ -46,7 +46,7 @@ def show(
     """The resolved protocol (defaults filled in) and its fingerprint."""
     import yaml
 
-    from zslbench.protocol import load_protocol
+    from zslbench.protocol.spec import load_protocol
 
     proto = load_protocol(protocol)
     if json_out:
@@ -63,7 +63,7 @@ def validate(
     json_out: JsonOpt = False,
 ) -> None:
     """Check protocol files; every mistake is named by file, line and field. Exit 2 if any is invalid."""
-    from zslbench.protocol import read_protocol
+    from zslbench.protocol.spec import read_protocol
 
     results = []
     for path in files:

@@ -9,11 +9,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from zslbench.bounds import STD_K, TOLERANCE
 from zslbench.cli.app import app
 from zslbench.cli.bounds import bounded
 from zslbench.cli.common import command, console, err_console, print_json
-from zslbench.errors import EXIT_FAILED
+from zslbench.core.bounds import STD_K, TOLERANCE
+from zslbench.core.errors import EXIT_FAILED
 
 ResultsArg = Annotated[list[Path] | None, typer.Argument(help="Result files or folders [default: results/]")]
 
@@ -34,12 +34,12 @@ def table(
     ] = False,
 ) -> None:
     """Rows: models and published methods. Columns: protocol x dataset x split x metric."""
-    from zslbench.atomic import write_text
-    from zslbench.errors import ZslbenchError
-    from zslbench.observations import from_published, from_record
-    from zslbench.published import published_numbers
-    from zslbench.results import find_records
-    from zslbench.tables import FORMATS, build_table, plot_bars, render
+    from zslbench.core.atomic import write_text
+    from zslbench.core.errors import ZslbenchError
+    from zslbench.evaluation.records import find_records
+    from zslbench.reporting.observations import from_published, from_record
+    from zslbench.reporting.published import published_numbers
+    from zslbench.reporting.tables import FORMATS, build_table, plot_bars, render
 
     if fmt not in FORMATS:
         raise ZslbenchError(f"unknown format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
@@ -78,8 +78,9 @@ def check(
     ] = False,
 ) -> None:
     """Compare results with published numbers or a baseline. Exit 1 on any fail or incomplete run."""
-    from zslbench.atomic import write_text
-    from zslbench.check import (
+    from zslbench.core.atomic import write_text
+    from zslbench.evaluation.records import find_records
+    from zslbench.reporting.gate import (
         compare,
         gate_passes,
         junit_xml,
@@ -88,9 +89,8 @@ def check(
         published_references,
         summary_json,
     )
-    from zslbench.check import write_baseline as save_baseline
-    from zslbench.observations import from_record
-    from zslbench.results import find_records
+    from zslbench.reporting.gate import write_baseline as save_baseline
+    from zslbench.reporting.observations import from_record
 
     fmt = _check_format(fmt, json_out)
     observations = [o for record in find_records(results or [Path("results")]) for o in from_record(record)]
@@ -125,7 +125,7 @@ CHECK_FORMATS = ("table", "md", "json")
 
 def _check_format(fmt: str, json_out: bool) -> str:
     """The output form of `check`; --json is --format json."""
-    from zslbench.errors import ZslbenchError
+    from zslbench.core.errors import ZslbenchError
 
     if fmt not in CHECK_FORMATS:
         raise ZslbenchError(f"unknown format {fmt!r}", f"choose one of {', '.join(CHECK_FORMATS)}")

@@ -47,7 +47,7 @@ def classes(
     """A class list with the words each name is embedded as, and any words the vectors lack."""
     from zslbench.text import DEFAULT_EMBEDDING, load_embedder
     from zslbench.text.class_vectors import embed_class_lists
-    from zslbench.vocab import load_class_list
+    from zslbench.text.vocab import load_class_list
 
     class_list = load_class_list(dataset)
     embedder = load_embedder(embedding or DEFAULT_EMBEDDING)

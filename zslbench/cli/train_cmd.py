@@ -1,4 +1,4 @@
-"""`zslbench train`: a thin face over zslbench.train (also under `torchrun -m zslbench train`)."""
+"""`zslbench train`: a thin face over zslbench.training.trainer (also under `torchrun -m zslbench train`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from zslbench.bounds import COUNT, DROPOUT, LEARNING_RATE, SEED, SHARE, WIDTH, WORKERS
-from zslbench.checkpoint import CLASS_FAILURE_BUDGET, FAILURE_BUDGET
 from zslbench.cli.app import app
 from zslbench.cli.bounds import DeviceOpt, bounded
 from zslbench.cli.common import (
@@ -24,6 +22,8 @@ from zslbench.cli.common import (
     parse_options,
     print_json,
 )
+from zslbench.core.bounds import COUNT, DROPOUT, LEARNING_RATE, SEED, SHARE, WIDTH, WORKERS
+from zslbench.models.checkpoint import CLASS_FAILURE_BUDGET, FAILURE_BUDGET
 
 
 @app.command()
@@ -107,9 +107,9 @@ def train(
 
     Ctrl-C stops at the next step boundary with a checkpoint that --resume continues bit for bit.
     Exit 1 when the run finished but too many videos failed to decode (see --failure-budget)."""
-    from zslbench.errors import EXIT_FAILED, ZslbenchError
-    from zslbench.train import TrainConfig, TrainingInterrupted
-    from zslbench.train import train as run_training
+    from zslbench.core.errors import EXIT_FAILED, ZslbenchError
+    from zslbench.training.trainer import TrainConfig, TrainingInterrupted
+    from zslbench.training.trainer import train as run_training
     from zslbench.video.sources import parse_data_options
 
     if amp_dtype not in ("fp16", "bf16"):

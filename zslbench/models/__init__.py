@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from zslbench.registry import Registry
+from zslbench.core.registry import Registry
 from zslbench.video.transforms import KINETICS_MEAN, KINETICS_STD
 
 Kind = Literal["end_to_end", "features"]
@@ -66,7 +66,7 @@ def register_model(
 def model_spec(name: str) -> ModelSpec:
     """A registered model's metadata; a plugin entry point that is not a `register_model` builder
     (or whose import fails) is a ZslbenchError naming it."""
-    from zslbench.errors import ZslbenchError
+    from zslbench.core.errors import ZslbenchError
 
     builder = MODELS.get(name)
     spec = getattr(builder, "model_spec", None)
@@ -83,7 +83,7 @@ def model_spec(name: str) -> ModelSpec:
 def all_model_specs(on_problem: Callable[[str], None] | None = None) -> list[ModelSpec]:
     """Every model that loads. A broken plugin is left out and reported, one line each, to
     `on_problem` (default: a RuntimeWarning), so one bad package does not hide every model."""
-    from zslbench.errors import ZslbenchError
+    from zslbench.core.errors import ZslbenchError
 
     report = on_problem or _warn
     for problem in MODELS.problems():
@@ -105,7 +105,7 @@ def build_model(name: str, embed_dim: int, **options: Any):
 
 def build_feature_method(name: str, embed_dim: int, features: Any, **options: Any):
     """Construct a model of kind `features` for backbone features (`features`: a FeatureInput)."""
-    from zslbench.errors import ZslbenchError
+    from zslbench.core.errors import ZslbenchError
 
     spec = model_spec(name)
     if spec.kind != "features":
@@ -117,7 +117,7 @@ def build_feature_method(name: str, embed_dim: int, features: Any, **options: An
 
 
 def _checked_options(spec: ModelSpec, options: dict[str, Any]) -> dict[str, Any]:
-    from zslbench.errors import ZslbenchError
+    from zslbench.core.errors import ZslbenchError
 
     unknown = sorted(set(options) - set(spec.options))
     if unknown:

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zslbench.errors import ZslbenchError
-from zslbench.losses import embedding_loss
+from zslbench.core.errors import ZslbenchError
+from zslbench.models.losses import embedding_loss
 
 ESZSL_GRID = tuple(10.0**k for k in range(-3, 4))  # both regularisers, relative to their matrix's mean eigenvalue
 ESZSL_VALIDATION_SHARE = 0.2  # of the source classes, held out to choose the regularisers

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zslbench.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError
 
 
 class ZeroShotVideoModel(nn.Module):

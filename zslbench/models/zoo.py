@@ -92,8 +92,8 @@ def conse(embed_dim: int, features, top_t: int = 10):
 
 
 def _build(backbone_name: str, embed_dim: int, width: float, dropout: float, init: str | None, frozen: bool):
-    from zslbench.bounds import DROPOUT, WIDTH
-    from zslbench.errors import ZslbenchError
+    from zslbench.core.bounds import DROPOUT, WIDTH
+    from zslbench.core.errors import ZslbenchError
     from zslbench.models.resnet3d import VideoResNet
     from zslbench.models.zeroshot import ZeroShotVideoModel, load_backbone_weights
 

@@ -5,8 +5,8 @@ or `sentence:minilm`. Third-party embedders register through the `zslbench.embed
 
 from __future__ import annotations
 
-from zslbench.errors import ZslbenchError, unknown_name_error
-from zslbench.registry import Registry
+from zslbench.core.errors import ZslbenchError, unknown_name_error
+from zslbench.core.registry import Registry
 from zslbench.text.base import PhraseVectors, TextEmbedder
 
 DEFAULT_EMBEDDING = "glove-6b-50d"

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from zslbench.errors import ZslbenchError
-from zslbench.files import file_problem
-from zslbench.hashing import file_fingerprint
-from zslbench.phrases import Phrase
+from zslbench.core.errors import ZslbenchError
+from zslbench.core.files import file_problem
+from zslbench.core.hashing import file_fingerprint
+from zslbench.text.phrases import Phrase
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class TextEmbedder(ABC):
     """Turns phrases (tuples of words) into L2-normalised float32 vectors."""
 
     kind: str  # registry name, e.g. "glove-6b-50d" or "fasttext"
-    # Packages (keys of zslbench.versions.library_versions) whose version can change the vectors for the
+    # Packages (keys of zslbench.core.versions.library_versions) whose version can change the vectors for the
     # same model file: part of every class-vector cache key, and not of `id`, which names the model.
     libraries: tuple[str, ...] = ("numpy",)
 

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zslbench.atomic import write_bytes
-from zslbench.errors import ZslbenchError
-from zslbench.hashing import sha256_json
-from zslbench.paths import cache_dir
-from zslbench.phrases import Overrides, Phrase, default_overrides, phrases_for
+from zslbench.core.atomic import write_bytes
+from zslbench.core.errors import ZslbenchError
+from zslbench.core.hashing import sha256_json
+from zslbench.core.paths import cache_dir
+from zslbench.core.versions import pick
 from zslbench.text.base import PhraseVectors, TextEmbedder
-from zslbench.versions import pick
-from zslbench.vocab import ClassList
+from zslbench.text.phrases import Overrides, Phrase, default_overrides, phrases_for
+from zslbench.text.vocab import ClassList
 
 
 @dataclass(frozen=True)

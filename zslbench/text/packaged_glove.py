@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from zslbench.errors import ZslbenchError
-from zslbench.hashing import file_fingerprint
+from zslbench.core.errors import ZslbenchError
+from zslbench.core.hashing import file_fingerprint
 from zslbench.text.base import WordVectorEmbedder
 
 

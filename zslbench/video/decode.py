@@ -39,7 +39,7 @@ __all__ = ["BACKENDS", "DecodeError", "FrameIndex", "Video", "decoder_identity",
 def decoder_identity(backend: str = DEFAULT_BACKEND) -> dict[str, Any]:
     """What names a reader's output exactly: backend, reader version and the libraries that make pixels
     (PyAV and its FFmpeg: PyAV 12 and 18 scaled one frame up to 89 grey levels apart; decord bundles its own)."""
-    from zslbench.versions import FFMPEG_LIBRARIES, pick
+    from zslbench.core.versions import FFMPEG_LIBRARIES, pick
 
     identity: dict[str, Any] = {"backend": backend, "version": DECODER_VERSION, **pick("av", *FFMPEG_LIBRARIES)}
     if backend == "decord":

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from zslbench.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError
 from zslbench.video.decode import scaled_size
 from zslbench.video.frame_index import DecodeError, FrameIndex, load_index
 

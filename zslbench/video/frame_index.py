@@ -14,7 +14,7 @@ decoded frames from the start.
 
 Indexes are cached under the video's full-content fingerprint and the versions of PyAV, libavformat
 and libavcodec, on disk and in this process's memory, so a read never demuxes the file again; the
-fingerprint is remembered per (path, inode, size, mtime, ctime) (zslbench.hashing).
+fingerprint is remembered per (path, inode, size, mtime, ctime) (zslbench.core.hashing).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from zslbench.atomic import write_text
-from zslbench.files import file_problem
-from zslbench.hashing import file_fingerprint, sha256_json
-from zslbench.paths import cache_dir
+from zslbench.core.atomic import write_text
+from zslbench.core.files import file_problem
+from zslbench.core.hashing import file_fingerprint, sha256_json
+from zslbench.core.paths import cache_dir
 
 INDEX_VERSION = 1  # bump when what an index holds, or how it is made, changes
 UNTRUSTED_CONTAINERS = ("avi",)  # AVI holds no presentation times; its reordered frames seek wrongly
@@ -192,7 +192,7 @@ def load_index(path: Path | str, threads: int = 0) -> FrameIndex:
 
 def _cache_key(path: Path) -> str:
     """The video's content and what turns it into an index: the demuxer and decoder versions."""
-    from zslbench.versions import pick
+    from zslbench.core.versions import pick
 
     return sha256_json(
         {"video": file_fingerprint(path), "index": INDEX_VERSION, **pick("av", "libavcodec", "libavformat")}

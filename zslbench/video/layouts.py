@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zslbench.errors import ZslbenchError
-from zslbench.files import file_problem, read_regular_bytes
-from zslbench.registry import Registry
+from zslbench.core.errors import ZslbenchError
+from zslbench.core.files import file_problem, read_regular_bytes
+from zslbench.core.registry import Registry
+from zslbench.text.vocab import ClassList, load_class_list
 from zslbench.video.manifest import Manifest, VideoRecord
-from zslbench.vocab import ClassList, load_class_list
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validate": "val",

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zslbench.atomic import write_text
-from zslbench.errors import ZslbenchError
-from zslbench.files import read_regular_bytes
-from zslbench.vocab import DATASETS
+from zslbench.core.atomic import write_text
+from zslbench.core.errors import ZslbenchError
+from zslbench.core.files import read_regular_bytes
+from zslbench.text.vocab import DATASETS
 
 HEADER = "# zslbench-manifest v1"
 COLUMNS = ("path", "label", "split")

@@ -36,10 +36,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from zslbench.atomic import current_umask
-from zslbench.errors import ZslbenchError
-from zslbench.files import file_problem
-from zslbench.hashing import canonical_json, file_fingerprint, sha256_json
+from zslbench.core.atomic import current_umask
+from zslbench.core.errors import ZslbenchError
+from zslbench.core.files import file_problem
+from zslbench.core.hashing import canonical_json, file_fingerprint, sha256_json
 from zslbench.video.encode import CODECS, write_video
 from zslbench.video.frame_index import DecodeError, load_index, open_stream
 from zslbench.video.manifest import Manifest, VideoRecord, read_manifest, write_manifest
@@ -156,7 +156,7 @@ def encoder_identity() -> dict[str, str | None]:
     A folder prepared under other versions is refused (`claim_folder`), not silently re-made: its
     files are the data earlier results were computed on, re-making them takes hours, and a folder
     must not mix two encodings that no one identity describes."""
-    from zslbench.versions import pick
+    from zslbench.core.versions import pick
 
     return {**pick("av", "libavcodec", "libswscale"), "libx264": _x264_version()}
 

@@ -16,9 +16,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from zslbench.atomic import write_text
-from zslbench.errors import ZslbenchError
-from zslbench.hashing import sha256_text
+from zslbench.core.atomic import write_text
+from zslbench.core.errors import ZslbenchError
+from zslbench.core.hashing import sha256_text
 from zslbench.video.manifest import Manifest
 
 SETTINGS_FILE = "prepare.json"
@@ -96,7 +96,7 @@ def claim_folder(out_dir: Path, settings: dict[str, Any], encoder: dict[str, str
 def carry_vocabulary(vocabulary: str, source_dir: Path, out_dir: Path) -> str:
     """A class-list file named relative to the source manifest is copied beside the new one (so the
     prepared folder can move on its own); dataset names and absolute paths stay as they are."""
-    from zslbench.vocab import DATASETS
+    from zslbench.text.vocab import DATASETS
 
     if not vocabulary or vocabulary in DATASETS or Path(vocabulary).is_absolute():
         return vocabulary

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zslbench.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError
+from zslbench.text.vocab import ClassList
 from zslbench.video.layouts import LAYOUTS, IndexOptions, index_dataset
 from zslbench.video.manifest import Manifest, read_manifest
-from zslbench.vocab import ClassList
 
 
 def parse_data_options(items: Iterable[str]) -> dict[str, Path]:

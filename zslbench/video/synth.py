@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from zslbench.atomic import current_umask, write_text
-from zslbench.errors import ZslbenchError
+from zslbench.core.atomic import current_umask, write_text
+from zslbench.core.errors import ZslbenchError
 from zslbench.video.encode import write_video
 from zslbench.video.manifest import Manifest, VideoRecord, write_manifest
 
@@ -65,10 +65,10 @@ def choose_classes(n_classes: int, seed: int) -> tuple[list[SynthClass], list[Sy
     No two targets share a colour, a shape or a motion, so every factor alone tells the targets apart
     and their class vectors are far apart; the sources show every factor value the targets use.
     """
-    from zslbench.overlap import cosine_distances
+    from zslbench.protocol.overlap import cosine_distances
     from zslbench.text import DEFAULT_EMBEDDING, load_embedder
     from zslbench.text.class_vectors import embed_class_lists
-    from zslbench.vocab import ClassList
+    from zslbench.text.vocab import ClassList
 
     if not 6 <= n_classes <= 40:
         raise ZslbenchError(f"--classes {n_classes} is outside 6..40", "e.g. --classes 40 (36 source + 4 target)")

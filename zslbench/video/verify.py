@@ -45,11 +45,11 @@ from typing import Any
 
 import numpy as np
 
-from zslbench.atomic import write_text
-from zslbench.errors import ZslbenchError, unknown_name_error
-from zslbench.files import file_problem
-from zslbench.hashing import file_fingerprint, sha256_json
-from zslbench.paths import cache_dir
+from zslbench.core.atomic import write_text
+from zslbench.core.errors import ZslbenchError, unknown_name_error
+from zslbench.core.files import file_problem
+from zslbench.core.hashing import file_fingerprint, sha256_json
+from zslbench.core.paths import cache_dir
 from zslbench.video.decode import BACKENDS, Video, decoder_identity
 from zslbench.video.frame_index import DecodeError, load_index
 from zslbench.video.manifest import Manifest, read_manifest

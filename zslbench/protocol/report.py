@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 
 from zslbench import __version__
-from zslbench.atomic import write_files
-from zslbench.overlap import OverlapTable
-from zslbench.paths import path_component
-from zslbench.protocol import Protocol
+from zslbench.core.atomic import write_files
+from zslbench.core.paths import path_component
+from zslbench.protocol.overlap import OverlapTable
+from zslbench.protocol.spec import Protocol
 
 REPORT_SCHEMA = 1
 RULE = "keep a source class iff its minimum cosine distance to every test class >= tau"

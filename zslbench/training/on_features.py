@@ -17,13 +17,13 @@ import numpy as np
 import torch
 
 from zslbench import __version__
-from zslbench.backbone_features import BackboneFeatures, load_backbone_features
-from zslbench.checkpoint import CHECKPOINT, save_checkpoint, weights_sha256
-from zslbench.errors import ZslbenchError
-from zslbench.hashing import file_fingerprint
-from zslbench.protocol import Protocol
+from zslbench.core.errors import ZslbenchError
+from zslbench.core.hashing import file_fingerprint
+from zslbench.evaluation.backbone_features import BackboneFeatures, load_backbone_features
+from zslbench.models.checkpoint import CHECKPOINT, save_checkpoint, weights_sha256
+from zslbench.protocol.spec import Protocol
+from zslbench.text.vocab import ClassList
 from zslbench.video.manifest import VideoRecord
-from zslbench.vocab import ClassList
 
 BATCH_SIZE = 256  # videos per step of the SGD methods, unless --batch-size
 LR = 1e-3  # Adam, unless --lr
@@ -34,10 +34,10 @@ def train_on_features(config, progress=None):
     """`zslbench train --model NAME --features FILE`: fit in one go; returns a TrainResult."""
     from zslbench.models import build_feature_method, model_spec
     from zslbench.models.feature_methods import FeatureInput, fit_method
-    from zslbench.protocol import load_protocol
+    from zslbench.protocol.spec import load_protocol
     from zslbench.text import load_embedder
     from zslbench.text.class_vectors import embed_class_lists
-    from zslbench.train import TrainResult, _training_classes, protocol_reference, resolve_settings
+    from zslbench.training.trainer import TrainResult, _training_classes, protocol_reference, resolve_settings
 
     if config.resume:
         raise ZslbenchError("a model on features trains in one go; there is nothing to resume", "drop --resume")
@@ -206,7 +206,7 @@ def _failure_verdict(features: BackboneFeatures, classes: ClassList, rows, label
     """The failure budget on a features file: every training class has rows (`_rows_of`), and the
     videos that failed at extraction, of unknown class, count against the overall budget as a share
     of the whole file."""
-    from zslbench.checkpoint import failure_verdict
+    from zslbench.models.checkpoint import failure_verdict
 
     counts = np.bincount(labels, minlength=len(classes))
     videos = {name: int(counts[i]) for i, name in enumerate(classes.classes)}
@@ -221,7 +221,7 @@ def _failure_verdict(features: BackboneFeatures, classes: ClassList, rows, label
 def _pretraining(features: BackboneFeatures, declared: str | None) -> dict[str, Any]:
     """What the backbone saw before, from the features file, or from --pretrained-on when the file
     does not know (the user declares it, as at extraction)."""
-    from zslbench.vocab import load_class_list
+    from zslbench.text.vocab import load_class_list
 
     if declared:
         listed = load_class_list(declared)

@@ -4,7 +4,7 @@ Before the first step the source classes are filtered by the protocol's rule (or
 is audited); a list that breaks the rule is refused unless `allow_overlap`, which is then recorded in
 every checkpoint. Each item's randomness comes from (seed, epoch, index) and the shuffling from
 (seed, epoch); checkpoints are written between steps and carry every rank's RNG states and the
-gradient scaler, so `resume` continues bit for bit (see zslbench.train_state). Videos that fail to
+gradient scaler, so `resume` continues bit for bit (see zslbench.training.state). Videos that fail to
 decode are dropped from their batch and judged against a failure budget, overall and per class: a run
 that never saw a class finishes, but is not complete.
 """
@@ -25,8 +25,11 @@ import torch
 from torch.utils.data import Dataset, DistributedSampler
 
 from zslbench import __version__
-from zslbench.bounds import COUNT, LEARNING_RATE, SEED
-from zslbench.checkpoint import (
+from zslbench.core.bounds import COUNT, LEARNING_RATE, SEED
+from zslbench.core.distributed import Context, barrier, gather, setup, sync_buffers, teardown
+from zslbench.core.errors import ZslbenchError
+from zslbench.models import ANY_BACKBONE, build_model, model_spec
+from zslbench.models.checkpoint import (
     CHECKPOINT,
     CLASS_FAILURE_BUDGET,
     FAILURE_BUDGET,
@@ -34,15 +37,13 @@ from zslbench.checkpoint import (
     save_checkpoint,
     weights_sha256,
 )
-from zslbench.distributed import Context, barrier, gather, setup, sync_buffers, teardown
-from zslbench.errors import ZslbenchError
-from zslbench.losses import LOSSES, embedding_loss
-from zslbench.models import ANY_BACKBONE, build_model, model_spec
-from zslbench.overlap import compute_overlap
-from zslbench.protocol import Protocol, load_protocol
+from zslbench.models.losses import LOSSES, embedding_loss
+from zslbench.protocol.overlap import compute_overlap
+from zslbench.protocol.spec import Protocol, load_protocol
 from zslbench.text import load_embedder
 from zslbench.text.class_vectors import embed_class_lists
-from zslbench.train_state import (
+from zslbench.text.vocab import ClassList, load_class_list
+from zslbench.training.state import (
     DataAccount,
     MetricsLog,
     StopSignals,
@@ -57,7 +58,6 @@ from zslbench.video.decode import decoder_identity
 from zslbench.video.sampler import ClipSpec
 from zslbench.video.sources import dataset_videos
 from zslbench.video.transforms import to_model_input
-from zslbench.vocab import ClassList, load_class_list
 
 
 @dataclass
@@ -154,12 +154,12 @@ class EpochItems(Dataset):
 
 def train(config: TrainConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
     if config.features is not None:
-        from zslbench.feature_models import train_on_features
+        from zslbench.training.on_features import train_on_features
 
         return train_on_features(config, progress)
     spec = model_spec(config.model)
     if spec.kind == "features" and spec.backbone == ANY_BACKBONE:
-        from zslbench.feature_models import EXTRACT_HINT
+        from zslbench.training.on_features import EXTRACT_HINT
 
         raise ZslbenchError(
             f"{spec.name} trains on backbone features, not on videos", f"pass --features F.npz; {EXTRACT_HINT}"
@@ -462,6 +462,6 @@ def _metrics_log(out: Path, context: Context, tensorboard: bool, state: dict[str
 
 
 def _write_failures(out: Path, failures: dict[str, str]) -> None:
-    from zslbench.atomic import write_text
+    from zslbench.core.atomic import write_text
 
     write_text(out / "decode_failures.json", json.dumps(failures, indent=2, sort_keys=True) + "\n")

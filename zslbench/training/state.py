@@ -25,9 +25,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from zslbench.checkpoint import failure_verdict
-from zslbench.distributed import Context, gather
-from zslbench.errors import ZslbenchError
+from zslbench.core.distributed import Context, gather
+from zslbench.core.errors import ZslbenchError
+from zslbench.models.checkpoint import failure_verdict
 from zslbench.video.manifest import Manifest
 
 RESUME_HINT = "pass the settings of the run being resumed (its command plus --resume), or start a new --out"
@@ -227,7 +227,7 @@ class MetricsLog:
             self.board.flush()
 
     def _drop_after(self, resumed_at: tuple[int, int]) -> None:
-        from zslbench.atomic import write_text
+        from zslbench.core.atomic import write_text
 
         if not self.path.exists():
             return

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from zslbench.atomic import write_text
-from zslbench.errors import ZslbenchError
-from zslbench.observations import Observation, from_published
-from zslbench.published import published_numbers
+from zslbench.core.atomic import write_text
+from zslbench.core.errors import ZslbenchError
+from zslbench.reporting.observations import Observation, from_published
+from zslbench.reporting.published import published_numbers
 
 BASELINE_KIND = "zslbench-baseline"
 BASELINE_SCHEMA = 1
@@ -205,7 +205,7 @@ def junit_xml(rows: Sequence[Comparison]) -> str:
             body = f"<failure message={quoteattr(r.reason)}/>"
         elif r.status in ("missing", "stale"):
             body = f"<skipped message={quoteattr(r.status + ': ' + r.reason)}/>"
-        cases.append(f'  <testcase classname="zslbench.check" name={name}>{body}</testcase>')
+        cases.append(f'  <testcase classname="zslbench.reporting.gate" name={name}>{body}</testcase>')
     header = f'<testsuite name="zslbench check" tests="{len(rows)}" failures="{failures}" skipped="{skipped}">'
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + header + "\n" + "\n".join(cases) + "\n</testsuite>\n"
 

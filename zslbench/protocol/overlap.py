@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zslbench.bounds import MAX_SWEEP_POINTS
-from zslbench.errors import ZslbenchError
-from zslbench.phrases import Phrase
-from zslbench.protocol import Protocol
+from zslbench.core.bounds import MAX_SWEEP_POINTS
+from zslbench.core.errors import ZslbenchError
+from zslbench.protocol.spec import Protocol
 from zslbench.text import TextEmbedder, load_embedder
 from zslbench.text.class_vectors import embed_class_lists
-from zslbench.vocab import ClassList
+from zslbench.text.phrases import Phrase
+from zslbench.text.vocab import ClassList
 
 
 def cosine_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zslbench.errors import ZslbenchError, did_you_mean
+from zslbench.core.errors import ZslbenchError, did_you_mean
 
 MISSING: Any = object()
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}

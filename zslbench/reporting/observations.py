@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from zslbench.published import PublishedNumber
-from zslbench.results import incomplete_reason
+from zslbench.evaluation.records import incomplete_reason
+from zslbench.reporting.published import PublishedNumber
 
 METRICS = ("top1", "top5", "mean_class_accuracy")
 

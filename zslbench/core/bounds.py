@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import TypeVar
 
-from zslbench.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError
 
 N = TypeVar("N", int, float)
 INT_MAX = 2**31 - 1  # counts beyond a C int overflow somewhere below us (numpy, torch, the OS)

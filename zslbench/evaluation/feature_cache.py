@@ -2,8 +2,8 @@
 
 A namespace key names everything that can change an embedding except the video: the model (name,
 options, weights hash), the sampling spec and sampler version, the decoder and the library versions
-that make its pixels and run the model (zslbench.versions). Inside it, each video's file is named by
-the video's full-content fingerprint (zslbench.hashing), so two same-size videos that differ in one
+that make its pixels and run the model (zslbench.core.versions). Inside it, each video's file is named by
+the video's full-content fingerprint (zslbench.core.hashing), so two same-size videos that differ in one
 frame never share an entry. A changed model, protocol clip setting, decoder, library or video file
 is a miss, never a stale hit. Files are written atomically, so an interrupted
 extraction resumes from what it finished.
@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from zslbench.atomic import write_bytes, write_text
-from zslbench.hashing import file_fingerprint, sha256_json
-from zslbench.paths import cache_dir
+from zslbench.core.atomic import write_bytes, write_text
+from zslbench.core.hashing import file_fingerprint, sha256_json
+from zslbench.core.paths import cache_dir
 
 
 @dataclass(frozen=True)

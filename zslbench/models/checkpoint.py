@@ -13,8 +13,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from zslbench.atomic import write_bytes
-from zslbench.errors import ZslbenchError
+from zslbench.core.atomic import write_bytes
+from zslbench.core.errors import ZslbenchError
 
 FORMAT = "zslbench-checkpoint-v1"
 CHECKPOINT = "checkpoint.pt"
@@ -139,7 +139,7 @@ def pretraining_of(state: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
     "classes". Models trained on backbone features carry it from the features file; the others
     from their --init and --pretrained-on options.
     """
-    from zslbench.vocab import load_class_list
+    from zslbench.text.vocab import load_class_list
 
     if "pretraining" in state:
         known = state["pretraining"]

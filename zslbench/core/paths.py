@@ -11,7 +11,7 @@ from pathlib import Path
 
 import platformdirs
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # zslbench/
 
 
 def data_dir(name: str) -> Path:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from zslbench.atomic import write_bytes
-from zslbench.observations import Observation
+from zslbench.core.atomic import write_bytes
+from zslbench.reporting.observations import Observation
 
 SPLIT_SHORT = {"random_half": "half", "all": "all"}
 INCOMPLETE_MARK = "(incomplete)"  # a run that lost more videos than its failure budget

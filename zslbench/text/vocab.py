@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from zslbench.errors import ZslbenchError, did_you_mean
-from zslbench.files import read_regular_bytes
-from zslbench.hashing import sha256_text
-from zslbench.paths import data_dir
+from zslbench.core.errors import ZslbenchError, did_you_mean
+from zslbench.core.files import read_regular_bytes
+from zslbench.core.hashing import sha256_text
+from zslbench.core.paths import data_dir
 
 DATASETS = ("activitynet200", "hmdb51", "kinetics400", "kinetics600", "kinetics700", "ucf101")
 

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from zslbench.atomic import write_bytes
-from zslbench.bounds import WIDTH
-from zslbench.errors import ZslbenchError
+from zslbench.core.atomic import write_bytes
+from zslbench.core.bounds import WIDTH
+from zslbench.core.errors import ZslbenchError
 from zslbench.video.dataset import LoaderOptions
 
 KIND = "zslbench-backbone-features-v1"
@@ -138,11 +138,11 @@ def extract_backbone_features(
     loading: LoaderOptions | None = None,
 ) -> tuple[Path | None, BackboneFeatures | None]:
     """Extract, cache and save; returns (path, features) on rank 0, (None, None) on other ranks."""
-    from zslbench.checkpoint import weights_sha256
-    from zslbench.distributed import setup, teardown
-    from zslbench.encoding import VideoEncoder, sampling_identity
+    from zslbench.core.distributed import setup, teardown
+    from zslbench.evaluation.encoder import VideoEncoder, sampling_identity
+    from zslbench.models.checkpoint import weights_sha256
     from zslbench.models.resnet3d import VideoResNet
-    from zslbench.protocol import load_protocol
+    from zslbench.protocol.spec import load_protocol
     from zslbench.video.sampler import ClipSpec
     from zslbench.video.transforms import KINETICS_MEAN, KINETICS_STD
 
@@ -232,9 +232,9 @@ def _load_init(backbone, init: Path | None, state: dict | None, pretrained_on: s
     From a zslbench checkpoint the backbone has seen its training classes and whatever it was itself
     initialised from; a torchvision state dict has seen what --pretrained-on declares.
     """
-    from zslbench.checkpoint import pretraining_of
+    from zslbench.models.checkpoint import pretraining_of
     from zslbench.models.zeroshot import load_backbone_weights
-    from zslbench.vocab import load_class_list
+    from zslbench.text.vocab import load_class_list
 
     status, name, classes = "none", "", ()
     if state is not None:
@@ -257,7 +257,7 @@ def _load_init(backbone, init: Path | None, state: dict | None, pretrained_on: s
 
 def _checkpoint_or_none(path: Path) -> dict | None:
     """A zslbench checkpoint, or None for anything else (a torchvision state dict, say)."""
-    from zslbench.checkpoint import load_checkpoint
+    from zslbench.models.checkpoint import load_checkpoint
 
     try:
         return load_checkpoint(path)

@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from zslbench.files import not_regular, open_regular
-from zslbench.paths import cache_dir
+from zslbench.core.files import not_regular, open_regular
+from zslbench.core.paths import cache_dir
 
 FINGERPRINT_VERSION = 2  # 1: size + sha256 of three 1 MiB samples; 2: size + BLAKE3 of every byte
 RECENT_NS = 2_000_000_000  # a file changed this recently is hashed every time (see the module doc)

@@ -14,14 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from zslbench.checkpoint import training_summary
-from zslbench.errors import EXIT_FAILED, ZslbenchError
-from zslbench.features_file import read_features
-from zslbench.hashing import file_fingerprint
-from zslbench.metrics import class_distances, score_protocol, unusable_embedding
-from zslbench.overlap import compute_overlap
-from zslbench.protocol import Protocol, load_protocol
-from zslbench.results import (
+from zslbench.core.errors import EXIT_FAILED, ZslbenchError
+from zslbench.core.hashing import file_fingerprint
+from zslbench.evaluation.embeddings_file import read_features
+from zslbench.evaluation.metrics import class_distances, score_protocol, unusable_embedding
+from zslbench.evaluation.records import (
     SCHEMA,
     claim_record,
     environment,
@@ -30,10 +27,13 @@ from zslbench.results import (
     record_path,
     save_record,
 )
+from zslbench.models.checkpoint import training_summary
+from zslbench.protocol.overlap import compute_overlap
+from zslbench.protocol.spec import Protocol, load_protocol
 from zslbench.text import TextEmbedder, load_embedder
 from zslbench.text.class_vectors import embed_class_lists
+from zslbench.text.vocab import ClassList
 from zslbench.video.dataset import LoaderOptions
-from zslbench.vocab import ClassList
 
 DEFAULT_FAILURE_BUDGET = 0.005  # share of a dataset's videos that may fail before a run is incomplete
 
@@ -81,10 +81,10 @@ class CheckpointModel:
         device: str = "auto",
         loading: LoaderOptions | None = None,
     ) -> None:
-        from zslbench.checkpoint import load_checkpoint, weights_sha256
-        from zslbench.distributed import setup
-        from zslbench.encoding import VideoEncoder, sampling_identity
+        from zslbench.core.distributed import setup
+        from zslbench.evaluation.encoder import VideoEncoder, sampling_identity
         from zslbench.models import build_model, model_spec
+        from zslbench.models.checkpoint import load_checkpoint, weights_sha256
         from zslbench.video.sampler import ClipSpec
 
         self.weights = Path(weights)
@@ -133,20 +133,20 @@ class CheckpointModel:
     def embed(self, test: ClassList, data: dict[str, Path], batch_size: int, workers: int, progress=None):
         """(records, embeddings or None per record, failure reason per record index); all ranks call it."""
         if self.is_features:
-            from zslbench.feature_models import embed_feature_file
+            from zslbench.training.on_features import embed_feature_file
 
             return embed_feature_file(self.state, self.protocol, test, data)
         return self.encoder.encode(test, data, batch_size, workers, progress)
 
     def close(self) -> None:
-        from zslbench.distributed import teardown
+        from zslbench.core.distributed import teardown
 
         teardown(self.context)
 
 
 def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | None = None) -> EvalOutcome:
     """Evaluate a checkpoint on the protocol's test datasets (all ranks run this under torchrun)."""
-    from zslbench.distributed import barrier
+    from zslbench.core.distributed import barrier
 
     started = time.perf_counter()
     _check_label(config.label)
@@ -312,7 +312,7 @@ def _score_record(
 
 def _compliance(state: dict[str, Any], test: ClassList, protocol: Protocol, embedder: TextEmbedder) -> dict[str, Any]:
     """Eq. 3 for this test dataset: every training and pretraining class at distance >= tau."""
-    from zslbench.checkpoint import pretraining_of
+    from zslbench.models.checkpoint import pretraining_of
 
     verdict: dict[str, Any] = {"tau": protocol.tau, "dataset": test.name, "violations": []}
     training = state.get("classes")

@@ -17,13 +17,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from zslbench.bounds import TAU
-from zslbench.errors import ZslbenchError, unknown_name_error
-from zslbench.hashing import sha256_json
-from zslbench.paths import data_dir
-from zslbench.schema import Field, ListOf, Section, load_yaml
+from zslbench.core.bounds import TAU
+from zslbench.core.errors import ZslbenchError, unknown_name_error
+from zslbench.core.hashing import sha256_json
+from zslbench.core.paths import data_dir
+from zslbench.core.schema import Field, ListOf, Section, load_yaml
 from zslbench.text import DEFAULT_EMBEDDING
-from zslbench.vocab import DATASETS, ClassList, load_class_list, looks_like_path
+from zslbench.text.vocab import DATASETS, ClassList, load_class_list, looks_like_path
 
 DEFAULT_PROTOCOL = "brattoli2020-k700-ucf-hmdb"
 SPLIT_KINDS = ("random_half", "all")
@@ -147,7 +147,7 @@ class Protocol:
 
     @cached_property
     def fingerprint(self) -> str:
-        from zslbench.phrases import RULES_VERSION, default_overrides
+        from zslbench.text.phrases import RULES_VERSION, default_overrides
 
         lists = {ref: self.class_list(ref).sha256 for ref in [self.train_source, *self.test]}
         return sha256_json(

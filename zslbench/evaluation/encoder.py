@@ -14,17 +14,17 @@ from typing import Any
 
 import torch
 
-from zslbench.cache import FeatureCache, touch
-from zslbench.distributed import Context, barrier, gather
+from zslbench.core.distributed import Context, barrier, gather
+from zslbench.evaluation.feature_cache import FeatureCache, touch
+from zslbench.text.vocab import ClassList
 from zslbench.video.dataset import LoaderOptions
 from zslbench.video.sampler import ClipSpec
-from zslbench.vocab import ClassList
 
 
 def sampling_identity(clips: dict[str, Any], mean, std, decoder: str = "pyav") -> dict[str, Any]:
     """What besides the model's weights decides a video's output: clip sampling, decoder (with its
     library versions), normalisation, and the versions of the libraries that run the model."""
-    from zslbench.versions import pick
+    from zslbench.core.versions import pick
     from zslbench.video.decode import decoder_identity
     from zslbench.video.sampler import SAMPLER_VERSION
 
@@ -69,7 +69,7 @@ class VideoEncoder:
         progress: Callable[[str, int, int], None] | None = None,
     ):
         """(records, vector or None per record, failure reason per record index); all ranks call it."""
-        from zslbench.extract import iter_embeddings
+        from zslbench.evaluation.embed import iter_embeddings
         from zslbench.video.sources import select_videos
 
         selected = select_videos(class_list, data, self.loading.decoder, self.clips.short_side)
@@ -111,7 +111,7 @@ class VideoEncoder:
 def _keys(cache: FeatureCache, records) -> tuple[list[str | None], dict[int, str]]:
     """Each video's cache key, or its failure: a pipe, folder or missing file gets its own reason
     (and is never opened to hash, which would block on a pipe)."""
-    from zslbench.files import file_problem
+    from zslbench.core.files import file_problem
 
     keys, failures = [], {}
     for i, record in enumerate(records):

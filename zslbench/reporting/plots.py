@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zslbench.atomic import write_bytes
+from zslbench.core.atomic import write_bytes
 
 
 def plot_sweep(taus: np.ndarray, kept: np.ndarray, total: int, tau: float, title: str, path: Path) -> None:

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
 
-from zslbench.atomic import write_text
-from zslbench.errors import ZslbenchError
-from zslbench.hashing import sha256_json
-from zslbench.paths import cache_dir, config_dir, data_dir
+from zslbench.core.atomic import write_text
+from zslbench.core.errors import ZslbenchError
+from zslbench.core.hashing import sha256_json
+from zslbench.core.paths import cache_dir, config_dir, data_dir
 
 Phrase = tuple[str, ...]
 

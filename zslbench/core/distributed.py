@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from zslbench.bounds import check_device_name
-from zslbench.errors import ZslbenchError
+from zslbench.core.bounds import check_device_name
+from zslbench.core.errors import ZslbenchError
 
 
 @dataclass(frozen=True)

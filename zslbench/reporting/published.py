@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from zslbench.errors import ZslbenchError
-from zslbench.paths import data_dir
-from zslbench.schema import Field, ListOf, Section, load_yaml
+from zslbench.core.errors import ZslbenchError
+from zslbench.core.paths import data_dir
+from zslbench.core.schema import Field, ListOf, Section, load_yaml
 
 DATASET_NAMES = ("ucf101", "hmdb51", "activitynet200")
 SPLITS = ("random_half", "all")
@@ -69,7 +69,7 @@ class PublishedNumber:
 
 
 def load_published_file(path: Path) -> list[PublishedNumber]:
-    from zslbench.protocol import shipped_protocols
+    from zslbench.protocol.spec import shipped_protocols
 
     data = load_yaml(path, SCHEMA)
     shipped = shipped_protocols()

@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from zslbench.atomic import write_text
-from zslbench.errors import ZslbenchError
-from zslbench.paths import PACKAGE_DIR, path_component
+from zslbench.core.atomic import write_text
+from zslbench.core.errors import ZslbenchError
+from zslbench.core.paths import PACKAGE_DIR, path_component
 
 SCHEMA = 1
 KIND = "zslbench-result"
@@ -126,7 +126,7 @@ def find_records(paths: Iterable[Path | str]) -> list[dict[str, Any]]:
 
 def environment() -> dict[str, Any]:
     """Versions of what can move a number, and the git commit of this checkout when there is one."""
-    from zslbench.versions import library_versions
+    from zslbench.core.versions import library_versions
 
     versions = library_versions()  # the one list of what can move pixels, vectors or numbers
     commit, dirty = _git_state()

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from zslbench.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError
 
 
 def write_features(
@@ -30,7 +30,7 @@ def write_features(
 ) -> Path:
     import io
 
-    from zslbench.atomic import write_bytes
+    from zslbench.core.atomic import write_bytes
 
     arrays: dict[str, Any] = {
         "embeddings": np.asarray(embeddings, dtype=np.float32),

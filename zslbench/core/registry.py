@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from zslbench.errors import ZslbenchError, unknown_name_error
+from zslbench.core.errors import ZslbenchError, unknown_name_error
 
 T = TypeVar("T")
 
