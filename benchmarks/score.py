@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zslbench.evaluation.metrics import class_distances, score_protocol
+from zslbench.evaluation.scoring import class_distances, score_protocol
 
 SPLITS = [{"kind": "random_half", "repeats": 10, "first_seed": 0}, {"kind": "all", "repeats": 1, "first_seed": 0}]
 

@@ -46,6 +46,7 @@ def table(
     observations = [o for record in find_records(results or [Path("results")]) for o in from_record(record)]
     if published:
         observations += [from_published(n) for n in published_numbers()]
+    _check_metrics(metric or [], observations)
     text = render(build_table(observations, allow_mixed, metric), fmt)
     if out:
         write_text(out, text)
@@ -120,6 +121,17 @@ def check(
         raise typer.Exit(EXIT_FAILED)
 
 
+def _check_metrics(wanted: list[str], observations) -> None:
+    """`--metric` names a registered metric or one the results hold; a typo is an error, not an empty table."""
+    from zslbench.core.errors import unknown_name_error
+    from zslbench.metrics import metric_names
+
+    known = {*metric_names(), *(o.metric for o in observations)}
+    for name in wanted:
+        if name not in known:
+            raise unknown_name_error("metric", name, known, f"known metrics: {', '.join(sorted(known))}")
+
+
 CHECK_FORMATS = ("table", "md", "json")
 
 
@@ -135,6 +147,8 @@ def _check_format(fmt: str, json_out: bool) -> str:
 
 
 def _render(rows) -> None:
+    from zslbench.metrics import metric_names, metric_words
+
     styles = {"pass": "green", "fail": "bold red", "missing": "yellow", "stale": "yellow", "incomplete": "bold red"}
     table = Table(header_style="bold")
     notes = any(r.reason for r in rows)
@@ -144,16 +158,16 @@ def _render(rows) -> None:
             table.add_column(
                 column, justify="right" if number else "left", no_wrap=number or column == "status", overflow="fold"
             )
-    short = {"random_half": "half", "mean_class_accuracy": "mca"}
+    short = {"random_half": "half"}
     for r in rows:
-        names = (r.who, r.protocol, r.dataset, short.get(r.split, r.split), short.get(r.metric, r.metric))
-        table.add_row(
-            f"[{styles[r.status]}]{r.status}[/]", *map(Text, names),
-            "" if r.ours is None else f"{r.ours:.2f}", r.reference_text, r.allowed_text,
-            *([Text(r.reason)] if notes else []),
-        )  # fmt: skip
+        names = (r.who, r.protocol, r.dataset, short.get(r.split, r.split), metric_words(r.metric)[1])
+        numbers = ("" if r.ours is None else f"{r.ours:.2f}", r.reference_text, r.allowed_text)
+        note = [Text(r.reason)] if notes else []
+        table.add_row(f"[{styles[r.status]}]{r.status}[/]", *map(Text, names), *numbers, *note)
     console.print(table)
     counts = {s: sum(r.status == s for r in rows) for s in styles}
-    console.print(
-        ", ".join(f"{n} {s}" for s, n in counts.items()) + "  (half: 10 half-class splits; mca: mean class accuracy)"
-    )
+    legend = ["half: 10 half-class splits"]
+    for name in metric_names():  # a short name that is not the metric's own is explained
+        label, abbreviation = metric_words(name)
+        legend += [f"{abbreviation}: {label}"] if abbreviation != name else []
+    console.print(", ".join(f"{n} {s}" for s, n in counts.items()) + f"  ({'; '.join(legend)})")

@@ -83,9 +83,8 @@ def compare(
 
 def _same_setting(result: Observation, ref: Observation) -> bool:
     who = result.model == ref.model if ref.published else result.who == ref.who
-    return who and (result.protocol, result.dataset, result.split, result.metric) == (
-        ref.protocol, ref.dataset, ref.split, ref.metric,
-    )  # fmt: skip
+    setting = (result.protocol, result.dataset, result.split, result.metric)
+    return who and setting == (ref.protocol, ref.dataset, ref.split, ref.metric)
 
 
 def _stale(result: Observation, ref: Observation) -> str:
@@ -180,8 +179,8 @@ def markdown_summary(rows: Sequence[Comparison]) -> str:
     ]
     for r in rows:
         ours = "" if r.ours is None else f"{r.ours:.2f}"
-        cells = (r.status, r.who, r.protocol, r.dataset, r.split, r.metric, ours, r.reference_text, r.allowed_text,
-                 r.reason)  # fmt: skip
+        names = (r.status, r.who, r.protocol, r.dataset, r.split, r.metric)
+        cells = (*names, ours, r.reference_text, r.allowed_text, r.reason)
         lines.append("| " + " | ".join(map(_md_cell, cells)) + " |")
     return "\n".join(lines) + "\n"
 

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from zslbench.evaluation.records import incomplete_reason
+from zslbench.metrics import record_metrics
 from zslbench.reporting.published import PublishedNumber
-
-METRICS = ("top1", "top5", "mean_class_accuracy")
 
 
 @dataclass(frozen=True)
@@ -37,6 +36,7 @@ class Observation:
 
 
 def from_record(record: dict[str, Any]) -> list[Observation]:
+    """One row per split and metric the record holds (its protocol's metrics, in their order)."""
     protocol, metrics = record["protocol"], record["metrics"]
     common = {
         "who": record["model"]["label"],
@@ -53,7 +53,7 @@ def from_record(record: dict[str, Any]) -> list[Observation]:
         "incomplete": incomplete_reason(record),
     }
     rows = []
-    for metric in METRICS:
+    for metric in record_metrics(record):
         if "random_half" in metrics:
             summary = metrics["random_half"][metric]
             rows.append(

@@ -14,10 +14,10 @@ from pathlib import Path
 from zslbench.core.errors import ZslbenchError
 from zslbench.core.paths import data_dir
 from zslbench.core.schema import Field, ListOf, Section, load_yaml
+from zslbench.metrics import metric_choices
 
 DATASET_NAMES = ("ucf101", "hmdb51", "activitynet200")
 SPLITS = ("random_half", "all")
-METRICS = ("top1", "top5", "mean_class_accuracy")
 
 SCHEMA = Section(
     {
@@ -33,7 +33,7 @@ SCHEMA = Section(
                     "protocol_note": Field(str, default="", doc="how the protocol differs, when there is no id"),
                     "dataset": Field(str, choices=DATASET_NAMES),
                     "split": Field(str, choices=SPLITS),
-                    "metric": Field(str, choices=METRICS),
+                    "metric": Field(str, choices=metric_choices()),
                     "value": Field(float, min=0.0, max=100.0),
                     "std": Field(float, default=None, min=0.0, nullable=True),
                     "table": Field(str, doc="where in the source, e.g. Table 1"),

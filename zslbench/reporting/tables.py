@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from zslbench.core.atomic import write_bytes
+from zslbench.metrics import metric_sort_key
 from zslbench.reporting.observations import Observation
 
 SPLIT_SHORT = {"random_half": "half", "all": "all"}
@@ -75,10 +76,10 @@ def build_table(observations: Sequence[Observation], allow_mixed: bool = False, 
 
 
 def _column_order(column: str) -> tuple:
-    """Our protocols first, then other ones; within a dataset: half before all, top1, top5, mca."""
+    """Our protocols first, then other ones; within a dataset: half before all, then the metrics in
+    the registry's order (top1, top5, mca, then other metrics by name)."""
     protocol, dataset, split, metric = column.split(" · ")
-    splits, metrics = ("half", "all"), ("top1", "top5", "mean_class_accuracy")
-    return (protocol.startswith("other"), protocol, dataset, splits.index(split), metrics.index(metric))
+    return (protocol.startswith("other"), protocol, dataset, ("half", "all").index(split), metric_sort_key(metric))
 
 
 def _verdict(verdicts: set[str]) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from zslbench.metrics import BUILTIN_METRICS, metric, per_class_top1
+
 
 def half_class_splits(n_classes: int, repeats: int = 10, first_seed: int = 0) -> list[np.ndarray]:
     """The reference's splits: for seed k, `np.random.seed(k); np.random.permutation(C)[:C // 2]`.
@@ -32,9 +34,7 @@ def half_class_splits(n_classes: int, repeats: int = 10, first_seed: int = 0) ->
 
 @dataclass(frozen=True)
 class SplitScore:
-    top1: float  # percent of videos whose nearest class is their own
-    top5: float
-    mean_class_accuracy: float  # mean over classes of their videos' top-1
+    metrics: dict[str, float]  # metric name -> percent (NaN for a split without videos), in the order asked
     per_class: dict[int, float]  # class index -> top-1 of its videos
     videos: int
 
@@ -95,10 +95,38 @@ def _power_of_two_scaled(rows: np.ndarray) -> np.ndarray:
     return np.ldexp(rows, -exponent)
 
 
-def score(distances: np.ndarray, labels: np.ndarray, classes: Sequence[int] | None = None) -> SplitScore:
-    """Nearest-class accuracy over `classes` (all when None): only those classes' videos, ranked
+def score(
+    distances: np.ndarray,
+    labels: np.ndarray,
+    classes: Sequence[int] | None = None,
+    metrics: Sequence[str] = BUILTIN_METRICS,
+) -> SplitScore:
+    """The registered `metrics` over `classes` (all when None): only those classes' videos, ranked
     against those classes only. Ties go to the class listed first, as a stable argsort would; a
     video whose distances are NaN (no direction, see `class_distances`) is a miss at every k."""
+    functions = {name: metric(name).function for name in metrics}
+    rank, truth, classes = split_ranks(distances, labels, classes)
+    per_class = {int(classes[i]): acc for i, acc in per_class_top1(rank, truth, len(classes)).items()}
+    return SplitScore(
+        metrics={
+            name: function(rank, truth, len(classes)) if len(rank) else float("nan")
+            for name, function in functions.items()
+        },
+        per_class=per_class,
+        videos=len(rank),
+    )
+
+
+def split_ranks(
+    distances: np.ndarray, labels: np.ndarray, classes: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rank, truth, classes) of one split, what metric functions score.
+
+    rank: int64 [videos of `classes`], how many of `classes` rank before the video's own (ties go to
+    the class listed first; NaN distances give the int64 maximum, a miss at every k). truth: int
+    [videos], each video's class as an index into `classes`. classes: the split's class indices
+    into the columns of `distances` [videos, all classes].
+    """
     labels = np.asarray(labels)
     if classes is None:
         classes = np.arange(distances.shape[1])
@@ -114,16 +142,7 @@ def score(distances: np.ndarray, labels: np.ndarray, classes: Sequence[int] | No
     earlier = np.arange(len(classes))[None, :] < truth[:, None]
     rank = ((sub < own) | ((sub == own) & earlier)).sum(axis=1)
     rank[np.isnan(own[:, 0])] = np.iinfo(rank.dtype).max  # no direction (NaN distances): a miss at every k
-    videos = np.bincount(truth, minlength=len(classes))
-    correct = np.bincount(truth, weights=rank == 0, minlength=len(classes))
-    per_class = {int(c): float(100 * (correct[i] / videos[i])) for i, c in enumerate(classes) if videos[i]}
-    return SplitScore(
-        top1=float(100 * np.mean(rank == 0)) if len(rows) else float("nan"),
-        top5=float(100 * np.mean(rank < 5)) if len(rows) else float("nan"),
-        mean_class_accuracy=float(np.mean(list(per_class.values()))) if per_class else float("nan"),
-        per_class=per_class,
-        videos=len(rows),
-    )
+    return rank, truth, classes
 
 
 def summarise(values: Sequence[float]) -> dict[str, Any]:
@@ -133,27 +152,32 @@ def summarise(values: Sequence[float]) -> dict[str, Any]:
 
 
 def score_protocol(
-    distances: np.ndarray, labels: np.ndarray, class_names: Sequence[str], splits: Sequence[dict[str, Any]]
+    distances: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    splits: Sequence[dict[str, Any]],
+    metrics: Sequence[str] = BUILTIN_METRICS,
 ) -> dict[str, Any]:
-    """Every split the protocol names, from one distance matrix. `labels` index `class_names`, which
-    are in the protocol's class order (the seeded permutations index that order)."""
+    """Every split the protocol names, scored with the metrics it names (`evaluation.metrics`, in
+    that order), from one distance matrix. `labels` index `class_names`, which are in the protocol's
+    class order (the seeded permutations index that order)."""
     out: dict[str, Any] = {}
-    metrics = ("top1", "top5", "mean_class_accuracy")
+    metrics = list(metrics)
     for split in splits:
         if split["kind"] == "random_half":
             halves = half_class_splits(len(class_names), split["repeats"], split["first_seed"])
-            scores = [score(distances, labels, half) for half in halves]
+            scores = [score(distances, labels, half, metrics) for half in halves]
             out["random_half"] = {
                 "repeats": split["repeats"],
                 "first_seed": split["first_seed"],
                 "classes_per_split": len(class_names) // 2,
-                **{m: summarise([getattr(s, m) for s in scores]) for m in metrics},
+                **{m: summarise([s.metrics[m] for s in scores]) for m in metrics},
                 "videos_per_split": [s.videos for s in scores],
             }
         else:
-            full = score(distances, labels)
+            full = score(distances, labels, metrics=metrics)
             out["all"] = {
-                **{m: getattr(full, m) for m in metrics},
+                **full.metrics,
                 "classes": len(class_names),
                 "videos": full.videos,
                 "per_class": {class_names[i]: acc for i, acc in sorted(full.per_class.items())},
