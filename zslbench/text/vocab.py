@@ -1,22 +1,51 @@
-"""Class vocabularies: the shipped dataset label lists and user class-list files.
+"""Class vocabularies: the registered datasets' label lists and user class-list files.
 
 Wherever zslbench takes a dataset name it also takes a path to a text file of class names, one per
 line (`#` comments, blank lines, a UTF-8 BOM and CRLF endings are tolerated; duplicates are
-dropped and reported).
+dropped and reported). Which names are datasets, and where their lists live, is the dataset
+registry's (zslbench.datasets): the shipped ones and any a plugin registers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import overload
 
 from zslbench.core.errors import ZslbenchError, did_you_mean
 from zslbench.core.files import read_regular_bytes
 from zslbench.core.hashing import sha256_text
-from zslbench.core.paths import data_dir
+from zslbench.datasets import DatasetSpec, dataset_names, dataset_spec, is_dataset
 
-DATASETS = ("activitynet200", "hmdb51", "kinetics400", "kinetics600", "kinetics700", "ucf101")
+
+class DatasetNames(Sequence[str]):
+    """The registered dataset names, sorted, read from the registry at each use, so a dataset that a
+    plugin (or a test) registers is a name wherever `ref in DATASETS` tells a name from a file.
+    `in` also accepts an alias; iterating gives the names only."""
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return tuple(dataset_names())[index]
+
+    def __len__(self) -> int:
+        return len(dataset_names())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dataset_names())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and is_dataset(name)
+
+    def __repr__(self) -> str:
+        return f"DatasetNames({', '.join(self)})"
+
+
+DATASETS = DatasetNames()
 
 
 @dataclass(frozen=True)
@@ -25,7 +54,7 @@ class ClassList:
 
     name: str  # dataset name, or the file's stem
     classes: tuple[str, ...]
-    source: str  # "builtin" or the file path
+    source: str  # "builtin" (a registered dataset, named by its name) or the file path
     duplicates: tuple[str, ...] = ()
 
     @property
@@ -64,6 +93,12 @@ def parse_class_names(text: str, origin: str) -> tuple[tuple[str, ...], tuple[st
 
 
 def read_class_file(path: Path) -> ClassList:
+    classes, duplicates = parse_class_names(read_class_text(path), str(path))
+    return ClassList(path.stem, classes, str(path), duplicates)
+
+
+def read_class_text(path: Path) -> str:
+    """A class-list file's text, or a one-line ZslbenchError saying why it cannot be read."""
     try:
         data = read_regular_bytes(path)  # a named pipe would block a plain read forever
     except IsADirectoryError:
@@ -75,25 +110,28 @@ def read_class_file(path: Path) -> ClassList:
             f"cannot read class list {path}: {err.strerror}", "check the path and its permissions"
         ) from None
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ZslbenchError(
             f"class list {path} is not UTF-8 text (byte {err.start})", "save the file as UTF-8, one class per line"
         ) from None
-    classes, duplicates = parse_class_names(text, str(path))
-    return ClassList(path.stem, classes, str(path), duplicates)
+
+
+def dataset_classes(spec: DatasetSpec) -> ClassList:
+    """A registered dataset's class list. Its source is "builtin" (referred to by name, as manifests
+    and protocols store it), and its name is the spec's, also when it was found by an alias."""
+    classes, duplicates = parse_class_names(read_class_text(spec.class_list_path), spec.name)
+    return ClassList(spec.name, classes, "builtin", duplicates)
 
 
 def load_class_list(name_or_path: str | Path, base_dir: Path | None = None) -> ClassList:
-    """A shipped dataset's classes by name (e.g. 'ucf101'), or a class-list file.
+    """A registered dataset's classes by name (e.g. 'ucf101'), or a class-list file.
 
     Relative paths are resolved against `base_dir` (a protocol file's folder) when given.
     """
     text = str(name_or_path)
-    if text in DATASETS:
-        path = data_dir("class_lists") / f"{text}.txt"
-        classes, duplicates = parse_class_names(path.read_text(encoding="utf-8"), text)
-        return ClassList(text, classes, "builtin", duplicates)
+    if is_dataset(text):
+        return dataset_classes(dataset_spec(text))
     path = Path(text).expanduser()
     if base_dir is not None and not path.is_absolute():
         path = base_dir / path
@@ -101,9 +139,10 @@ def load_class_list(name_or_path: str | Path, base_dir: Path | None = None) -> C
         return read_class_file(path)
     if looks_like_path(text):
         raise ZslbenchError(f"class-list file {path} does not exist", "check the path (relative to where you run)")
+    names = dataset_names()
     raise ZslbenchError(
-        f"unknown dataset {text!r} and no such file.{did_you_mean(text, DATASETS)}",
-        f"datasets: {', '.join(DATASETS)}; or pass a text file with one class name per line",
+        f"unknown dataset {text!r} and no such file.{did_you_mean(text, names)}",
+        f"datasets: {', '.join(names)}; or pass a text file with one class name per line",
     )
 
 

@@ -11,6 +11,7 @@ that stay inside the folder are fine.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import re
@@ -22,12 +23,16 @@ from pathlib import Path
 from zslbench.core.errors import ZslbenchError
 from zslbench.core.files import file_problem, read_regular_bytes
 from zslbench.core.registry import Registry
+from zslbench.datasets import dataset_spec, is_dataset
 from zslbench.text.vocab import ClassList, load_class_list
 from zslbench.video.manifest import Manifest, VideoRecord
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov")
-SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validate": "val",
-                 "validation": "val", "test": "test", "testing": "test"}  # fmt: skip
+SPLIT_FOLDERS = {
+    **dict.fromkeys(("train", "training"), "train"),
+    **dict.fromkeys(("val", "valid", "validate", "validation"), "val"),
+    **dict.fromkeys(("test", "testing"), "test"),
+}
 Candidate = tuple[Path, str, str]  # file, label as found, split
 
 
@@ -58,14 +63,31 @@ LAYOUTS: Registry[Layout] = Registry("layout")
 
 
 def index_dataset(layout: str, root: Path | str, options: IndexOptions | None = None) -> IndexReport:
-    """Find the videos of a dataset laid out as `layout` under `root`."""
+    """Find the videos of a dataset laid out as `layout` under `root`.
+
+    `layout` may also name a registered dataset that is not a layout: its spec's layout is used,
+    with the dataset as the vocabulary unless `options.classes` says otherwise.
+    """
     options = options or IndexOptions()
     root = Path(root).expanduser()
+    if layout not in LAYOUTS and is_dataset(layout):
+        layout, options = dataset_layout(layout, options)
     list_candidates = LAYOUTS.get(layout)
     if not root.exists():
         raise ZslbenchError(f"{root} does not exist", f"pass the folder (or CSV) that holds the {layout} videos")
     vocabulary_ref, candidates, missing = list_candidates(root, options)
     return _build(layout, root, vocabulary_ref, list(candidates), missing)
+
+
+def dataset_layout(name: str, options: IndexOptions) -> tuple[str, IndexOptions]:
+    """(layout, options) that index dataset `name`'s folder tree, from its spec (zslbench.datasets)."""
+    spec = dataset_spec(name)
+    if spec.layout is None:
+        raise ZslbenchError(
+            f"dataset {spec.name!r} names no layout for its folder tree",
+            f"index it with a layout: zslbench data index folder ROOT --classes {spec.name}",
+        )
+    return spec.layout, dataclasses.replace(options, classes=options.classes or spec.name)
 
 
 def _build(
@@ -290,10 +312,15 @@ def _read_kinetics_csv(path: Path) -> list[tuple[str, int, int, str, str]]:
     reader = csv.DictReader(io.StringIO(_read_text(path, "Kinetics annotations", hint), newline=""))
     try:
         return [
-            (row["youtube_id"], int(float(row["time_start"])), int(float(row["time_end"])), row["label"],
-             row.get("split", ""))
+            (
+                row["youtube_id"],
+                int(float(row["time_start"])),
+                int(float(row["time_end"])),
+                row["label"],
+                row.get("split", ""),
+            )
             for row in reader
-        ]  # fmt: skip
+        ]
     except (KeyError, ValueError) as err:
         raise ZslbenchError(f"cannot read Kinetics annotations {path}: {err}", hint) from None
 
