@@ -12,7 +12,18 @@ from rich.text import Text
 
 from zslbench.cli.app import app
 from zslbench.cli.bounds import bounded
-from zslbench.cli.common import command, console, err_console, print_json, short, short_id, split_list
+from zslbench.cli.common import (
+    JsonOpt,
+    SetOpt,
+    command,
+    complete_protocols,
+    console,
+    err_console,
+    print_json,
+    short,
+    short_id,
+    split_list,
+)
 from zslbench.core.bounds import TAU
 from zslbench.core.errors import EXIT_FAILED
 
@@ -22,7 +33,13 @@ if TYPE_CHECKING:
 
 ProtocolOpt = Annotated[
     str | None,
-    typer.Option("--protocol", "-p", help="Protocol name or YAML file", show_default="brattoli2020-k700-ucf-hmdb"),
+    typer.Option(
+        "--protocol",
+        "-p",
+        help="Protocol name or YAML file",
+        show_default="brattoli2020-k700-ucf-hmdb",
+        autocompletion=complete_protocols,
+    ),
 ]
 TestOpt = Annotated[
     list[str] | None,
@@ -38,7 +55,6 @@ EmbeddingOpt = Annotated[
     str | None,
     typer.Option("--embedding", "-e", help="glove-6b-50d, fasttext:PATH, word2vec:PATH, glove:PATH or sentence:minilm"),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 BORDERLINE = 10
 
 
@@ -47,6 +63,7 @@ BORDERLINE = 10
 def split(
     threshold: ThresholdOpt = None,
     protocol: ProtocolOpt = None,
+    sets: SetOpt = None,
     train: Annotated[str | None, typer.Option("--train", help="Source classes: dataset or class-list file")] = None,
     test: TestOpt = None,
     embedding: EmbeddingOpt = None,
@@ -64,7 +81,7 @@ def split(
     from zslbench.protocol.overlap import parse_sweep
     from zslbench.protocol.report import default_split_dir, overlap_report, sweep_report, write_split
 
-    proto = _resolve(protocol, train, test, embedding, threshold)
+    proto = _resolve(protocol, sets, train, test, embedding, threshold)
     taus = parse_sweep(sweep) if sweep else None
     table = _overlap(proto, quiet=json_out)
     out_dir = out or default_split_dir(proto, proto.tau)
@@ -95,13 +112,14 @@ def audit(
     test: TestOpt = None,
     threshold: ThresholdOpt = None,
     protocol: ProtocolOpt = None,
+    sets: SetOpt = None,
     embedding: EmbeddingOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Check a training class list against test datasets. Exit 0 compliant, 1 not, 2 bad input."""
     from zslbench.protocol.report import overlap_report
 
-    proto = _resolve(protocol, train_classes, test, embedding, threshold)
+    proto = _resolve(protocol, sets, train_classes, test, embedding, threshold)
     report = overlap_report(_overlap(proto, quiet=json_out), proto, proto.tau, "audit")
     report["compliant"] = report["counts"]["removed"] == 0
     if json_out:
@@ -117,11 +135,17 @@ def audit(
 
 
 def _resolve(
-    protocol: str | None, train: str | None, test: list[str] | None, embedding: str | None, threshold: float | None
+    protocol: str | None,
+    sets: list[str] | None,
+    train: str | None,
+    test: list[str] | None,
+    embedding: str | None,
+    threshold: float | None,
 ) -> Protocol:
+    """The protocol with its --set overrides, then the dedicated options (--train, --test, ...) on top."""
     from zslbench.protocol.spec import load_protocol
 
-    return load_protocol(protocol).replace(
+    return load_protocol(protocol, sets or ()).replace(
         train_source=train, test=split_list(test), embedding=embedding, tau=threshold
     )
 

@@ -11,10 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from zslbench.cli.app import protocols_app
-from zslbench.cli.common import command, console, err_console, print_json, short
+from zslbench.cli.common import JsonOpt, SetOpt, command, complete_protocols, console, err_console, print_json, short
 from zslbench.core.errors import EXIT_BAD_INPUT, ZslbenchError
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 @protocols_app.command("list")
@@ -40,19 +38,21 @@ def list_protocols(json_out: JsonOpt = False) -> None:
 @protocols_app.command("show")
 @command
 def show(
-    protocol: Annotated[str, typer.Argument(help="Protocol name or YAML file")],
+    protocol: Annotated[str, typer.Argument(help="Protocol name or YAML file", autocompletion=complete_protocols)],
+    sets: SetOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """The resolved protocol (defaults filled in) and its fingerprint."""
+    """The resolved protocol (includes merged, --set applied, defaults filled in) and its fingerprint."""
     import yaml
 
     from zslbench.protocol.spec import load_protocol
 
-    proto = load_protocol(protocol)
+    proto = load_protocol(protocol, sets or ())
     if json_out:
         print_json({**_summary(proto), "resolved": proto.data})
         return
-    console.print(f"# {proto.path}\n# fingerprint: {proto.fingerprint}", soft_wrap=True)
+    changed = f"\n# changed: {', '.join(proto.changed)}" if proto.changed else ""
+    console.print(f"# {proto.path}\n# fingerprint: {proto.fingerprint}{changed}", soft_wrap=True)
     console.print(yaml.safe_dump(proto.data, sort_keys=False, width=100).rstrip(), markup=False, soft_wrap=True)
 
 
@@ -60,15 +60,17 @@ def show(
 @command
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Protocol YAML files")],
+    sets: SetOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Check protocol files; every mistake is named by file, line and field. Exit 2 if any is invalid."""
+    """Check protocol files (with their includes and any --set); every mistake is named by file, line
+    and field, or by the --set. Exit 2 if any is invalid."""
     from zslbench.protocol.spec import read_protocol
 
     results = []
     for path in files:
         try:
-            proto = read_protocol(path)
+            proto = read_protocol(path, sets or ())
             results.append({"file": str(path), "valid": True, **_summary(proto)})
         except ZslbenchError as err:
             results.append({"file": str(path), "valid": False, "error": err.message, "hint": err.hint})
@@ -89,7 +91,8 @@ def validate(
 
 
 def _summary(proto) -> dict:
-    return {
+    """A protocol's row in --json output; "sets" and "changed" only when --set was given."""
+    summary = {
         "name": proto.name,
         "version": proto.version,
         "path": str(proto.path),
@@ -99,3 +102,6 @@ def _summary(proto) -> dict:
         "embedding": proto.embedding,
         "fingerprint": proto.fingerprint,
     }
+    if proto.sets:
+        summary.update(sets=list(proto.sets), changed=list(proto.changed))
+    return summary

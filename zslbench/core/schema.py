@@ -3,6 +3,10 @@
 Used for protocols and the published-number registry. A schema is a tree of `Section` (a mapping
 with known keys), `ListOf` and `Field` (a scalar); validation returns plain Python values with
 defaults filled in.
+
+Validation works on composed YAML nodes, so documents can be combined before they are checked
+(`merge_nodes` for a protocol's `include:`, `apply_override` for `--set key=value`) and every error
+still names where its value was written: `file:line` for a file, `--set key=value` for an override.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from zslbench.core.errors import ZslbenchError, did_you_mean
 
 MISSING: Any = object()
+_STR_TAG = "tag:yaml.org,2002:str"
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 
@@ -71,8 +76,24 @@ class Section:
 Schema = Field | ListOf | Section
 
 
+@dataclass(frozen=True)
+class CommandLine:
+    """Where a value given on the command line came from, in place of a YAML mark: errors about it
+    name `name` (e.g. `--set clips.clip_len=eight`) instead of `file:line`."""
+
+    name: str
+    line: None = None
+
+
 def load_yaml(path: Path, schema: Section, text: str | None = None) -> dict[str, Any]:
     """Parse and validate a YAML file against `schema`; every error names `path:line`."""
+    return validate(compose_yaml(path, text), schema)
+
+
+def compose_yaml(path: Path, text: str | None = None) -> Any:
+    """A YAML file as its root node (a `yaml.Node`), each mark naming `path`; not yet validated.
+
+    Raises ZslbenchError for an unreadable file, SchemaError for a syntax error or an empty file."""
     import yaml
 
     if text is None:
@@ -83,6 +104,7 @@ def load_yaml(path: Path, schema: Section, text: str | None = None) -> dict[str,
         except UnicodeDecodeError:
             raise ZslbenchError(f"{path} is not UTF-8 text", "save the file as UTF-8") from None
     loader = yaml.SafeLoader(text)
+    loader.name = str(path)  # every mark, hence every error, names the file its node was written in
     try:
         node = loader.get_single_node()
     except yaml.YAMLError as err:
@@ -94,16 +116,144 @@ def load_yaml(path: Path, schema: Section, text: str | None = None) -> dict[str,
         loader.dispose()
     if node is None:
         raise SchemaError(f"{path}:1: the file is empty", "see protocols/ for complete examples")
-    return _Validator(path, loader).section(node, schema, "")
+    return node
+
+
+def validate(node: Any, schema: Section, also_known: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A composed document checked against `schema`, as plain values with defaults filled in.
+
+    `also_known`: top-level keys the caller handles itself (and has removed), offered as did-you-mean
+    for a misspelt top-level key. Raises SchemaError naming where the offending value was written."""
+    import yaml
+
+    return _Validator(yaml.SafeLoader(""), also_known).section(node, schema, "")
+
+
+def located_error(node: Any, message: str, hint: str) -> SchemaError:
+    """An error about `node`, prefixed with where it was written (`file:line`, or `--set k=v`)."""
+    mark = node.start_mark
+    where = mark.name if mark.line is None else f"{mark.name}:{mark.line + 1}"
+    return SchemaError(f"{where}: {message}", hint)
+
+
+def merge_nodes(base: Any, over: Any) -> Any:
+    """`over` laid on `base`: mappings merge key by key, recursively; anything else in `over`
+    (a list, a scalar, a mapping over a non-mapping) replaces what `base` has. Nodes keep their marks,
+    so a value is still reported where it was written; a key written twice in either stays twice."""
+    import yaml
+
+    if not (isinstance(base, yaml.MappingNode) and isinstance(over, yaml.MappingNode)):
+        return over
+    pairs = list(base.value)
+    merged: set[Any] = set()
+    for key_node, value_node in over.value:
+        key = _key(key_node)
+        index = next((i for i, (k, _) in enumerate(pairs) if key is not None and _key(k) == key), None)
+        if index is None or key in merged:
+            pairs.append((key_node, value_node))
+        else:
+            pairs[index] = (key_node, merge_nodes(pairs[index][1], value_node))
+            merged.add(key)
+    return yaml.MappingNode(over.tag, pairs, over.start_mark, over.end_mark, over.flow_style)
+
+
+def pop_key(node: Any, key: str) -> tuple[Any, Any] | None:
+    """Remove top-level `key` from a composed mapping: its (key node, value node), or None if absent
+    (or if `node` is not a mapping, which validation reports). Raises SchemaError if written twice."""
+    import yaml
+
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    found = [pair for pair in node.value if _key(pair[0]) == (_STR_TAG, key)]
+    if len(found) > 1:
+        raise located_error(found[1][0], f"key {key!r} appears twice", "keep one of them")
+    node.value = [pair for pair in node.value if _key(pair[0]) != (_STR_TAG, key)]
+    return found[0] if found else None
+
+
+def apply_override(root: Any, item: str, schema: Section, option: str = "--set") -> str:
+    """Set one `dotted.key=value` (the value a YAML scalar or flow list/mapping, as `yaml.safe_load`
+    reads it) in `root`, a composed document that validated against `schema`; returns the dotted key.
+
+    A mapping value merges into the section it names. Validate `root` again afterwards: a bad value is
+    then reported as `{option} {item}: ...`. Raises SchemaError now for a malformed item or a key
+    `schema` does not have (with a did-you-mean)."""
+    import yaml
+
+    text, sep, value = item.partition("=")
+    dotted = text.strip()
+    parts = dotted.split(".")
+    if not sep or not all(parts):
+        raise SchemaError(f"{option} {item!r} is not KEY=VALUE", f"e.g. {option} clips.clip_len=8")
+    origin = CommandLine(f"{option} {item}")
+    try:
+        value_node = yaml.compose(value, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        raise SchemaError(
+            f"{origin.name}: {value.strip()!r} is not a YAML value", "quote text with ':' or '#'; write lists as [a, b]"
+        ) from None
+    value_node = _relabel(value_node or yaml.ScalarNode("tag:yaml.org,2002:null", ""), origin)
+    _set_path(root, schema, parts, value_node, origin)
+    return dotted
+
+
+def _set_path(node: Any, section: Section, parts: list[str], value: Any, origin: CommandLine) -> None:
+    """Put `value` at `parts` under mapping `node`, creating the sections on the way that `node` lacks."""
+    import yaml
+
+    for depth, part in enumerate(parts):
+        where, name = ".".join(parts[:depth]), ".".join(parts[: depth + 1])
+        if part not in section.fields:
+            message = f"unknown key {part!r}{' in ' + where if where else ''}.{did_you_mean(part, section.fields)}"
+            raise SchemaError(f"{origin.name}: {message}", _allowed(section))
+        sub = section.fields[part]
+        last = depth == len(parts) - 1
+        if not last and not isinstance(sub, Section):
+            raise SchemaError(f"{origin.name}: {name} is {_describe(sub)}, not a section", f"set {name} itself")
+        index = next((i for i, (key, _) in enumerate(node.value) if _key(key) == (_STR_TAG, part)), None)
+        old = node.value[index][1] if index is not None else None
+        if last:
+            new = merge_nodes(old, value) if old is not None else value
+        elif isinstance(old, yaml.MappingNode):
+            new = old
+        else:  # a section the document leaves to its defaults (or got wrong): the override starts it
+            new = _relabel(yaml.MappingNode("tag:yaml.org,2002:map", []), origin)
+        if index is None:
+            node.value.append((_relabel(yaml.ScalarNode(_STR_TAG, part), origin), new))
+        else:
+            node.value[index] = (node.value[index][0], new)
+        section, node = sub, new  # type: ignore[assignment]
+
+
+def _key(node: Any) -> Any:
+    """A mapping key node's identity for merging: (tag, text) of a scalar; None for other keys."""
+    import yaml
+
+    return (node.tag, node.value) if isinstance(node, yaml.ScalarNode) else None
+
+
+def _relabel(node: Any, origin: CommandLine) -> Any:
+    """`node` and everything under it marked as coming from `origin`."""
+    import yaml
+
+    node.start_mark = node.end_mark = origin
+    children: list[Any] = []
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    for child in children:
+        _relabel(child, origin)
+    return node
 
 
 @dataclass
 class _Validator:
-    path: Path
-    loader: Any
+    loader: Any  # constructs scalars from nodes
+    also_known: tuple[str, ...] = ()
 
     def fail(self, node, message: str, hint: str) -> SchemaError:
-        return SchemaError(f"{self.path}:{node.start_mark.line + 1}: {message}", hint)
+        return located_error(node, message, hint)
 
     def value(self, node, schema: Schema, where: str) -> Any:
         if isinstance(schema, Section):
@@ -122,9 +272,8 @@ class _Validator:
             key = self.loader.construct_object(key_node)
             name = f"{where}.{key}" if where else str(key)
             if key not in schema.fields:
-                message = (
-                    f"unknown key {key!r}{' in ' + where if where else ''}.{did_you_mean(str(key), schema.fields)}"
-                )
+                known = [*schema.fields, *(self.also_known if not where else ())]
+                message = f"unknown key {key!r}{' in ' + where if where else ''}.{did_you_mean(str(key), known)}"
                 raise self.fail(key_node, message, _allowed(schema))
             if key in out:
                 raise self.fail(key_node, f"key {name!r} appears twice", "keep one of them")

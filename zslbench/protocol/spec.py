@@ -4,6 +4,10 @@ A protocol names the source (training) class list, the test datasets, the text e
 the evaluation splits and metrics, and the clip sampling. Its fingerprint is the sha256 of the
 canonical resolved protocol plus the hashes of the class lists it names and of the word rules
 (class_lists/overrides.yaml and the rules version), so any change that can move a result changes it.
+
+A protocol file may start from another one (`include: NAME_OR_PATH`: its keys merge over the base's)
+and a caller may override single settings (`sets`, the CLI's `--set clips.clip_len=8`); both are
+resolved before validation, so the result is checked, and fingerprinted, as one whole file would be.
 """
 
 from __future__ import annotations
@@ -11,23 +15,36 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from zslbench.core.bounds import TAU
-from zslbench.core.errors import ZslbenchError, unknown_name_error
+from zslbench.core.errors import ZslbenchError, did_you_mean, unknown_name_error
 from zslbench.core.hashing import sha256_json
 from zslbench.core.paths import data_dir
-from zslbench.core.schema import Field, ListOf, Section, load_yaml
+from zslbench.core.schema import (
+    CommandLine,
+    Field,
+    ListOf,
+    Section,
+    apply_override,
+    compose_yaml,
+    located_error,
+    merge_nodes,
+    pop_key,
+    validate,
+)
+from zslbench.metrics import BUILTIN_METRICS, metric_choices
 from zslbench.text import DEFAULT_EMBEDDING
 from zslbench.text.vocab import DATASETS, ClassList, load_class_list, looks_like_path
 
 DEFAULT_PROTOCOL = "brattoli2020-k700-ucf-hmdb"
+INCLUDE = "include"  # the top-level key naming a base protocol; never part of the resolved data
 SPLIT_KINDS = ("random_half", "all")
-METRICS = ("top1", "top5", "mean_class_accuracy")
 
 SCHEMA = Section(
     {
@@ -79,7 +96,11 @@ SCHEMA = Section(
                     ),
                     min_items=1,
                 ),
-                "metrics": ListOf(Field(str, choices=METRICS), default=METRICS, min_items=1),
+                "metrics": ListOf(
+                    Field(str, choices=metric_choices(), doc="a registered metric, see docs/plugins.md"),
+                    default=BUILTIN_METRICS,
+                    min_items=1,
+                ),
             }
         ),
         "clips": Section(
@@ -103,6 +124,7 @@ class Protocol:
     data: dict[str, Any]
     path: Path | None = None  # the file it came from; relative class-list paths start there
     changed: tuple[str, ...] = ()  # settings replaced after loading (e.g. from the command line)
+    sets: tuple[str, ...] = ()  # the `key=value` overrides it was loaded with, as given
 
     @property
     def name(self) -> str:
@@ -147,6 +169,10 @@ class Protocol:
 
     @cached_property
     def fingerprint(self) -> str:
+        """sha256 of the resolved `data` (name and version included), the class lists' contents and
+        the word rules. Only content counts: not the path, not how it was reached (an `include:`
+        chain, `sets`, `changed`), so two files that resolve to the same data share a fingerprint,
+        and a `--set` moves it exactly when it changes a value."""
         from zslbench.text.phrases import RULES_VERSION, default_overrides
 
         lists = {ref: self.class_list(ref).sha256 for ref in [self.train_source, *self.test]}
@@ -157,6 +183,16 @@ class Protocol:
                 "word_rules": {"version": RULES_VERSION, "overrides": default_overrides().sha256},
             }
         )
+
+    def reference(self) -> dict[str, Any]:
+        """How a checkpoint names its protocol: {"name", "version", "fingerprint", "path"}, plus "sets"
+        (a list of `key=value`) only when it was loaded with some. `load_protocol(ref["path"] or
+        ref["name"], sets=ref.get("sets", ()))` loads it again; compare the fingerprint."""
+        ref: dict[str, Any] = {"name": self.name, "version": self.version, "fingerprint": self.fingerprint}
+        ref["path"] = str(self.path)
+        if self.sets:
+            ref["sets"] = list(self.sets)
+        return ref
 
     def describe(self) -> dict[str, Any]:
         """The protocol's identity as reports and result records carry it."""
@@ -235,26 +271,132 @@ def shipped_protocols() -> dict[str, Path]:
     return {path.stem: path for path in sorted(data_dir("protocols").glob("*.yaml"))}
 
 
-def load_protocol(name_or_path: str | Path | None = None) -> Protocol:
-    """A shipped protocol by name, or a protocol YAML file."""
+def load_protocol(name_or_path: str | Path | Protocol | None = None, sets: Sequence[str] = ()) -> Protocol:
+    """A shipped protocol by name, or a protocol YAML file, with `sets` applied (see `read_protocol`).
+
+    An already-loaded Protocol is returned unchanged (so configs can carry either); giving `sets`
+    with one is a ValueError: apply them when loading."""
+    if isinstance(sets, str):
+        raise TypeError("sets is a sequence of 'key=value' strings, not one string")
+    if isinstance(name_or_path, Protocol):
+        if sets:
+            raise ValueError("pass sets when loading the protocol, not with a loaded Protocol")
+        return name_or_path
     ref = str(name_or_path or DEFAULT_PROTOCOL)
     shipped = shipped_protocols()
     if ref in shipped:
-        return read_protocol(shipped[ref])
+        return read_protocol(shipped[ref], sets)
     path = Path(ref).expanduser()
     if path.is_file():
-        return read_protocol(path)
+        return read_protocol(path, sets)
     if path.suffix in (".yaml", ".yml") or "/" in ref:
         raise ZslbenchError(f"protocol file {path} does not exist", "check the path, or use a shipped protocol name")
     raise unknown_name_error("protocol", ref, shipped, "see `zslbench protocols list`, or pass a protocol YAML file")
 
 
-def read_protocol(path: Path) -> Protocol:
-    data = load_yaml(path, SCHEMA)
+def read_protocol(path: Path, sets: Sequence[str] = ()) -> Protocol:
+    """A protocol file, validated, over the chain of protocols it `include:`s, with `sets` applied.
+
+    Includes: the base (a shipped name, or a path relative to the including file) is read first and
+    the file's keys merged over it (mappings merge, lists and scalars replace); bases may include
+    others, a cycle is refused. `sets` ("clips.clip_len=8"; YAML values; class-list paths relative to
+    the working directory) then apply in order; each that changes a value is listed in `changed`.
+    Raises ZslbenchError, naming the file and line (or the `--set`) where a bad value was written."""
+    path = Path(path)
+    node = _compose_protocol(path, ())
+    data = validate(node, SCHEMA, also_known=(INCLUDE,))
     protocol = Protocol(data, path.resolve())
+    if sets:
+        protocol = _with_sets(protocol, node, sets)
+        data = protocol.data
     for ref in [protocol.train_source, *protocol.test]:
         protocol.class_list(ref)  # a missing class list is a protocol error, found now
     for split in data["evaluation"]["splits"]:
         if split["kind"] == "all" and split["repeats"] != 1:
             raise ZslbenchError(f"{path}: an 'all' split has repeats 1", "remove `repeats` from the 'all' split")
     return protocol
+
+
+def _compose_protocol(path: Path, chain: tuple[Path, ...]) -> Any:
+    """`path` as a YAML node tree with the base it includes (recursively) merged under it; `chain`
+    holds the including files so far, to refuse a cycle."""
+    node = compose_yaml(path)
+    include = pop_key(node, INCLUDE)
+    if include is None:
+        return node
+    base = _include_path(path, include[1])
+    chain = (*chain, path)
+    if base.resolve() in {link.resolve() for link in chain}:
+        cycle = " -> ".join(str(link) for link in (*chain, base))
+        raise located_error(include[1], f"include cycle: {cycle}", "remove one of these includes")
+    base_node = _compose_protocol(base, chain)
+    if base.parent.resolve() != path.parent.resolve():
+        _move_class_lists(base_node, lambda ref: _rebased(ref, base.parent, path.parent))
+    return merge_nodes(base_node, node)
+
+
+def _include_path(path: Path, value: Any) -> Path:
+    """The file an `include:` value names: a shipped protocol, or a path relative to `path`'s folder."""
+    import yaml
+
+    hint = "include a shipped protocol (see `zslbench protocols list`) or a YAML file, relative to this one"
+    if not isinstance(value, yaml.ScalarNode) or value.tag != "tag:yaml.org,2002:str" or not value.value:
+        raise located_error(value, "include must be a protocol name or a YAML file path", hint)
+    shipped = shipped_protocols()
+    if value.value in shipped:
+        return shipped[value.value]
+    base = path.parent / Path(value.value).expanduser()
+    if not base.is_file():
+        known = did_you_mean(value.value, shipped)
+        raise located_error(
+            value, f"include {value.value!r} is no shipped protocol, and {base} does not exist.{known}", hint
+        )
+    return base
+
+
+def _with_sets(protocol: Protocol, node: Any, sets: Sequence[str]) -> Protocol:
+    """`protocol` (read from the composed `node`) with each `key=value` of `sets` applied in order."""
+    keys = [apply_override(node, item, SCHEMA) for item in sets]
+    _move_class_lists(node, _from_cwd, only=CommandLine)
+    updated = Protocol(validate(node, SCHEMA), protocol.path)
+    changed = [
+        key
+        for key in keys
+        if updated._resolve_refs(_get(updated.data, key)) != protocol._resolve_refs(_get(protocol.data, key))
+    ]
+    return dataclasses.replace(updated, changed=tuple(dict.fromkeys(changed)), sets=tuple(sets))
+
+
+def _get(data: dict[str, Any], dotted: str) -> Any:
+    return functools.reduce(dict.__getitem__, dotted.split("."), data)
+
+
+def _move_class_lists(root: Any, move: Callable[[str], str], only: type | None = None) -> None:
+    """Rewrite, in a composed protocol, each class-list file path (train.source, test items) with
+    `move` (dataset names stay names); with `only`, just the nodes whose mark is of that type."""
+    import yaml
+
+    def field(mapping: Any, key: str) -> list[Any]:
+        if not isinstance(mapping, yaml.MappingNode):
+            return []
+        return [value for k, value in mapping.value if isinstance(k, yaml.ScalarNode) and k.value == key]
+
+    nodes = [n for train in field(root, "train") for n in field(train, "source")]
+    nodes += [n for test in field(root, "test") if isinstance(test, yaml.SequenceNode) for n in test.value]
+    for node in nodes:
+        plain = isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str"
+        if plain and node.value not in DATASETS and (only is None or isinstance(node.start_mark, only)):
+            node.value = move(node.value)
+
+
+def _rebased(ref: str, old: Path, new: Path) -> str:
+    """A class-list path written relative to folder `old` (an included file's), made relative to
+    folder `new` (the including file's). Absolute paths, and names that are no path and no file
+    (e.g. a misspelt dataset, reported later as such), stay as written."""
+    path = Path(ref).expanduser()
+    if path.is_absolute() or not (looks_like_path(ref) or (old / path).exists()):
+        return ref
+    try:
+        return os.path.relpath(old / path, new)
+    except ValueError:  # on another drive (Windows): no relative path exists
+        return str((old / path).resolve())
