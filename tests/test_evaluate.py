@@ -341,3 +341,25 @@ def test_a_stopped_runs_checkpoint_evaluates_cleanly(runner, synth_dataset, tmp_
     assert result.exit_code == 0, result.stderr
     (record,) = json.loads(result.stdout)
     assert record["training"]["finished"] is False and record["training"]["data"]["complete"] is True
+
+
+def test_a_model_trained_with_set_is_evaluated_under_the_same_overrides(runner, synth_dataset, tmp_path):
+    """`train --set` is recorded in the checkpoint: eval reloads it, and the file alone is refused."""
+    data = ["--data", f"synth-target={synth_dataset.root / 'target.csv'}", "--results", str(tmp_path / "r")]
+    trained = runner.invoke(
+        app,
+        ["train", "--model", "e2e_r2plus1d", "--width", "0.125", "--protocol", str(synth_dataset.protocol),
+         "--set", "overlap.tau=0.04", "--data", f"synth-source={synth_dataset.root / 'source.csv'}",
+         "--out", str(tmp_path / "run"), "--max-steps", "2"],
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.stderr
+    result = runner.invoke(app, ["eval", "--weights", str(tmp_path / "run"), "--json", *data])
+    assert result.exit_code == 0, result.stderr
+    (record,) = json.loads(result.stdout)
+    assert record["compliance"]["tau"] == 0.04
+    plain = runner.invoke(
+        app, ["eval", "--weights", str(tmp_path / "run"), "--protocol", str(synth_dataset.protocol), *data]
+    )
+    assert plain.exit_code == 2 and "--set overlap.tau=0.04" in plain.stderr
+    alone = runner.invoke(app, ["eval", "--weights", str(tmp_path / "run"), "--set", "overlap.tau=0.04", *data])
+    assert alone.exit_code == 2 and "--set needs --protocol" in alone.stderr

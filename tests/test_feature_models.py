@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from zslbench.cli import app
-from zslbench.evaluation.backbone_features import extract_backbone_features, load_backbone_features
+from zslbench.evaluation.backbone_features import (
+    BackboneExtraction,
+    extract_backbone_features,
+    load_backbone_features,
+)
 from zslbench.models import build_feature_method
 from zslbench.models.checkpoint import load_checkpoint, weights_sha256
 from zslbench.models.feature_methods import ConSE, DeViSE, FeatureInput, _solve, fit_method
@@ -53,7 +58,7 @@ def test_features_file_records_the_backbone_its_weights_and_pretraining(features
     backbone = {k.removeprefix("backbone."): v for k, v in state["state_dict"].items() if k.startswith("backbone.")}
     assert (source.backbone, source.width, source.features.shape) == ("r2plus1d_18", 0.25, (144, 128))
     assert source.weights_sha256 == weights_sha256(backbone)
-    assert source.pretraining == "classes" and set(source.pretraining_classes) == set(state["classes"])
+    assert source.pretraining.status == "classes" and set(source.pretraining.classes) == set(state["classes"])
     assert sorted(set(source.labels)) == sorted(state["classes"]) and not source.failures
 
 
@@ -67,7 +72,7 @@ def test_method_names_unseen_target_classes_clearly_above_chance(runner, feature
     state, e2e = load_checkpoint(tmp_path / model), load_checkpoint(run)
     for key in ("classes", "protocol", "embedder_id"):  # the same metadata as the e2e models
         assert state[key] == e2e[key], key
-    assert state["pretraining"]["classes"] == list(load_backbone_features(out / "source.npz").pretraining_classes)
+    assert state["pretraining"]["classes"] == list(load_backbone_features(out / "source.npz").pretraining.classes)
     assert state["model"]["input"] == "features" and record["model"]["identity"]["backbone"] == state["backbone"]
     own = {"devise": "hinge_rank", "eszsl": "eszsl_closed_form", "conse": "cross_entropy"}  # not the protocol's
     assert record["training"]["settings"]["loss"] == own.get(model, state["settings"]["loss"])
@@ -118,7 +123,7 @@ def test_unknown_pretraining_makes_the_verdict_unknown_until_declared(runner, fe
                                tmp_path / "backbone.pth", "--protocol", data / "synth.yaml",
                                "--data", videos, "--out", tmp_path / f"{part}.npz"])  # fmt: skip
     assert "pretraining is unknown" in done.stderr
-    assert load_backbone_features(tmp_path / "source.npz").pretraining == "unknown"
+    assert load_backbone_features(tmp_path / "source.npz").pretraining.status == "unknown"
     record = train_and_eval(runner, tmp_path, "eszsl", tmp_path / "source.npz", tmp_path / "target.npz", data)
     assert record["compliance"]["verdict"] == "unknown" and "--pretrained-on" in record["compliance"]["why"]
     declared = data / "synth-source.txt"
@@ -137,14 +142,20 @@ def test_extraction_resumes_from_the_cache_after_an_interruption(features, tmp_p
         calls.append((done, total))
         raise KeyboardInterrupt
 
-    args = ("r2plus1d_18", run, None, None, str(data / "synth.yaml"), "synth-target",
-            {"synth-target": data / "target.csv"})  # fmt: skip
+    def request(out: Path) -> BackboneExtraction:
+        sources = {"synth-target": data / "target.csv"}
+        protocol = str(data / "synth.yaml")
+        return BackboneExtraction(
+            "r2plus1d_18", "synth-target", sources, out, init=run, protocol=protocol, batch_size=4
+        )
+
     with pytest.raises(KeyboardInterrupt):
-        extract_backbone_features(*args, tmp_path / "first.npz", batch_size=4, progress=interrupt)
+        extract_backbone_features(request(tmp_path / "first.npz"), progress=interrupt)
     assert calls == [(4, 16)] and not (tmp_path / "first.npz").exists()
     calls.clear()
-    _, result = extract_backbone_features(*args, tmp_path / "second.npz", batch_size=4,
-                                          progress=lambda d, done, total: calls.append((done, total)))  # fmt: skip
+    _, result = extract_backbone_features(
+        request(tmp_path / "second.npz"), progress=lambda d, done, total: calls.append((done, total))
+    )
     assert calls[-1] == (12, 12)  # the 4 videos cached before the interruption were not decoded again
     expected = load_backbone_features(out / "target.npz")
     order = {path: i for i, path in enumerate(expected.paths)}

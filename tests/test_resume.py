@@ -86,6 +86,8 @@ def test_ctrl_c_mid_epoch_then_resume_equals_an_uninterrupted_run(synth_dataset,
     assert code == 130, stderr[-2000:]
     assert "resumes it exactly" in stderr and "Traceback" not in stderr
     state = load_checkpoint(out)
+    said = " ".join(stderr.split())
+    assert f"interrupted (SIGINT at epoch {state['epoch'] + 1}, step {state['step']}): checkpoint" in said
     assert not state["finished"] and 10 <= state["global_step"] < 48
     assert state["global_step"] == 24 * state["epoch"] + state["step"]  # written between two steps
     assert max(row.get("global_step", 0) for row in rows(out)) <= state["global_step"]
@@ -314,6 +316,23 @@ def test_amp_resume_on_cuda_restores_the_scaler_and_cuda_rng(synth_dataset, tmp_
     assert distance(a["state_dict"], b["state_dict"]) <= 10 * noise
 
 
+def test_a_signal_between_two_steps_ends_train_with_a_result_that_says_so(synth_dataset, tmp_path):
+    before = signal.getsignal(signal.SIGINT)
+
+    def press_ctrl_c(record: dict) -> None:
+        if record["global_step"] == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # handled (asked for a stop) before the step's end
+
+    out = tmp_path / "run"
+    result = train(config(synth_dataset, out, log_every=1), press_ctrl_c)
+    assert result.interrupted_by == signal.SIGINT and result.stopped_early
+    assert (result.epochs, result.epoch_step, result.steps) == (0, 3, 3)
+    state = load_checkpoint(out)
+    assert not state["finished"] and (state["epoch"], state["step"], state["global_step"]) == (0, 3, 3)
+    assert "replica_hashes" not in state and not (out / "decode_failures.json").exists()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 def test_ctrl_c_asks_for_a_stop_and_a_second_one_stops_at_once():
     before = signal.getsignal(signal.SIGINT)
     with StopSignals() as signals:
@@ -328,6 +347,7 @@ def test_ctrl_c_asks_for_a_stop_and_a_second_one_stops_at_once():
 
 def test_a_features_run_counts_extraction_failures_against_its_budget(synth_dataset, tmp_path):
     from zslbench.evaluation.backbone_features import BackboneFeatures
+    from zslbench.protocol.compliance import Pretraining
     from zslbench.protocol.spec import load_protocol
 
     labels = tuple(c.name for c in synth_dataset.source for _ in range(4))
@@ -335,7 +355,7 @@ def test_a_features_run_counts_extraction_failures_against_its_budget(synth_data
     features = BackboneFeatures(
         rng.standard_normal((len(labels), 16)).astype(np.float32), labels, tuple(f"v{i}.mp4" for i in range(48)),
         "r2plus1d_18", 0.125, "0" * 64, "synth-source", load_protocol(str(synth_dataset.protocol)).data["clips"],
-        "none", failures={"broken-1.mp4": "no frames", "broken-2.mp4": "no frames"},
+        Pretraining(), failures={"broken-1.mp4": "no frames", "broken-2.mp4": "no frames"},
     ).save(tmp_path / "source.npz")  # fmt: skip
     run = config(synth_dataset, tmp_path / "over", model="devise", features=features, epochs=2, data={})
     over = train(run)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,19 +13,24 @@ from zslbench.cli.app import app
 from zslbench.cli.bounds import DeviceOpt, bounded
 from zslbench.cli.common import (
     DecoderOpt,
+    JsonOpt,
     PinMemoryOpt,
     PrefetchOpt,
+    SetOpt,
     command,
+    complete_protocols,
     console,
     err_console,
     loader_options,
     print_json,
+    with_sets,
 )
+from zslbench.cli.progress import is_main_process, per_dataset
 from zslbench.core.bounds import COUNT, DAYS, SEED, SHARE, WIDTH, WORKERS
+from zslbench.core.errors import EXIT_FAILED
 
 cache_app = typer.Typer(help="The feature cache of `zslbench eval`.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 DataOpt = Annotated[list[str] | None, typer.Option("--data", help="NAME=PATH: a test dataset's manifest or folder")]
 
 
@@ -37,8 +41,12 @@ def eval_command(
     features: Annotated[Path | None, typer.Option("--features", help="Precomputed embeddings (.npz) instead")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Expected model name (checked)")] = None,
     protocol: Annotated[
-        str | None, typer.Option("--protocol", "-p", help="Protocol [default: the checkpoint's]")
+        str | None,
+        typer.Option(
+            "--protocol", "-p", help="Protocol [default: the checkpoint's]", autocompletion=complete_protocols
+        ),
     ] = None,
+    sets: SetOpt = None,
     data: DataOpt = None,
     dataset: Annotated[list[str] | None, typer.Option("--dataset", help="Only these test datasets")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Label for results/<name>/ [default: model name]")] = None,
@@ -66,18 +74,29 @@ def eval_command(
         from zslbench.core.errors import ZslbenchError
 
         raise ZslbenchError("pass exactly one of --weights and --features", "--weights runs/NAME or --features emb.npz")
+    proto = with_sets(protocol, sets)
     if features is not None:
         wanted = dataset[0] if dataset else None
-        outcome = evaluate_features(features, protocol, name, wanted, results, overwrite, failure_budget)
+        outcome = evaluate_features(features, proto, name, wanted, results, overwrite, failure_budget)
     else:
         config = EvalConfig(
-            weights=weights, data=parse_data_options(data or []), protocol=protocol, model=model, label=name,
-            datasets=dataset, results=results, batch_size=batch_size, workers=workers, device=device,
-            failure_budget=failure_budget, loading=loader_options(decoder, prefetch, pin_memory), overwrite=overwrite,
-        )  # fmt: skip
-        with _Progress(os.environ.get("RANK", "0") == "0" and not json_out) as progress:
+            weights=weights,
+            data=parse_data_options(data or []),
+            protocol=proto,
+            model=model,
+            label=name,
+            datasets=dataset,
+            results=results,
+            batch_size=batch_size,
+            workers=workers,
+            device=device,
+            failure_budget=failure_budget,
+            loading=loader_options(decoder, prefetch, pin_memory),
+            overwrite=overwrite,
+        )
+        with per_dataset("extracting", not json_out) as progress:
             outcome = evaluate(config, progress)
-    if os.environ.get("RANK", "0") != "0":
+    if not is_main_process():
         return
     if json_out:
         print_json(
@@ -89,18 +108,20 @@ def eval_command(
     else:
         _render(outcome)
     if not outcome.complete:
-        raise typer.Exit(outcome.exit_code)
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _render(outcome) -> None:
     from zslbench.video.sources import ignored_warnings
 
     table = Table(header_style="bold")
-    for column in ("dataset", "videos", "half top-1", "all top-1", "all top-5", "compliance"):
+    shown = _shown_metrics(outcome.records)
+    headers = [f"half {shown[0][1]}", *(f"all {label}" for _, label in shown)]
+    for column in ("dataset", "videos", *headers, "compliance"):
         table.add_column(column, no_wrap=column != "dataset", overflow="fold")
     for _, record in outcome.records:
         metrics, data = record["metrics"], record["data"]
-        half = metrics.get("random_half", {}).get("top1")
+        half = metrics.get("random_half", {}).get(shown[0][0])
         everything = metrics.get("all", {})
         videos = f"{data['scored']}/{data['expected']}" + ("" if data["complete"] else " [red]incomplete[/]")
         verdict = record["compliance"]["verdict"]
@@ -109,8 +130,7 @@ def _render(outcome) -> None:
             Text(record["dataset"]["name"]),
             videos,
             f"{half['mean']:.1f} ± {half['std']:.1f}" if half else "",
-            f"{everything['top1']:.1f}" if everything else "",
-            f"{everything['top5']:.1f}" if everything else "",
+            *(f"{everything[name]:.1f}" if name in everything else "" for name, _ in shown),
             f"[{style}]{verdict.replace('_', ' ')}[/]",
         )
     console.print(table)
@@ -133,30 +153,12 @@ def _render(outcome) -> None:
             err_console.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
 
 
-class _Progress:
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and err_console.is_terminal
-        self.bar = None
-        self.tasks: dict[str, Any] = {}
+def _shown_metrics(records) -> list[tuple[str, str]]:
+    """(name, label) of the summary's metrics: the protocol's first two (top-1 and top-5 by default)."""
+    from zslbench.metrics import BUILTIN_METRICS, metric_words, record_metrics
 
-    def __enter__(self):
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.bar = Progress(TextColumn("extracting {task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeRemainingColumn(), console=err_console)  # fmt: skip
-            self.bar.__enter__()
-        return self.update
-
-    def update(self, dataset: str, done: int, total: int) -> None:
-        if self.bar is not None:
-            if dataset not in self.tasks:
-                self.tasks[dataset] = self.bar.add_task(dataset, total=total)
-            self.bar.update(self.tasks[dataset], completed=done)
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
+    names = record_metrics(records[0][1]) if records else list(BUILTIN_METRICS)
+    return [(name, metric_words(name)[0]) for name in names[:2]]
 
 
 @app.command()
@@ -181,8 +183,15 @@ def extract(
     ] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", help="[default: the one --data names]")] = None,
     protocol: Annotated[
-        str | None, typer.Option("--protocol", "-p", help="[default: the checkpoint's, or the default protocol]")
+        str | None,
+        typer.Option(
+            "--protocol",
+            "-p",
+            help="[default: the checkpoint's, or the default protocol]",
+            autocompletion=complete_protocols,
+        ),
     ] = None,
+    sets: SetOpt = None,
     seed: Annotated[
         int, bounded(SEED, "--seed", help="Seeds the random backbone when there is no --init", kind="int")
     ] = 0,
@@ -204,41 +213,68 @@ def extract(
             "pass exactly one of --weights and --backbone", "--backbone r2plus1d_18 --init W, or --weights runs/NAME"
         )
     sources = parse_data_options(data or [])
-    loading = loader_options(decoder)
     dataset = dataset or (next(iter(sources)) if len(sources) == 1 else None)
     if dataset is None:
         raise ZslbenchError("which dataset?", "pass --dataset NAME, or a single --data NAME=PATH")
-    main_rank = os.environ.get("RANK", "0") == "0"
+    proto = with_sets(protocol, sets)
     if backbone is not None:
-        from zslbench.evaluation.backbone_features import extract_backbone_features
+        from zslbench.evaluation.backbone_features import BackboneExtraction
 
-        with _Progress(main_rank and not json_out) as progress:
-            path, result = extract_backbone_features(
-                backbone, init, width, pretrained_on, protocol, dataset, sources, out, batch_size, workers, device,
-                progress, seed, loading,
-            )  # fmt: skip
-        if result is None:
-            return
-        summary = {
-            "path": str(path), "dataset": result.dataset, "videos": len(result.labels),
-            "classes": len(set(result.labels)), "dim": int(result.features.shape[1]), "backbone": result.backbone,
-            "weights_sha256": result.weights_sha256, "pretraining": result.pretraining,
-            "pretraining_name": result.pretraining_name, "failed": len(result.failures),
-        }  # fmt: skip
+        request = BackboneExtraction(
+            backbone,
+            dataset,
+            sources,
+            out,
+            init,
+            width,
+            pretrained_on,
+            proto,
+            batch_size,
+            workers,
+            device,
+            seed,
+            loader_options(decoder),
+        )
+        summary = _extract_features(request, show_progress=not json_out)
     else:
         if init or width is not None or pretrained_on:
             raise ZslbenchError("--init, --width and --pretrained-on go with --backbone", "a checkpoint holds its own")
-        summary = _extract_embeddings(weights, dataset, sources, out, protocol, batch_size, workers, device, loading)
-        if summary is None:
-            return
+        summary = _extract_embeddings(
+            weights, dataset, sources, out, proto, batch_size, workers, device, loader_options(decoder)
+        )
+    if summary is None:  # not the main process
+        return
     if json_out:
         print_json(summary)
-        return
+    else:
+        _render_extract(summary, backbone is not None)
+
+
+def _extract_features(request, show_progress: bool) -> dict[str, Any] | None:
+    from zslbench.evaluation.backbone_features import extract_backbone_features
+
+    with per_dataset("extracting", show_progress) as progress:
+        path, result = extract_backbone_features(request, progress)
+    if result is None:
+        return None
+    return {
+        "path": str(path),
+        "dataset": result.dataset,
+        "videos": len(result.labels),
+        "classes": len(set(result.labels)),
+        "dim": int(result.features.shape[1]),
+        "backbone": result.backbone,
+        "weights_sha256": result.weights_sha256,
+        "pretraining": result.pretraining.status,
+        "pretraining_name": result.pretraining.name,
+        "failed": len(result.failures),
+    }
+
+
+def _render_extract(summary: dict[str, Any], backbone: bool) -> None:
     what = f"{summary['dim']}-d {summary.get('backbone', 'model')} features" if backbone else "embeddings"
-    console.print(
-        Text(f"wrote {summary['path']}: {what} of {summary['videos']} {summary['dataset']} videos "
-             f"({summary['failed']} undecodable left out)")
-    )  # fmt: skip
+    videos = f"{summary['videos']} {summary['dataset']} videos"
+    console.print(Text(f"wrote {summary['path']}: {what} of {videos} ({summary['failed']} undecodable left out)"))
     if backbone and summary["pretraining"] == "unknown":
         err_console.print(
             "[yellow]the --init weights' pretraining is unknown: models trained on these features get the "
@@ -249,8 +285,9 @@ def extract(
 def _extract_embeddings(weights, dataset, sources, out, protocol, batch_size, workers, device, loading) -> dict | None:
     import numpy as np
 
+    from zslbench.evaluation.checkpoint_model import CheckpointModel
     from zslbench.evaluation.embeddings_file import write_features
-    from zslbench.evaluation.run import CheckpointModel, test_lists
+    from zslbench.evaluation.run import test_lists
 
     runner = CheckpointModel(weights, None, protocol, device, loading)
     try:
@@ -259,14 +296,20 @@ def _extract_embeddings(weights, dataset, sources, out, protocol, batch_size, wo
         if not runner.context.is_main:
             return None
         kept = [i for i, v in enumerate(vectors) if v is not None]
+        state = runner.state
         path = write_features(
-            out, np.stack([vectors[i] for i in kept]), [records[i].label for i in kept], runner.state["model"]["name"],
-            test.name, runner.state.get("classes"), runner.state.get("pretrained_on"),
-        )  # fmt: skip
+            out,
+            np.stack([vectors[i] for i in kept]),
+            [records[i].label for i in kept],
+            state["model"]["name"],
+            test.name,
+            state.get("classes"),
+            state.get("pretrained_on"),
+        )
     finally:
         runner.close()
-    return {"path": str(path), "dataset": test.name, "videos": len(kept), "dim": len(vectors[kept[0]]) if kept else 0,
-            "failed": len(failures)}  # fmt: skip
+    dim = len(vectors[kept[0]]) if kept else 0
+    return {"path": str(path), "dataset": test.name, "videos": len(kept), "dim": dim, "failed": len(failures)}
 
 
 @cache_app.command("info")

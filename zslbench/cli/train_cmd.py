@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
+import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
@@ -13,103 +13,131 @@ from zslbench.cli.app import app
 from zslbench.cli.bounds import DeviceOpt, bounded
 from zslbench.cli.common import (
     DecoderOpt,
+    JsonOpt,
     PinMemoryOpt,
     PrefetchOpt,
+    SetOpt,
     command,
+    complete_models,
+    complete_protocols,
     console,
     err_console,
     loader_options,
     parse_options,
     print_json,
 )
+from zslbench.cli.progress import is_main_process, per_epoch
 from zslbench.core.bounds import COUNT, DROPOUT, LEARNING_RATE, SEED, SHARE, WIDTH, WORKERS
 from zslbench.models.checkpoint import CLASS_FAILURE_BUDGET, FAILURE_BUDGET
+
+if TYPE_CHECKING:
+    from zslbench.training.config import TrainConfig, TrainResult
+
+
+# The options of `zslbench train`, in the order --help lists them.
+ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", help="Registered model (zslbench models list)", autocompletion=complete_models)
+]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoint.pt, metrics.jsonl")]
+DataOpt = Annotated[list[str] | None, typer.Option("--data", help="NAME=PATH: the source dataset's manifest or folder")]
+FeaturesOpt = Annotated[
+    Path | None, typer.Option("--features", help="Backbone features of the source dataset (zslbench extract)")
+]
+OptionOpt = Annotated[
+    list[str] | None, typer.Option("--option", help="KEY=VALUE: a model option (zslbench models show NAME)")
+]
+ProtocolOpt = Annotated[
+    str | None, typer.Option("--protocol", "-p", help="Protocol name or YAML file", autocompletion=complete_protocols)
+]
+EpochsOpt = Annotated[int | None, bounded(COUNT, "--epochs", help="Epochs [default: the protocol's]", kind="int")]
+BatchSizeOpt = Annotated[
+    int | None, bounded(COUNT, "--batch-size", help="Videos per step [default: the protocol's]", kind="int")
+]
+LrOpt = Annotated[float | None, bounded(LEARNING_RATE, "--lr", help="Adam learning rate [default: the protocol's]")]
+LossOpt = Annotated[str | None, typer.Option(help="mse, cosine or softmax [default: the protocol's]")]
+SeedOpt = Annotated[int | None, bounded(SEED, "--seed", help="[default: the protocol's]", kind="int")]
+WorkersOpt = Annotated[int, bounded(WORKERS, "--workers", "-w", help="Data-loading processes per rank", kind="int")]
+WidthOpt = Annotated[float | None, bounded(WIDTH, "--width", help="Channel width multiplier (1 = the paper's network)")]
+DropoutOpt = Annotated[float | None, bounded(DROPOUT, "--dropout", help="Dropout before the head")]
+InitOpt = Annotated[Path | None, typer.Option(help="Backbone weights to start from (torchvision state dict)")]
+PretrainedOnOpt = Annotated[
+    str | None, typer.Option(help="Dataset the --init weights were trained on (audited at evaluation)")
+]
+ClassesOpt = Annotated[str | None, typer.Option(help="Train on this class list (audited) instead of the split")]
+AllowOverlapOpt = Annotated[
+    bool, typer.Option("--allow-overlap", help="Train on classes that break the rule; recorded as not compliant")
+]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --out where it stopped")]
+AmpOpt = Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA")]
+AmpDtypeOpt = Annotated[str, typer.Option("--amp-dtype", help="fp16 or bf16 (1.4x on an H200 with --channels-last)")]
+ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="channels_last_3d clips and weights on CUDA")]
+MaxStepsOpt = Annotated[
+    int | None, bounded(COUNT, "--max-steps", help="Stop after this many steps, resumable", kind="int")
+]
+FailureBudgetOpt = Annotated[
+    float,
+    bounded(
+        SHARE,
+        "--failure-budget",
+        help="Share of the videos that may fail to decode before the run is incomplete (exit 1)",
+    ),
+]
+ClassFailureBudgetOpt = Annotated[
+    float,
+    bounded(
+        SHARE,
+        "--class-failure-budget",
+        help="Share of one class's videos that may fail; a class with none decoded always fails",
+    ),
+]
+TensorboardOpt = Annotated[bool, typer.Option("--tensorboard", help="Also log to OUT/tensorboard (needs tensorboard)")]
+
+NOT_IN_JSON = ("interrupted_by", "epoch_step")  # an interrupted run prints no JSON; the rest is as it was
 
 
 @app.command()
 @command
 def train(
-    model: Annotated[str, typer.Option("--model", "-m", help="Registered model (zslbench models list)")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoint.pt, metrics.jsonl")],
-    data: Annotated[
-        list[str] | None, typer.Option("--data", help="NAME=PATH: the source dataset's manifest or folder")
-    ] = None,
-    features: Annotated[
-        Path | None, typer.Option("--features", help="Backbone features of the source dataset (zslbench extract)")
-    ] = None,
-    option: Annotated[
-        list[str] | None, typer.Option("--option", help="KEY=VALUE: a model option (zslbench models show NAME)")
-    ] = None,
-    protocol: Annotated[str | None, typer.Option("--protocol", "-p", help="Protocol name or YAML file")] = None,
-    epochs: Annotated[
-        int | None, bounded(COUNT, "--epochs", help="Epochs [default: the protocol's]", kind="int")
-    ] = None,
-    batch_size: Annotated[
-        int | None, bounded(COUNT, "--batch-size", help="Videos per step [default: the protocol's]", kind="int")
-    ] = None,
-    lr: Annotated[
-        float | None, bounded(LEARNING_RATE, "--lr", help="Adam learning rate [default: the protocol's]")
-    ] = None,
-    loss: Annotated[str | None, typer.Option(help="mse, cosine or softmax [default: the protocol's]")] = None,
-    seed: Annotated[int | None, bounded(SEED, "--seed", help="[default: the protocol's]", kind="int")] = None,
-    workers: Annotated[
-        int, bounded(WORKERS, "--workers", "-w", help="Data-loading processes per rank", kind="int")
-    ] = 0,
-    width: Annotated[
-        float | None, bounded(WIDTH, "--width", help="Channel width multiplier (1 = the paper's network)")
-    ] = None,
-    dropout: Annotated[float | None, bounded(DROPOUT, "--dropout", help="Dropout before the head")] = None,
-    init: Annotated[Path | None, typer.Option(help="Backbone weights to start from (torchvision state dict)")] = None,
-    pretrained_on: Annotated[
-        str | None, typer.Option(help="Dataset the --init weights were trained on (audited at evaluation)")
-    ] = None,
-    classes: Annotated[str | None, typer.Option(help="Train on this class list (audited) instead of the split")] = None,
-    allow_overlap: Annotated[
-        bool, typer.Option("--allow-overlap", help="Train on classes that break the rule; recorded as not compliant")
-    ] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out where it stopped")] = False,
+    model: ModelOpt,
+    out: OutOpt,
+    data: DataOpt = None,
+    features: FeaturesOpt = None,
+    option: OptionOpt = None,
+    protocol: ProtocolOpt = None,
+    sets: SetOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchSizeOpt = None,
+    lr: LrOpt = None,
+    loss: LossOpt = None,
+    seed: SeedOpt = None,
+    workers: WorkersOpt = 0,
+    width: WidthOpt = None,
+    dropout: DropoutOpt = None,
+    init: InitOpt = None,
+    pretrained_on: PretrainedOnOpt = None,
+    classes: ClassesOpt = None,
+    allow_overlap: AllowOverlapOpt = False,
+    resume: ResumeOpt = False,
     device: DeviceOpt = "auto",
-    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA")] = True,
-    amp_dtype: Annotated[
-        str, typer.Option("--amp-dtype", help="fp16 or bf16 (1.4x on an H200 with --channels-last)")
-    ] = "fp16",
-    channels_last: Annotated[
-        bool, typer.Option("--channels-last", help="channels_last_3d clips and weights on CUDA")
-    ] = False,
+    amp: AmpOpt = True,
+    amp_dtype: AmpDtypeOpt = "fp16",
+    channels_last: ChannelsLastOpt = False,
     decoder: DecoderOpt = "pyav",
     prefetch: PrefetchOpt = 2,
     pin_memory: PinMemoryOpt = None,
-    max_steps: Annotated[
-        int | None, bounded(COUNT, "--max-steps", help="Stop after this many steps, resumable", kind="int")
-    ] = None,
-    failure_budget: Annotated[
-        float,
-        bounded(
-            SHARE,
-            "--failure-budget",
-            help="Share of the videos that may fail to decode before the run is incomplete (exit 1)",
-        ),
-    ] = FAILURE_BUDGET,
-    class_failure_budget: Annotated[
-        float,
-        bounded(
-            SHARE,
-            "--class-failure-budget",
-            help="Share of one class's videos that may fail; a class with none decoded always fails",
-        ),
-    ] = CLASS_FAILURE_BUDGET,
-    tensorboard: Annotated[
-        bool, typer.Option("--tensorboard", help="Also log to OUT/tensorboard (needs tensorboard)")
-    ] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    max_steps: MaxStepsOpt = None,
+    failure_budget: FailureBudgetOpt = FAILURE_BUDGET,
+    class_failure_budget: ClassFailureBudgetOpt = CLASS_FAILURE_BUDGET,
+    tensorboard: TensorboardOpt = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Train a model on the protocol's source classes after applying the rule (videos or features).
 
     Ctrl-C stops at the next step boundary with a checkpoint that --resume continues bit for bit.
     Exit 1 when the run finished but too many videos failed to decode (see --failure-budget)."""
-    from zslbench.core.errors import EXIT_FAILED, ZslbenchError
-    from zslbench.training.trainer import TrainConfig, TrainingInterrupted
-    from zslbench.training.trainer import train as run_training
+    from zslbench.core.errors import ZslbenchError
+    from zslbench.protocol.spec import load_protocol
+    from zslbench.training.trainer import TrainConfig
     from zslbench.video.sources import parse_data_options
 
     if amp_dtype not in ("fp16", "bf16"):
@@ -120,38 +148,65 @@ def train(
             "pass either --data NAME=VIDEOS (train on videos) or --features F.npz (train on backbone features)",
             "see `zslbench models list` for each model's kind",
         )
-    options = {
-        k: v
-        for k, v in {"width": width, "dropout": dropout, "init": str(init) if init else None}.items()
-        if v is not None
-    }
-    options.update(parse_options(option))
+    options = _model_options(width, dropout, init, option)
     config = TrainConfig(
-        model=model, out=out, data=parse_data_options(data or []), protocol=protocol, model_options=options,
-        classes=classes, allow_overlap=allow_overlap, pretrained_on=pretrained_on, epochs=epochs,
-        batch_size=batch_size, lr=lr, loss=loss, seed=seed, workers=workers, device=device, amp=amp,
-        amp_dtype=amp_dtype, channels_last=channels_last, loading=loading,
-        resume=resume, max_steps=max_steps, tensorboard=tensorboard, features=features,
-        failure_budget=failure_budget, class_failure_budget=class_failure_budget,
-    )  # fmt: skip
-    main_rank = os.environ.get("RANK", "0") == "0"
-    try:
-        with _progress(enabled=main_rank and not json_out) as update:
-            result = run_training(config, update)
-    except TrainingInterrupted as stop:
+        model=model,
+        out=out,
+        data=parse_data_options(data or []),
+        protocol=load_protocol(protocol, sets=tuple(sets)) if sets else protocol,
+        model_options=options,
+        classes=classes,
+        allow_overlap=allow_overlap,
+        pretrained_on=pretrained_on,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        loss=loss,
+        seed=seed,
+        workers=workers,
+        device=device,
+        amp=amp,
+        amp_dtype=amp_dtype,
+        channels_last=channels_last,
+        loading=loading,
+        resume=resume,
+        max_steps=max_steps,
+        tensorboard=tensorboard,
+        features=features,
+        failure_budget=failure_budget,
+        class_failure_budget=class_failure_budget,
+    )
+    _run(config, json_out)
+
+
+def _model_options(
+    width: float | None, dropout: float | None, init: Path | None, option: list[str] | None
+) -> dict[str, Any]:
+    """The model's options: --width, --dropout and --init where given, then each --option KEY=VALUE."""
+    given = {"width": width, "dropout": dropout, "init": str(init) if init else None}
+    options = {key: value for key, value in given.items() if value is not None}
+    options.update(parse_options(option))
+    return options
+
+
+def _run(config: TrainConfig, json_out: bool) -> None:
+    """Train, and report on the main rank. The exit code says how the run ended: 128 + the signal
+    when one interrupted it (130 for Ctrl-C), 1 when it finished incomplete (see --failure-budget)."""
+    from zslbench.core.errors import EXIT_FAILED
+    from zslbench.training.trainer import train as run_training
+
+    main_rank = is_main_process()
+    with per_epoch(not json_out) as update:
+        result = run_training(config, update)
+    if result.interrupted_by is not None:
         if main_rank:
-            err_console.print(
-                Text(f"interrupted ({stop}): checkpoint {stop.checkpoint} resumes it exactly (the same command "
-                     "plus --resume)", style="yellow"),
-                soft_wrap=True,
-            )  # fmt: skip
-        raise typer.Exit(128 + stop.signum) from None
+            _print_interrupted(result)
+        raise typer.Exit(128 + result.interrupted_by)
     if not main_rank:
         return
-    summary = {key: (str(value) if isinstance(value, Path) else value) for key, value in result.__dict__.items()}
     incomplete = not result.stopped_early and not result.complete
     if json_out:
-        print_json(summary)
+        print_json({key: _plain(value) for key, value in result.__dict__.items() if key not in NOT_IN_JSON})
     else:
         console.print(_summary(result))
         console.print(Text(f"checkpoint {result.checkpoint}"))
@@ -163,7 +218,19 @@ def train(
         raise typer.Exit(EXIT_FAILED)
 
 
-def _summary(result) -> str:
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
+
+
+def _print_interrupted(result: TrainResult) -> None:
+    """Where the run stopped and how to continue it (stderr)."""
+    stopped = f"{signal.Signals(result.interrupted_by).name} at epoch {result.epochs + 1}, step {result.epoch_step}"
+    resumes = "resumes it exactly (the same command plus --resume)"
+    message = f"interrupted ({stopped}): checkpoint {result.checkpoint} {resumes}"
+    err_console.print(Text(message, style="yellow"), soft_wrap=True)
+
+
+def _summary(result: TrainResult) -> str:
     verdict = "compliant" if result.compliant else "[bold red]NOT compliant[/] (--allow-overlap)"
     data = f"{result.classes} classes, {result.videos} videos"
     fit = result.fit
@@ -186,48 +253,3 @@ def _summary(result) -> str:
         f"{state}: {result.epochs} epochs, {result.steps} steps, last loss {result.last_loss:.4f}; "
         f"{data}, {result.failures} undecodable; {verdict}"
     )
-
-
-class _progress:
-    """A rich progress bar fed with the trainer's per-step records (epoch, step, loss, clips/s, ETA)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and err_console.is_terminal
-        self.bar = None
-        self.task = None
-        self.last: dict[str, Any] | None = None
-        self.epoch = None
-
-    def __enter__(self):
-        if self.enabled:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            columns = (
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.fields[info]}"),
-                TimeRemainingColumn(),
-            )
-            self.bar = Progress(*columns, console=err_console)
-            self.bar.__enter__()
-        return self.update
-
-    def update(self, record: dict[str, Any]) -> None:
-        if self.bar is None:
-            return
-        if self.task is None or record["epoch"] != self.epoch:
-            if self.task is not None:
-                self.bar.remove_task(self.task)
-            self.task = self.bar.add_task(f"epoch {record['epoch']}", total=record["steps"], info="")
-            self.epoch = record["epoch"]
-            self.last = None
-        rate = ""
-        if self.last is not None:
-            seconds = record["elapsed_s"] - self.last["elapsed_s"]
-            rate = f"{record['clips'] / seconds:.1f} {record.get('unit', 'clips')}/s" if seconds > 0 else ""
-        self.bar.update(self.task, completed=record["step"], info=f"loss {record['loss']:.4f} {rate}")
-        self.last = record
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)

@@ -25,9 +25,12 @@ import torch
 from zslbench.core.atomic import write_bytes
 from zslbench.core.bounds import WIDTH
 from zslbench.core.errors import ZslbenchError
+from zslbench.protocol.compliance import Pretraining
+from zslbench.protocol.spec import Protocol
 from zslbench.video.dataset import LoaderOptions
 
 KIND = "zslbench-backbone-features-v1"
+EXTRACT_HINT = "write one with `zslbench extract --backbone r2plus1d_18 --init WEIGHTS --data NAME=ROOT --out F.npz`"
 
 
 @dataclass(frozen=True)
@@ -40,9 +43,7 @@ class BackboneFeatures:
     weights_sha256: str
     dataset: str
     clips: dict[str, Any]
-    pretraining: str  # none | unknown | classes
-    pretraining_name: str = ""
-    pretraining_classes: tuple[str, ...] = ()
+    pretraining: Pretraining  # what the backbone's weights saw before (Eq. 3)
     failures: dict[str, str] = field(default_factory=dict)  # path -> reason
 
     @property
@@ -63,9 +64,9 @@ class BackboneFeatures:
             "weights_sha256": np.array(self.weights_sha256),
             "dataset": np.array(self.dataset),
             "clips": np.array(json.dumps(self.clips, sort_keys=True)),
-            "pretraining": np.array(self.pretraining),
-            "pretraining_name": np.array(self.pretraining_name),
-            "pretraining_classes": np.array(self.pretraining_classes, dtype=str),
+            "pretraining": np.array(self.pretraining.status),
+            "pretraining_name": np.array(self.pretraining.name),
+            "pretraining_classes": np.array(self.pretraining.classes, dtype=str),
         }
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
@@ -102,11 +103,21 @@ def load_backbone_features(path: Path | str) -> BackboneFeatures:
         weights_sha256=str(data["weights_sha256"]),
         dataset=str(data["dataset"]),
         clips=json.loads(str(data["clips"])),
-        pretraining=str(data["pretraining"]),
-        pretraining_name=str(data["pretraining_name"]),
-        pretraining_classes=tuple(str(x) for x in data["pretraining_classes"]),
+        pretraining=Pretraining(
+            str(data["pretraining"]), str(data["pretraining_name"]), tuple(str(x) for x in data["pretraining_classes"])
+        ),
         failures=dict(zip(map(str, data["failed_paths"]), map(str, data["failed_reasons"]), strict=True)),
     )
+
+
+def check_clips(features: BackboneFeatures, protocol: Protocol, path: Path) -> None:
+    """Features sampled with other clip settings would be scored under a protocol they do not follow."""
+    if features.clips != protocol.data["clips"]:
+        raise ZslbenchError(
+            f"{path} was extracted with clip settings {features.clips}, but {protocol.name} samples "
+            f"{protocol.data['clips']}",
+            f"extract it again with --protocol {protocol.name}",
+        )
 
 
 class PooledBackbone(torch.nn.Module):
@@ -121,82 +132,104 @@ class PooledBackbone(torch.nn.Module):
         return self.backbone(clips.flatten(0, 1)).view(batch, n_clips, -1).mean(dim=1)
 
 
+@dataclass
+class BackboneExtraction:
+    """What `zslbench extract --backbone` is asked for: which backbone and initial weights, and which
+    dataset's videos to run it on, sampled as the protocol's test clips."""
+
+    backbone: str  # r2plus1d_18 or r3d_18
+    dataset: str  # a dataset of the protocol (source or test)
+    data: dict[str, Path]  # NAME=manifest or folder
+    out: Path
+    init: Path | None = None  # a torchvision state dict or a zslbench checkpoint; None: seeded random weights
+    width: float | None = None  # default: 1, or the checkpoint's
+    pretrained_on: str | None = None  # what the --init weights saw (for the audit)
+    protocol: str | Protocol | None = None
+    batch_size: int = 8
+    workers: int = 0
+    device: str = "auto"
+    seed: int = 0  # seeds the random backbone when there is no --init
+    loading: LoaderOptions = field(default_factory=LoaderOptions)
+
+
 def extract_backbone_features(
-    backbone_name: str,
-    init: Path | None,
-    width: float | None,
-    pretrained_on: str | None,
-    protocol_ref: str | None,
-    dataset: str,
-    data: dict[str, Path],
-    out: Path,
-    batch_size: int = 8,
-    workers: int = 0,
-    device: str = "auto",
-    progress=None,
-    seed: int = 0,
-    loading: LoaderOptions | None = None,
+    request: BackboneExtraction, progress=None
 ) -> tuple[Path | None, BackboneFeatures | None]:
     """Extract, cache and save; returns (path, features) on rank 0, (None, None) on other ranks."""
     from zslbench.core.distributed import setup, teardown
-    from zslbench.evaluation.encoder import VideoEncoder, sampling_identity
-    from zslbench.models.checkpoint import weights_sha256
-    from zslbench.models.resnet3d import VideoResNet
+    from zslbench.evaluation.encoder import VideoEncoder
     from zslbench.protocol.spec import load_protocol
     from zslbench.video.sampler import ClipSpec
     from zslbench.video.transforms import KINETICS_MEAN, KINETICS_STD
 
-    protocol = load_protocol(protocol_ref)
-    class_list = _dataset_list(protocol, dataset)
-    state = _checkpoint_or_none(init) if init is not None else None
-    if state is not None:
-        width = _checkpoint_width(state, backbone_name, width)
-    else:  # 0 is not "the default": it is out of range
-        width = 1.0 if width is None else WIDTH.check(width, "--width")
-    torch.manual_seed(seed)  # without --init the backbone is random: the same on every run and rank
+    protocol = load_protocol(request.protocol)
+    class_list = _dataset_list(protocol, request.dataset)
+    backbone, width, pretraining = _initial_backbone(request)
+    context = setup(request.device)
     try:
-        backbone = VideoResNet(backbone_name, width=width)
-    except ValueError:
-        raise ZslbenchError(f"unknown backbone {backbone_name!r}", "choose r2plus1d_18 or r3d_18") from None
-    pretraining, name, classes = _load_init(backbone, init, state, pretrained_on)
-    context = setup(device)
-    try:
-        identity = {
-            "model": {
-                "name": f"{backbone_name} backbone",
-                "width": width,
-                "weights_sha256": weights_sha256(backbone.state_dict()),
-            },
-            "output": "clip-averaged pooled features",
-            **sampling_identity(
-                protocol.data["clips"], KINETICS_MEAN, KINETICS_STD, (loading or LoaderOptions()).decoder
-            ),
-        }
+        identity = _identity(request, backbone, width, protocol)
         clips = ClipSpec.from_protocol(protocol.data["clips"])
-        encoder = VideoEncoder(PooledBackbone(backbone), identity, clips, KINETICS_MEAN, KINETICS_STD, context, loading)
-        records, vectors, failures = encoder.encode(class_list, data, batch_size, workers, progress)
+        module = PooledBackbone(backbone)
+        encoder = VideoEncoder(module, identity, clips, KINETICS_MEAN, KINETICS_STD, context, request.loading)
+        records, vectors, failures = encoder.encode(
+            class_list, request.data, request.batch_size, request.workers, progress
+        )
         if not context.is_main:
             return None, None
         kept = [i for i, v in enumerate(vectors) if v is not None]
         if not kept:
-            raise ZslbenchError(f"no video of {dataset} could be decoded", "run `zslbench data check` on its manifest")
+            raise ZslbenchError(
+                f"no video of {request.dataset} could be decoded", "run `zslbench data check` on its manifest"
+            )
         result = BackboneFeatures(
             features=np.stack([vectors[i] for i in kept]),
             labels=tuple(records[i].label for i in kept),
             paths=tuple(str(records[i].path) for i in kept),
-            backbone=backbone_name,
+            backbone=request.backbone,
             width=width,
             weights_sha256=identity["model"]["weights_sha256"],
             dataset=class_list.name,
             clips=protocol.data["clips"],
             pretraining=pretraining,
-            pretraining_name=name,
-            pretraining_classes=classes,
             failures={str(records[i].path): reason for i, reason in failures.items()},
         )
-        return result.save(out), result
+        return result.save(request.out), result
     finally:
         teardown(context)
+
+
+def _initial_backbone(request: BackboneExtraction) -> tuple[torch.nn.Module, float, Pretraining]:
+    """The backbone with its initial weights, its width, and what those weights saw."""
+    from zslbench.models.resnet3d import VideoResNet
+
+    state = _checkpoint_or_none(request.init) if request.init is not None else None
+    if state is not None:
+        width = _checkpoint_width(state, request.backbone, request.width)
+    else:  # 0 is not "the default": it is out of range
+        width = 1.0 if request.width is None else WIDTH.check(request.width, "--width")
+    torch.manual_seed(request.seed)  # without --init the backbone is random: the same on every run and rank
+    try:
+        backbone = VideoResNet(request.backbone, width=width)
+    except ValueError:
+        raise ZslbenchError(f"unknown backbone {request.backbone!r}", "choose r2plus1d_18 or r3d_18") from None
+    return backbone, width, _load_init(backbone, request.init, state, request.pretrained_on)
+
+
+def _identity(request: BackboneExtraction, backbone: torch.nn.Module, width: float, protocol: Protocol) -> dict:
+    """Names the features exactly, for the feature cache: weights, output, sampling and decoder."""
+    from zslbench.evaluation.encoder import sampling_identity
+    from zslbench.models.checkpoint import weights_sha256
+    from zslbench.video.transforms import KINETICS_MEAN, KINETICS_STD
+
+    return {
+        "model": {
+            "name": f"{request.backbone} backbone",
+            "width": width,
+            "weights_sha256": weights_sha256(backbone.state_dict()),
+        },
+        "output": "clip-averaged pooled features",
+        **sampling_identity(protocol.data["clips"], KINETICS_MEAN, KINETICS_STD, request.loading.decoder),
+    }
 
 
 def _dataset_list(protocol, dataset: str):
@@ -226,33 +259,26 @@ def _checkpoint_width(state: dict, backbone_name: str, width: float | None) -> f
     return trained
 
 
-def _load_init(backbone, init: Path | None, state: dict | None, pretrained_on: str | None):
-    """Load the initial weights; (pretraining status, name, classes) for the compliance audit.
+def _load_init(backbone, init: Path | None, state: dict | None, pretrained_on: str | None) -> Pretraining:
+    """Load the initial weights; return what they saw, for the compliance audit.
 
     From a zslbench checkpoint the backbone has seen its training classes and whatever it was itself
     initialised from; a torchvision state dict has seen what --pretrained-on declares.
     """
-    from zslbench.models.checkpoint import pretraining_of
     from zslbench.models.zeroshot import load_backbone_weights
-    from zslbench.text.vocab import load_class_list
+    from zslbench.protocol.compliance import UNKNOWN, checkpoint_as_init, declare
 
-    status, name, classes = "none", "", ()
+    seen = Pretraining()
     if state is not None:
         weights = {k.removeprefix("backbone."): v for k, v in state["state_dict"].items() if k.startswith("backbone.")}
         if not weights:
             raise ZslbenchError(f"{init} holds no video backbone", "pass a checkpoint of an end-to-end model")
         backbone.load_state_dict(weights)
-        status, _, earlier = pretraining_of(state)
-        classes = tuple(dict.fromkeys((*earlier, *state["classes"])))
-        name = f"{state['model']['name']} checkpoint {Path(init).name}"
-        status = "unknown" if status == "unknown" else "classes"
+        seen = checkpoint_as_init(state, f"{state['model']['name']} checkpoint {Path(init).name}")
     elif init is not None:
         load_backbone_weights(backbone, init)
-        status = "unknown"
-    if pretrained_on:  # declared by the user: the weights' pretraining is these classes
-        listed = load_class_list(pretrained_on)
-        return "classes", listed.name, tuple(dict.fromkeys((*classes, *listed.classes)))
-    return status, name, classes
+        seen = Pretraining(UNKNOWN)
+    return declare(seen, pretrained_on)
 
 
 def _checkpoint_or_none(path: Path) -> dict | None:

@@ -80,9 +80,17 @@ class VideoEncoder:
         todo = [i for i, key in enumerate(keys) if key is not None and self.cache.get(key) is None]
         mine = todo[self.context.rank :: self.context.world_size]
         batches = iter_embeddings(
-            self.module, [records[i] for i in mine], class_list.classes, self.clips, self.mean, self.std,
-            batch_size, workers, self.context.device, self.loading,
-        )  # fmt: skip
+            self.module,
+            [records[i] for i in mine],
+            class_list.classes,
+            self.clips,
+            self.mean,
+            self.std,
+            batch_size=batch_size,
+            workers=workers,
+            device=self.context.device,
+            loading=self.loading,
+        )
         done, decoders = 0, Counter()
         for batch in batches:
             for row, index in enumerate(batch.indices):

@@ -115,8 +115,11 @@ def training_summary(state: dict[str, Any]) -> dict[str, Any]:
     """
     data = state.get("data")
     if data is None:
-        data = {"failed": len(state.get("failures") or {}), "complete": None,
-                "why": "the checkpoint predates training failure accounting"}  # fmt: skip
+        data = {
+            "failed": len(state.get("failures") or {}),
+            "complete": None,
+            "why": "the checkpoint predates training failure accounting",
+        }
     examples = [{"path": path, "reason": reason} for path, reason in sorted((state.get("failures") or {}).items())]
     finished = bool(state.get("finished"))
     summary = {
@@ -130,24 +133,6 @@ def training_summary(state: dict[str, Any]) -> dict[str, Any]:
     if "fit" in state:
         summary["fit"] = {k: v for k, v in state["fit"].items() if k != "validation"}
     return summary
-
-
-def pretraining_of(state: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
-    """(status, name, classes) of what the model saw before its training classes, for Eq. 3.
-
-    status: "none" (random initial weights), "unknown" (weights of undeclared pretraining) or
-    "classes". Models trained on backbone features carry it from the features file; the others
-    from their --init and --pretrained-on options.
-    """
-    from zslbench.text.vocab import load_class_list
-
-    if "pretraining" in state:
-        known = state["pretraining"]
-        return known["status"], known["name"], tuple(known["classes"])
-    if state.get("pretrained_on"):
-        listed = load_class_list(state["pretrained_on"])
-        return "classes", listed.name, listed.classes
-    return ("unknown" if state["model"].get("options", {}).get("init") else "none"), "", ()
 
 
 def weights_sha256(state_dict: dict[str, Any]) -> str:

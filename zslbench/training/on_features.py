@@ -1,17 +1,17 @@
-"""Training and evaluating models of kind `features` on backbone features files.
+"""Training models of kind `features` (DeViSE, ESZSL, ConSE, the frozen head) on backbone features.
 
 Training takes the protocol's source classes (the same rule, the same audit as on videos) from a
 features file of the source dataset and writes a small checkpoint with the same metadata as the
-end-to-end models, plus the backbone identity and pretraining the features came from. Evaluation
-maps a test dataset's features file through the method; features of any other backbone (or other
-weights of it) are refused, since the method's weights mean nothing on them.
+end-to-end models, plus the backbone identity and pretraining the features came from (what the
+model saw, `protocol.compliance`). Evaluating one is `evaluation.on_features`.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,39 +19,99 @@ import torch
 from zslbench import __version__
 from zslbench.core.errors import ZslbenchError
 from zslbench.core.hashing import file_fingerprint
-from zslbench.evaluation.backbone_features import BackboneFeatures, load_backbone_features
+from zslbench.evaluation.backbone_features import EXTRACT_HINT, BackboneFeatures, check_clips, load_backbone_features
 from zslbench.models.checkpoint import CHECKPOINT, save_checkpoint, weights_sha256
-from zslbench.protocol.spec import Protocol
+from zslbench.protocol.compliance import declare, training_classes
 from zslbench.text.vocab import ClassList
-from zslbench.video.manifest import VideoRecord
+from zslbench.training.config import TrainConfig, TrainResult
+from zslbench.training.settings import protocol_reference, resolve_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from zslbench.models import ModelSpec
+    from zslbench.models.feature_methods import FeatureInput, FeatureMethod
+    from zslbench.protocol.spec import Protocol
 
 BATCH_SIZE = 256  # videos per step of the SGD methods, unless --batch-size
 LR = 1e-3  # Adam, unless --lr
-EXTRACT_HINT = "write one with `zslbench extract --backbone r2plus1d_18 --init WEIGHTS --data NAME=ROOT --out F.npz`"
+UNUSED_OPTIONS = ("width", "init")  # options of the video models that a method on features ignores
 
 
-def train_on_features(config, progress=None):
-    """`zslbench train --model NAME --features FILE`: fit in one go; returns a TrainResult."""
-    from zslbench.models import build_feature_method, model_spec
-    from zslbench.models.feature_methods import FeatureInput, fit_method
-    from zslbench.protocol.spec import load_protocol
-    from zslbench.text import load_embedder
-    from zslbench.text.class_vectors import embed_class_lists
-    from zslbench.training.trainer import TrainResult, _training_classes, protocol_reference, resolve_settings
+@dataclass
+class _Inputs:
+    """What a features run fits on, checked: the source features of the training classes."""
 
+    protocol: Protocol
+    spec: ModelSpec
+    features: BackboneFeatures
+    classes: ClassList
+    compliance: dict[str, Any]  # the rule's verdict on the training classes
+    embedder_id: str
+    vectors: np.ndarray  # float32 [classes, embed_dim]: the class vectors
+    rows: np.ndarray  # int64 [N]: the features' rows of the training classes
+    labels: np.ndarray  # int64 [N]: their class indices
+    settings: dict[str, Any]  # loss, seed, epochs, batch_size, lr as asked (the fit may choose epochs)
+    options: dict[str, Any]  # the method's options, without those of the video models
+
+
+@dataclass
+class _Fitted:
+    method: FeatureMethod
+    shape: FeatureInput
+    fit: dict[str, Any]  # what fit_method reports, plus its wall-clock "seconds"
+
+
+def train_on_features(config: TrainConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+    """`zslbench train --model NAME --features FILE`: fit in one go; returns a TrainResult.
+
+    Raises ZslbenchError on --resume, an existing checkpoint, features of another backbone or clips,
+    or a training class without features."""
     if config.resume:
         raise ZslbenchError("a model on features trains in one go; there is nothing to resume", "drop --resume")
     out = Path(config.out)
     if (out / CHECKPOINT).exists():
         raise ZslbenchError(f"{out / CHECKPOINT} exists", "choose a new --out")
     started = time.perf_counter()
+    inputs = _inputs(config)
+    fitted = _fit(inputs, progress, started)
+    pretraining = declare(inputs.features.pretraining, config.pretrained_on).to_dict()
+    data = _failure_verdict(inputs.features, inputs.classes, inputs.rows, inputs.labels, config)
+    fitted.fit = {**fitted.fit, "seconds": round(time.perf_counter() - started, 3)}
+    save_checkpoint(out / CHECKPOINT, _payload(config, inputs, fitted, pretraining, data))
+    fit = fitted.fit
+    return TrainResult(
+        checkpoint=out / CHECKPOINT,
+        epochs=fit.get("epochs", 0),
+        steps=fit.get("steps", 0),
+        last_loss=fit.get("last_loss", float("nan")),
+        classes=len(inputs.classes),
+        videos=len(inputs.rows),
+        failures=len(inputs.features.failures),
+        compliant=inputs.compliance["compliant"],
+        stopped_early=False,
+        replica_hashes=[weights_sha256(fitted.method.state_dict())[:16]],
+        fit=fit,
+        complete=data["complete"],
+        data=data,
+    )
+
+
+def _inputs(config: TrainConfig) -> _Inputs:
+    """The protocol, the features (of the model's backbone, with the protocol's clips), the training
+    classes (filtered by the rule or audited) and their rows, and the settings of the fit."""
+    from zslbench.models import model_spec
+    from zslbench.protocol.spec import load_protocol
+    from zslbench.text import load_embedder
+    from zslbench.text.class_vectors import embed_class_lists
+
     protocol = load_protocol(config.protocol)
     spec = model_spec(config.model)
     features = load_backbone_features(config.features)
     _check_backbone(spec, features, config.features)
-    _check_clips(features, protocol, config.features)
+    check_clips(features, protocol, config.features)
     embedder = load_embedder(protocol.embedding, word_norm=protocol.word_norm)
-    classes, compliance = _training_classes(protocol, config, embedder)
+    classes, compliance = training_classes(protocol, embedder, config.classes, config.allow_overlap)
     rows, labels = _rows_of(features, classes, config.features)
     (vectors,) = embed_class_lists([classes], embedder)
     protocol_settings = resolve_settings(protocol, config)
@@ -62,39 +122,54 @@ def train_on_features(config, progress=None):
         "batch_size": BATCH_SIZE if config.batch_size is None else config.batch_size,
         "lr": LR if config.lr is None else config.lr,
     }
-    options = {k: v for k, v in config.model_options.items() if k not in ("width", "init")}
-    torch.manual_seed(settings["seed"])
-    shape = FeatureInput(features.features.shape[1], len(classes), settings["loss"])
-    method = build_feature_method(spec.name, vectors.vectors.shape[1], shape, **options)
+    return _Inputs(
+        protocol=protocol,
+        spec=spec,
+        features=features,
+        classes=classes,
+        compliance=compliance,
+        embedder_id=embedder.id,
+        vectors=vectors.vectors,
+        rows=rows,
+        labels=labels,
+        settings=settings,
+        options={k: v for k, v in config.model_options.items() if k not in UNUSED_OPTIONS},
+    )
+
+
+def _fit(inputs: _Inputs, progress: Callable[[dict[str, Any]], None] | None, started: float) -> _Fitted:
+    """Build the method (its initial weights follow the seed) and fit it on the training rows."""
+    from zslbench.models import build_feature_method
+    from zslbench.models.feature_methods import FeatureInput, fit_method
+
+    torch.manual_seed(inputs.settings["seed"])
+    shape = FeatureInput(inputs.features.features.shape[1], len(inputs.classes), inputs.settings["loss"])
+    method = build_feature_method(inputs.spec.name, inputs.vectors.shape[1], shape, **inputs.options)
     fit = fit_method(
-        method, torch.from_numpy(features.features[rows]), torch.from_numpy(labels),
-        torch.from_numpy(vectors.vectors), settings, _steps(progress, started),
-    )  # fmt: skip
-    pretraining = _pretraining(features, config.pretrained_on)
-    data = _failure_verdict(features, classes, rows, labels, config)
-    payload = {
-        "model": {
-            "name": spec.name,
-            "options": {**{k: v for k, v in spec.options.items() if k not in ("width", "init")}, **options},
-            "embed_dim": int(vectors.vectors.shape[1]),
-            "input": "features",
-            "in_dim": shape.in_dim,
-            "n_classes": shape.n_classes,
-        },
-        "state_dict": method.state_dict(),
-        "settings": {
-            **settings,
-            "epochs": fit.get("epochs"),
-            "loss": method.own_loss or settings["loss"],  # what the method minimised, not the protocol's default
-            "optimizer": None if method.closed_form else "adam",
-            "batch_size": None if method.closed_form else settings["batch_size"],
-            "lr": None if method.closed_form else settings["lr"],
-        },
-        "fit": {**fit, "seconds": round(time.perf_counter() - started, 3)},
-        "protocol": protocol_reference(protocol),
-        "classes": list(classes.classes),
-        "embedder_id": embedder.id,
-        "compliance": {**compliance, "unseen_classes": []},
+        method,
+        features=torch.from_numpy(inputs.features.features[inputs.rows]),
+        labels=torch.from_numpy(inputs.labels),
+        class_vectors=torch.from_numpy(inputs.vectors),
+        settings=inputs.settings,
+        progress=_steps(progress, started),
+    )
+    return _Fitted(method, shape, fit)
+
+
+def _payload(
+    config: TrainConfig, inputs: _Inputs, fitted: _Fitted, pretraining: dict[str, Any], data: dict[str, Any]
+) -> dict[str, Any]:
+    """The checkpoint: the end-to-end models' metadata, plus the backbone and features it came from."""
+    features, fit = inputs.features, fitted.fit
+    return {
+        "model": _model_entry(inputs, fitted.shape),
+        "state_dict": fitted.method.state_dict(),
+        "settings": _settings_entry(inputs.settings, fitted.method, fit),
+        "fit": fit,
+        "protocol": protocol_reference(inputs.protocol),
+        "classes": list(inputs.classes.classes),
+        "embedder_id": inputs.embedder_id,
+        "compliance": {**inputs.compliance, "unseen_classes": []},
         "pretrained_on": pretraining["name"] or None,
         "pretraining": pretraining,
         "backbone": features.identity,
@@ -102,7 +177,7 @@ def train_on_features(config, progress=None):
             "path": str(config.features),
             "fingerprint": file_fingerprint(config.features),
             "dataset": features.dataset,
-            "videos": len(rows),
+            "videos": len(inputs.rows),
         },
         "failures": dict(features.failures),
         "data": data,
@@ -112,78 +187,41 @@ def train_on_features(config, progress=None):
         "finished": True,
         "zslbench_version": __version__,
     }
-    save_checkpoint(out / CHECKPOINT, payload)
-    return TrainResult(
-        out / CHECKPOINT, fit.get("epochs", 0), fit.get("steps", 0), fit.get("last_loss", float("nan")), len(classes),
-        len(rows), len(features.failures), compliance["compliant"], False, [weights_sha256(method.state_dict())[:16]],
-        payload["fit"], data["complete"], data,
-    )  # fmt: skip
 
 
-def load_feature_method(state: dict[str, Any]):
-    """The fitted method of a features checkpoint, in eval mode."""
-    from zslbench.models import build_feature_method
-    from zslbench.models.feature_methods import FeatureInput
-
-    model = state["model"]
-    shape = FeatureInput(model["in_dim"], model["n_classes"], state["settings"]["loss"])
-    method = build_feature_method(model["name"], model["embed_dim"], shape, **model["options"])
-    method.load_state_dict(state["state_dict"])
-    return method.eval()
-
-
-def embed_feature_file(state: dict[str, Any], protocol: Protocol, test: ClassList, data: dict[str, Path]):
-    """(records, embeddings or None per record, failure reason per record index) from the test
-    dataset's features file; videos that failed at extraction count as failures here too."""
-    if test.name not in data:
-        raise ZslbenchError(f"no --data for {test.name}", f"pass --data {test.name}=FEATURES.npz; {EXTRACT_HINT}")
-    path = data[test.name]
-    features = load_backbone_features(path)
-    trained = state["backbone"]
-    if features.identity != trained:
-        raise ZslbenchError(
-            f"{path} holds features of {_describe(features.identity)}, but {state['model']['name']} was trained on "
-            f"features of {_describe(trained)}",
-            "extract the test features with the same --backbone, --init and --width as the training features",
-        )
-    if features.dataset != test.name:
-        raise ZslbenchError(f"{path} holds features of {features.dataset}, not {test.name}", EXTRACT_HINT)
-    _check_clips(features, protocol, path)
-    unknown = sorted(set(features.labels) - set(test.classes))
-    if unknown:
-        raise ZslbenchError(
-            f"{path}: {len(unknown)} label(s) are not {test.name} classes, e.g. {unknown[0]!r}",
-            "extract it again from the dataset's manifest",
-        )
-    method = load_feature_method(state)
-    with torch.no_grad():
-        embedded = torch.cat([method(torch.from_numpy(block)) for block in _blocks(features.features)]).numpy()
-    records = [VideoRecord(Path(p), label) for p, label in zip(features.paths, features.labels, strict=True)]
-    vectors: list[np.ndarray | None] = list(embedded)
-    failures = {}
-    for failed, reason in features.failures.items():
-        failures[len(records)] = f"at extraction: {reason}"
-        records.append(VideoRecord(Path(failed), ""))
-        vectors.append(None)
-    return records, vectors, failures
+def _model_entry(inputs: _Inputs, shape: FeatureInput) -> dict[str, Any]:
+    """The checkpoint's `model`: name, options (the spec's defaults, then the given ones) and shape."""
+    defaults = {k: v for k, v in inputs.spec.options.items() if k not in UNUSED_OPTIONS}
+    return {
+        "name": inputs.spec.name,
+        "options": {**defaults, **inputs.options},
+        "embed_dim": int(inputs.vectors.shape[1]),
+        "input": "features",
+        "in_dim": shape.in_dim,
+        "n_classes": shape.n_classes,
+    }
 
 
-def _check_backbone(spec, features: BackboneFeatures, path: Path) -> None:
+def _settings_entry(settings: dict[str, Any], method: FeatureMethod, fit: dict[str, Any]) -> dict[str, Any]:
+    """The settings the fit used: a closed-form fit has no optimizer, batch or learning rate."""
+    closed_form = method.closed_form
+    return {
+        **settings,
+        "epochs": fit.get("epochs"),
+        "loss": method.own_loss or settings["loss"],  # what the method minimised, not the protocol's default
+        "optimizer": None if closed_form else "adam",
+        "batch_size": None if closed_form else settings["batch_size"],
+        "lr": None if closed_form else settings["lr"],
+    }
+
+
+def _check_backbone(spec: ModelSpec, features: BackboneFeatures, path: Path) -> None:
     from zslbench.models import ANY_BACKBONE
 
     if spec.backbone not in (ANY_BACKBONE, features.backbone):
         raise ZslbenchError(
             f"{path} holds {features.backbone} features, but {spec.name} takes {spec.backbone} features",
             f"extract them with --backbone {spec.backbone}, or choose a model for any backbone (devise, eszsl, conse)",
-        )
-
-
-def _check_clips(features: BackboneFeatures, protocol: Protocol, path: Path) -> None:
-    if features.clips != protocol.data["clips"]:
-        raise ZslbenchError(
-            f"{path} was extracted with clip settings {features.clips}, but {protocol.name} samples "
-            f"{protocol.data['clips']}",
-            f"extract it again with --protocol {protocol.name}",
         )
 
 
@@ -202,7 +240,9 @@ def _rows_of(features: BackboneFeatures, classes: ClassList, path: Path) -> tupl
     return rows, np.array([index[features.labels[i]] for i in rows], dtype=np.int64)
 
 
-def _failure_verdict(features: BackboneFeatures, classes: ClassList, rows, labels, config) -> dict[str, Any]:
+def _failure_verdict(
+    features: BackboneFeatures, classes: ClassList, rows: np.ndarray, labels: np.ndarray, config: TrainConfig
+) -> dict[str, Any]:
     """The failure budget on a features file: every training class has rows (`_rows_of`), and the
     videos that failed at extraction, of unknown class, count against the overall budget as a share
     of the whole file."""
@@ -213,37 +253,16 @@ def _failure_verdict(features: BackboneFeatures, classes: ClassList, rows, label
     others = len(features.labels) - len(rows)  # rows of classes outside the training list
     failed = len(features.failures)
     return failure_verdict(
-        videos, dict.fromkeys(classes.classes, 0), set(classes.classes), config.failure_budget,
-        config.class_failure_budget, (others + failed, failed),
-    )  # fmt: skip
+        videos=videos,
+        failed=dict.fromkeys(classes.classes, 0),
+        seen=set(classes.classes),
+        budget=config.failure_budget,
+        class_budget=config.class_failure_budget,
+        unlabelled=(others + failed, failed),
+    )
 
 
-def _pretraining(features: BackboneFeatures, declared: str | None) -> dict[str, Any]:
-    """What the backbone saw before, from the features file, or from --pretrained-on when the file
-    does not know (the user declares it, as at extraction)."""
-    from zslbench.text.vocab import load_class_list
-
-    if declared:
-        listed = load_class_list(declared)
-        classes = tuple(dict.fromkeys((*features.pretraining_classes, *listed.classes)))
-        return {"status": "classes", "name": listed.name, "classes": list(classes)}
-    return {
-        "status": features.pretraining,
-        "name": features.pretraining_name,
-        "classes": list(features.pretraining_classes),
-    }
-
-
-def _describe(identity: dict[str, Any]) -> str:
-    return f"{identity['backbone']} (width {identity['width']:g}, weights {identity['weights_sha256'][:12]})"
-
-
-def _blocks(features: np.ndarray, size: int = 65_536):
-    for start in range(0, len(features), size):
-        yield features[start : start + size]
-
-
-def _steps(progress, started: float):
+def _steps(progress: Callable[[dict[str, Any]], None] | None, started: float) -> Callable[..., None] | None:
     """Adapt fit_method's per-step callback to the trainer's progress records (every 10th step)."""
     if progress is None:
         return None
@@ -253,11 +272,18 @@ def _steps(progress, started: float):
         seen["videos"] += videos
         if (step + 1) % 10 and step != steps - 1:
             return
-        progress({
-            "epoch": epoch + 1, "step": step + 1, "steps": steps, "global_step": epoch * steps + step + 1,
-            "loss": loss, "clips": seen["videos"], "elapsed_s": round(time.perf_counter() - started, 3),
-            "failures": 0, "unit": "videos",
-        })  # fmt: skip
+        record = {
+            "epoch": epoch + 1,
+            "step": step + 1,
+            "steps": steps,
+            "global_step": epoch * steps + step + 1,
+            "loss": loss,
+            "clips": seen["videos"],
+            "elapsed_s": round(time.perf_counter() - started, 3),
+            "failures": 0,
+            "unit": "videos",
+        }
+        progress(record)
         seen["videos"] = 0
 
     return report

@@ -3,7 +3,8 @@
 - Ctrl-C (SIGINT) only asks for a stop; the loop honours it between two steps, on every rank at the
   same step, so the checkpoint never holds a half-done step (batch-norm statistics moved, dropout
   drawn, no optimizer step). A second Ctrl-C stops at once and keeps the last checkpoint.
-- Every rank's CPU and CUDA RNG states are saved and restored (dropout draws from them).
+- Every rank's CPU and CUDA RNG states are saved and restored (dropout draws from them), with the
+  model, optimizer, scheduler, gradient scaler and step counters (`TrainingState`).
 - A resumed run must be the same run: any setting that would change its numbers is refused.
 - metrics.jsonl loses the rows written after the checkpoint, so a resumed run never repeats one.
 - Videos that failed to decode are counted per class over all ranks, for the failure budget.
@@ -18,6 +19,7 @@ import signal
 import threading
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -89,10 +91,54 @@ def rng_states(context: Context) -> dict[str, Any]:
 
 
 def restore_rng(saved: dict[str, Any], context: Context) -> None:
+    """Set this rank's RNG states from `rng_states`' answer (an older checkpoint holds one CPU state)."""
     mine = saved["ranks"][context.rank] if "ranks" in saved else {"torch": saved["torch"]}
     torch.set_rng_state(mine["torch"])
     if "cuda" in mine and context.device.type == "cuda":
         torch.cuda.set_rng_state(mine["cuda"], context.device)
+
+
+@dataclass
+class TrainingState:
+    """What a checkpoint carries of the optimisation itself: the model, its optimizer, scheduler and
+    gradient scaler, and where the run is. `epoch` counts the epochs done, `step` the steps done in
+    the epoch after them, `global_step` every step so far; `last_loss` is NaN before the first step."""
+
+    model: torch.nn.Module  # never the DDP wrapper: its state dict has no `module.` prefix
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    epoch: int = 0
+    step: int = 0
+    global_step: int = 0
+    last_loss: float = math.nan
+
+    def to_checkpoint(self, rng: dict[str, Any]) -> dict[str, Any]:
+        """The checkpoint's keys for this state, in the checkpoint's order; `rng` is `rng_states`'
+        answer (a collective, so every rank gathers it before the main one writes)."""
+        return {
+            "state_dict": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng,
+            "epoch": self.epoch,
+            "step": self.step,
+            "global_step": self.global_step,
+            "last_loss": self.last_loss,
+        }
+
+    def restore(self, saved: dict[str, Any], context: Context) -> None:
+        """Continue from checkpoint `saved` (checked by `check_resumable`): weights, optimizer,
+        scheduler, scaler (absent or empty when it was off), this rank's RNG states and counters."""
+        self.model.load_state_dict(saved["state_dict"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        if saved.get("scaler"):
+            self.scaler.load_state_dict(saved["scaler"])
+        restore_rng(saved["rng"], context)
+        self.epoch, self.step, self.global_step = saved["epoch"], saved["step"], saved["global_step"]
+        self.last_loss = float(saved.get("last_loss", math.nan))
 
 
 def videos_identity(manifest: Manifest) -> dict[str, Any]:
@@ -164,7 +210,8 @@ def _difference(what: str, theirs: Any, mine: Any) -> str:
 
 class DataAccount:
     """Which training videos failed to decode (path -> reason) and which classes had a video decoded;
-    each rank sees its share, `merge` unites them (idempotent, so merged state may be merged again)."""
+    each rank sees its share, `merge` unites them (idempotent, so merged state may be merged again).
+    `videos_read` counts the videos this rank read, per decoder (the main rank's count is the one saved)."""
 
     def __init__(self, manifest: Manifest, classes: tuple[str, ...], state: dict[str, Any] | None) -> None:
         self.classes = classes
@@ -174,11 +221,14 @@ class DataAccount:
         self.left_out = int((manifest.prepared or {}).get("left_out", 0))
         self.failures: dict[str, str] = dict(state.get("failures", {})) if state else {}
         self.seen: set[str] = set((state or {}).get("reading", {}).get("classes_seen", []))
+        self.videos_read: dict[str, int] = dict((state or {}).get("reading", {}).get("videos_read", {}))
 
     def add(self, batch: dict[str, Any]) -> None:
         for failure in batch["failures"]:
             self.failures[failure.path] = failure.reason
         self.seen.update(self.classes[int(i)] for i in batch["labels"].unique())
+        for decoder in batch["decoders"]:
+            self.videos_read[decoder] = self.videos_read.get(decoder, 0) + 1
 
     def merge(self, context: Context) -> None:
         for failures, seen in gather(context, (self.failures, sorted(self.seen))):
@@ -188,9 +238,13 @@ class DataAccount:
     def verdict(self, budget: float, class_budget: float) -> dict[str, Any]:
         failed = Counter(self.label_of.get(path) for path in self.failures)
         return failure_verdict(
-            self.videos, {name: failed.get(name, 0) for name in self.classes}, self.seen, budget, class_budget,
-            (self.left_out, self.left_out),
-        )  # fmt: skip
+            videos=self.videos,
+            failed={name: failed.get(name, 0) for name in self.classes},
+            seen=self.seen,
+            budget=budget,
+            class_budget=class_budget,
+            unlabelled=(self.left_out, self.left_out),
+        )
 
 
 class MetricsLog:

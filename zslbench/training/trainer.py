@@ -7,116 +7,63 @@ every checkpoint. Each item's randomness comes from (seed, epoch, index) and the
 gradient scaler, so `resume` continues bit for bit (see zslbench.training.state). Videos that fail to
 decode are dropped from their batch and judged against a failure budget, overall and per class: a run
 that never saw a class finishes, but is not complete.
+
+The run reads top to bottom: `_set_up`, then `_run_epoch` until the last epoch is done or a step
+ends the run early (`--max-steps`, or Ctrl-C: `EpochEnd` says which), then `_finish`. Ctrl-C is no
+exception to the caller: the result says which signal stopped the run (`TrainResult.interrupted_by`).
 """
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 import math
-import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from zslbench import __version__
-from zslbench.core.bounds import COUNT, LEARNING_RATE, SEED
 from zslbench.core.distributed import Context, barrier, gather, setup, sync_buffers, teardown
 from zslbench.core.errors import ZslbenchError
-from zslbench.models import ANY_BACKBONE, build_model, model_spec
+from zslbench.models import ANY_BACKBONE, ModelSpec, build_model, model_spec
 from zslbench.models.checkpoint import (
     CHECKPOINT,
-    CLASS_FAILURE_BUDGET,
-    FAILURE_BUDGET,
     load_checkpoint,
     save_checkpoint,
     weights_sha256,
 )
-from zslbench.models.losses import LOSSES, embedding_loss
-from zslbench.protocol.overlap import compute_overlap
+from zslbench.models.losses import embedding_loss
+from zslbench.protocol.compliance import training_classes
 from zslbench.protocol.spec import Protocol, load_protocol
 from zslbench.text import load_embedder
 from zslbench.text.class_vectors import embed_class_lists
-from zslbench.text.vocab import ClassList, load_class_list
+from zslbench.text.vocab import ClassList
+from zslbench.training.config import TrainConfig, TrainResult
+from zslbench.training.settings import protocol_reference, resolve_settings
 from zslbench.training.state import (
     DataAccount,
     MetricsLog,
     StopSignals,
+    TrainingState,
     check_resumable,
     quiet_worker,
-    restore_rng,
     rng_states,
     videos_identity,
 )
-from zslbench.video.dataset import LoaderOptions, VideoClipDataset, make_loader
+from zslbench.video.dataset import VideoClipDataset, make_loader
 from zslbench.video.decode import decoder_identity
+from zslbench.video.manifest import Manifest
 from zslbench.video.sampler import ClipSpec
 from zslbench.video.sources import dataset_videos
 from zslbench.video.transforms import to_model_input
 
-
-@dataclass
-class TrainConfig:
-    model: str
-    out: Path
-    data: dict[str, Path]
-    protocol: str | None = None
-    model_options: dict[str, Any] = field(default_factory=dict)
-    classes: str | None = None  # an explicit training class list, audited instead of the protocol's split
-    allow_overlap: bool = False
-    pretrained_on: str | None = None  # the dataset the --init weights were trained on
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    loss: str | None = None
-    seed: int | None = None
-    workers: int = 0
-    device: str = "auto"
-    amp: bool = True
-    amp_dtype: str = "fp16"  # fp16 (with a gradient scaler) or bf16 (no scaler), on CUDA only
-    channels_last: bool = False  # the channels_last_3d layout for the clips (faster convolutions on CUDA)
-    loading: LoaderOptions = field(default_factory=LoaderOptions)  # decoder backend, pinned memory, prefetch
-    resume: bool = False
-    max_steps: int | None = None  # stop (with a resumable checkpoint) after this many steps in all
-    log_every: int = 10
-    tensorboard: bool = False  # also write OUT/tensorboard (needs the tensorboard package)
-    features: Path | None = None  # a backbone features file: train a model of kind `features` on it
-    failure_budget: float = FAILURE_BUDGET  # share of the videos that may fail to decode (run complete)
-    class_failure_budget: float = CLASS_FAILURE_BUDGET  # share of one class's videos that may fail
-
-
-@dataclass
-class TrainResult:
-    checkpoint: Path
-    epochs: int
-    steps: int
-    last_loss: float
-    classes: int
-    videos: int
-    failures: int
-    compliant: bool
-    stopped_early: bool
-    replica_hashes: list[str]
-    fit: dict[str, Any] | None = None  # models on features: what the fit chose (epochs, regularisers)
-    complete: bool = True  # finished within the failure budget, every class seen (see `data`)
-    data: dict[str, Any] | None = None  # the failure budget's verdict (checkpoint.failure_verdict)
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped training between two steps, after writing a checkpoint that resumes it exactly."""
-
-    def __init__(self, checkpoint: Path, signum: int, epoch: int, step: int, global_step: int) -> None:
-        super().__init__(f"{signal.Signals(signum).name} at epoch {epoch + 1}, step {step}")
-        self.checkpoint = checkpoint
-        self.signum = signum
-        self.epoch = epoch  # epochs done
-        self.step = step  # steps done in the epoch after them
-        self.global_step = global_step
+Progress = Callable[[dict[str, Any]], None]  # called with each step's record, on the main rank
 
 
 class EpochSampler(DistributedSampler):
@@ -152,42 +99,97 @@ class EpochItems(Dataset):
         return self.dataset[index]
 
 
-def train(config: TrainConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+class Stop(enum.Enum):
+    """Why an epoch's loop returned."""
+
+    EPOCH_DONE = "epoch done"  # every batch of the epoch was trained on
+    MAX_STEPS = "max steps"  # `--max-steps` reached: a resumable checkpoint, then the usual finish
+    SIGNAL = "signal"  # Ctrl-C on some rank: a resumable checkpoint, and nothing more
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    """What `_run_epoch` returns: why it stopped, and with `Stop.SIGNAL` which signal (SIGINT: 2)."""
+
+    stop: Stop
+    signum: int | None = None
+
+
+@dataclass
+class _Run:
+    """A training run once set up: what the epoch, checkpoint and finish functions share."""
+
+    config: TrainConfig
+    context: Context
+    settings: dict[str, Any]  # resolve_settings: recorded in every checkpoint
+    spec: ModelSpec
+    identity: dict[str, Any]  # the checkpoint's first keys, which a resume must match
+    compliance: dict[str, Any]  # the rule's verdict on the training classes
+    classes: int  # how many training classes
+    manifest: Manifest  # the training videos
+    state: TrainingState
+    net: torch.nn.Module  # the model, or its DistributedDataParallel wrapper under torchrun
+    targets: torch.Tensor  # float32 [classes, embed_dim]: the class vectors
+    sampler: EpochSampler
+    loader: DataLoader
+    account: DataAccount
+    log: MetricsLog
+    progress: Progress | None
+    started: float  # time.perf_counter() before the first step
+
+    @property
+    def out(self) -> Path:
+        return Path(self.config.out)
+
+    @property
+    def per_rank(self) -> int:
+        """Videos per step on each rank (the protocol's batch is the global one)."""
+        return self.settings["batch_per_process"]
+
+    def elapsed(self) -> float:
+        """Seconds since the first step, to the millisecond, as metrics rows give them."""
+        return round(time.perf_counter() - self.started, 3)
+
+
+def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
+    """Train `config.model` (on videos, or on a features file with `config.features`); see TrainResult.
+
+    A signal (Ctrl-C) stops the run between two steps with a resumable checkpoint, and the result
+    says so (`interrupted_by`); a second Ctrl-C raises KeyboardInterrupt at once. Bad input, a
+    refused resume or a non-finite loss raise ZslbenchError."""
     if config.features is not None:
         from zslbench.training.on_features import train_on_features
 
         return train_on_features(config, progress)
     spec = model_spec(config.model)
     if spec.kind == "features" and spec.backbone == ANY_BACKBONE:
-        from zslbench.training.on_features import EXTRACT_HINT
+        from zslbench.evaluation.backbone_features import EXTRACT_HINT
 
         raise ZslbenchError(
             f"{spec.name} trains on backbone features, not on videos", f"pass --features F.npz; {EXTRACT_HINT}"
         )
     context = setup(config.device)
     try:
-        return _train(config, context, progress)
+        run = _set_up(config, context, progress)
+        return _finish(run, _train_epochs(run))
     finally:
         teardown(context)
 
 
-def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
+def _set_up(config: TrainConfig, context: Context, progress: Progress | None) -> _Run:
+    """Everything before the first step, in an order a resumed run repeats: the classes (filtered by
+    the rule or audited), their videos, the checkpoint to continue (refused unless the same run), the
+    state, the data loader, and last the metrics log, which creates OUT."""
     protocol = load_protocol(config.protocol)
     settings = resolve_settings(protocol, config, context)
     embedder = load_embedder(protocol.embedding, word_norm=protocol.word_norm)
-    classes, compliance = _training_classes(protocol, config, embedder)
+    classes, compliance = training_classes(protocol, embedder, config.classes, config.allow_overlap)
     (vectors,) = embed_class_lists([classes], embedder)
-    short_side = protocol.data["clips"]["short_side"]
-    manifest = dataset_videos(protocol.source_classes(), config.data, config.loading.decoder, short_side)
-    manifest = manifest.only(set(classes.classes))
+    manifest = _training_videos(protocol, config, classes)
     spec = model_spec(config.model)
-    out = Path(config.out)
+    embed_dim = int(vectors.vectors.shape[1])
     identity = {
-        "model": {
-            "name": spec.name,
-            "options": {**spec.options, **config.model_options},
-            "embed_dim": int(vectors.vectors.shape[1]),
-        },
+        "model": {"name": spec.name, "options": {**spec.options, **config.model_options}, "embed_dim": embed_dim},
         "settings": settings,
         "protocol": protocol_reference(protocol),
         "classes": list(classes.classes),
@@ -195,140 +197,273 @@ def _train(config: TrainConfig, context: Context, progress) -> TrainResult:
         "pretrained_on": config.pretrained_on,
         "videos": videos_identity(manifest),
     }
-    state = _start_state(config, out, identity)
-    torch.manual_seed(settings["seed"])  # the initial weights, then dropout, follow the seed
-    model = build_model(config.model, vectors.vectors.shape[1], **config.model_options).to(context.device)
-    if state:
-        model.load_state_dict(state["state_dict"])
+    saved = _start_state(config, Path(config.out), identity)
+    state = _new_state(config, settings, embed_dim, context, saved)
+    net = _replicated(state.model, context)
+    sampler, loader = _data_loader(config, context, settings, protocol, manifest, classes)
+    targets = torch.from_numpy(vectors.vectors).to(context.device)
+    if config.channels_last and context.device.type == "cuda":
+        state.model.to(memory_format=torch.channels_last_3d)
+    return _Run(
+        config=config,
+        context=context,
+        settings=settings,
+        spec=spec,
+        identity=identity,
+        compliance=compliance,
+        classes=len(classes),
+        manifest=manifest,
+        state=state,
+        net=net,
+        targets=targets,
+        sampler=sampler,
+        loader=loader,
+        account=DataAccount(manifest, classes.classes, saved),
+        log=_metrics_log(Path(config.out), context, config.tensorboard, saved),
+        progress=progress,
+        started=time.perf_counter(),
+    )
+
+
+def _training_videos(protocol: Protocol, config: TrainConfig, classes: ClassList) -> Manifest:
+    """The source dataset's videos of the training classes (`--data`), in the manifest's order."""
+    short_side = protocol.data["clips"]["short_side"]
+    manifest = dataset_videos(protocol.source_classes(), config.data, config.loading.decoder, short_side)
+    return manifest.only(set(classes.classes))
+
+
+def _new_state(
+    config: TrainConfig, settings: dict[str, Any], embed_dim: int, context: Context, saved: dict[str, Any] | None
+) -> TrainingState:
+    """The model with seeded initial weights (dropout then follows the seed too), Adam with step decay
+    and the gradient scaler (on with fp16 AMP only); a resumed run's as its checkpoint left them."""
+    torch.manual_seed(settings["seed"])
+    model = build_model(config.model, embed_dim, **config.model_options).to(context.device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=settings["lr"])
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, settings["milestones"], settings["gamma"])
-    amp_dtype = torch.bfloat16 if settings["amp_dtype"] == "bf16" else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=settings["amp"] and amp_dtype == torch.float16)
-    if state:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        restore_rng(state["rng"], context)
-    net = model
-    if context.distributed:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[context.device] if context.device.type == "cuda" else None
-        )
-    clip_spec = ClipSpec.from_protocol(protocol.data["clips"])
+    fp16 = settings["amp"] and _amp_dtype(settings) == torch.float16
+    state = TrainingState(model, optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=fp16))
+    if saved:
+        state.restore(saved, context)
+    return state
+
+
+def _replicated(model: torch.nn.Module, context: Context) -> torch.nn.Module:
+    """The model to step: wrapped in DistributedDataParallel under torchrun, else itself."""
+    if not context.distributed:
+        return model
+    device_ids = [context.device] if context.device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
+def _data_loader(
+    config: TrainConfig,
+    context: Context,
+    settings: dict[str, Any],
+    protocol: Protocol,
+    manifest: Manifest,
+    classes: ClassList,
+) -> tuple[EpochSampler, DataLoader]:
+    """This rank's share of the training clips, `batch_per_process` at a time; loader workers ignore
+    Ctrl-C (see quiet_worker), so a stop always finishes the step under way."""
     dataset = VideoClipDataset(
-        manifest.records, classes.classes, clip_spec, "train", settings["seed"],
-        decode_threads=1 if config.workers else 0, backend=config.loading.decoder,
-    )  # fmt: skip
+        records=manifest.records,
+        classes=classes.classes,
+        spec=ClipSpec.from_protocol(protocol.data["clips"]),
+        mode="train",
+        seed=settings["seed"],
+        decode_threads=1 if config.workers else 0,
+        backend=config.loading.decoder,
+    )
     sampler = EpochSampler(dataset, context.world_size, context.rank, shuffle=True, seed=settings["seed"])
-    per_rank = settings["batch_per_process"]
     loader = make_loader(
-        EpochItems(dataset), per_rank, config.workers, sampler=sampler, seed=settings["seed"], options=config.loading
+        EpochItems(dataset),
+        settings["batch_per_process"],
+        config.workers,
+        sampler=sampler,
+        seed=settings["seed"],
+        options=config.loading,
     )
     loader.worker_init_fn = functools.partial(quiet_worker, then=loader.worker_init_fn)
-    targets = torch.from_numpy(vectors.vectors).to(context.device)
-    if config.channels_last and context.device.type == "cuda":
-        model.to(memory_format=torch.channels_last_3d)
-    decoders: dict[str, int] = dict(state.get("reading", {}).get("videos_read", {})) if state else {}
-    epoch, step, global_step = (state["epoch"], state["step"], state["global_step"]) if state else (0, 0, 0)
-    account = DataAccount(manifest, classes.classes, state)
-    log = _metrics_log(out, context, config.tensorboard, state)
-    last_loss = float(state.get("last_loss", math.nan)) if state else math.nan
-    stopped_early, started = False, time.perf_counter()
-
-    def save(finished: bool, **extra: Any) -> None:
-        """Write the checkpoint as of the last finished step (collective: every rank calls it)."""
-        account.merge(context)
-        rng = rng_states(context)
-        if not context.is_main:
-            return
-        data = account.verdict(config.failure_budget, config.class_failure_budget)
-        save_checkpoint(out / CHECKPOINT, {
-            **identity,
-            "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": rng,
-            "epoch": epoch, "step": step, "global_step": global_step, "last_loss": last_loss,
-            "compliance": {**compliance, "unseen_classes": data["unseen_classes"]},
-            "failures": account.failures, "data": data,
-            "reading": {"decoder": decoder_identity(config.loading.decoder), "videos_read": decoders,
-                        "prepared": manifest.prepared, "classes_seen": sorted(account.seen)},
-            "finished": finished, "zslbench_version": __version__, **extra,
-        })  # fmt: skip
-
-    signals = StopSignals()
-    try:
-        with signals:
-            while epoch < settings["epochs"]:
-                sampler.set_epoch(epoch)
-                sampler.skip = step * per_rank
-                net.train()
-                for batch in loader:
-                    account.add(batch)
-                    for decoder in batch["decoders"]:
-                        decoders[decoder] = decoders.get(decoder, 0) + 1
-                    if len(batch["labels"]):
-                        loss = _step(net, batch, targets, optimizer, scaler, spec, settings, config, context)
-                        last_loss = _finite(loss, epoch, step, out)
-                    step += 1
-                    global_step += 1
-                    record = {
-                        "epoch": epoch + 1, "step": step, "steps": len(loader) + sampler.skip // per_rank,
-                        "global_step": global_step, "loss": last_loss, "lr": optimizer.param_groups[0]["lr"],
-                        "clips": _clips(batch), "elapsed_s": round(time.perf_counter() - started, 3),
-                        "failures": len(account.failures),
-                    }  # fmt: skip
-                    if progress and context.is_main:
-                        progress(record)
-                    if step % config.log_every == 0:
-                        log.write(record)
-                    if config.max_steps is not None and global_step >= config.max_steps:
-                        raise _Stop(None)
-                    if (signum := signals.agreed(context)) is not None:
-                        raise _Stop(signum)
-                epoch, step = epoch + 1, 0
-                scheduler.step()
-                log.write({"epoch": epoch, "epoch_done": True, "global_step": global_step, "loss": last_loss,
-                           "elapsed_s": round(time.perf_counter() - started, 3),
-                           "failures": len(account.failures)})  # fmt: skip
-                if epoch < settings["epochs"]:  # the last epoch's checkpoint is the final one below
-                    save(finished=False)
-    except _Stop as stop:
-        save(finished=False)
-        if stop.signum is not None:
-            raise TrainingInterrupted(out / CHECKPOINT, stop.signum, epoch, step, global_step) from None
-        stopped_early = True
-    sync_buffers(context, model)
-    hashes = gather(context, weights_sha256(model.state_dict())[:16])
-    if not stopped_early:
-        save(finished=True, replica_hashes=hashes)
-        if context.is_main:
-            _write_failures(out, account.failures)
-    barrier(context)
-    data = account.verdict(config.failure_budget, config.class_failure_budget)
-    return TrainResult(
-        out / CHECKPOINT, epoch, global_step, last_loss, len(classes), len(manifest), len(account.failures),
-        compliance["compliant"], stopped_early, hashes, complete=data["complete"], data=data,
-    )  # fmt: skip
+    return sampler, loader
 
 
-def _step(net, batch, targets, optimizer, scaler, spec, settings, config, context) -> torch.Tensor:
-    """One optimisation step on a batch of decoded clips; returns the loss. A non-finite loss returns
-    before any gradient step, so the last checkpoint's weights stay the last good ones."""
+def _train_epochs(run: _Run) -> EpochEnd:
+    """Train until the last epoch is done or a step ends the run early. Ctrl-C only asks for a stop
+    meanwhile (StopSignals); its usual meaning is back when this returns."""
+    with StopSignals() as signals:
+        while run.state.epoch < run.settings["epochs"]:
+            end = _run_epoch(run, signals)
+            if end.stop is not Stop.EPOCH_DONE:
+                return end
+            _end_epoch(run)
+    return EpochEnd(Stop.EPOCH_DONE)
+
+
+def _run_epoch(run: _Run, signals: StopSignals) -> EpochEnd:
+    """The rest of epoch `run.state.epoch` (a resumed run skips the batches its checkpoint had seen);
+    it returns early, between two steps, on `--max-steps` or a signal that any rank received."""
+    state, max_steps = run.state, run.config.max_steps
+    run.sampler.set_epoch(state.epoch)
+    run.sampler.skip = state.step * run.per_rank
+    run.net.train()
+    for batch in run.loader:
+        _train_step(run, batch)
+        _report_step(run, batch)
+        if max_steps is not None and state.global_step >= max_steps:
+            return EpochEnd(Stop.MAX_STEPS)
+        if (signum := signals.agreed(run.context)) is not None:
+            return EpochEnd(Stop.SIGNAL, signum)
+    return EpochEnd(Stop.EPOCH_DONE)
+
+
+def _train_step(run: _Run, batch: dict[str, Any]) -> None:
+    """Account for the batch's videos and take one step on those that decoded (none: no step)."""
+    state = run.state
+    run.account.add(batch)
+    if len(batch["labels"]):
+        state.last_loss = _finite(_optimise(run, batch), state.epoch, state.step, run.out)
+    state.step += 1
+    state.global_step += 1
+
+
+def _report_step(run: _Run, batch: dict[str, Any]) -> None:
+    """The step's record: to `progress` on the main rank, and every `log_every` steps to metrics.jsonl."""
+    state = run.state
+    record = {
+        "epoch": state.epoch + 1,
+        "step": state.step,
+        "steps": len(run.loader) + run.sampler.skip // run.per_rank,
+        "global_step": state.global_step,
+        "loss": state.last_loss,
+        "lr": state.optimizer.param_groups[0]["lr"],
+        "clips": _clips(batch),
+        "elapsed_s": run.elapsed(),
+        "failures": len(run.account.failures),
+    }
+    if run.progress and run.context.is_main:
+        run.progress(record)
+    if state.step % run.config.log_every == 0:
+        run.log.write(record)
+
+
+def _end_epoch(run: _Run) -> None:
+    """Count the epoch done, step the learning rate schedule, log the epoch's row and save; the last
+    epoch's checkpoint is the final one, which `_finish` writes."""
+    state = run.state
+    state.epoch, state.step = state.epoch + 1, 0
+    state.scheduler.step()
+    row = {
+        "epoch": state.epoch,
+        "epoch_done": True,
+        "global_step": state.global_step,
+        "loss": state.last_loss,
+        "elapsed_s": run.elapsed(),
+        "failures": len(run.account.failures),
+    }
+    run.log.write(row)
+    if state.epoch < run.settings["epochs"]:
+        _save(run, finished=False)
+
+
+def _optimise(run: _Run, batch: dict[str, Any]) -> torch.Tensor:
+    """One optimisation step on a batch of decoded clips; returns the loss (a 0-d tensor). A
+    non-finite loss returns before any gradient step, so the last checkpoint's weights stay the last
+    good ones."""
+    context, settings, state = run.context, run.settings, run.state
     clips = batch["clips"].to(context.device, non_blocking=True)
-    clips = to_model_input(clips, spec.mean, spec.std, config.channels_last)
+    clips = to_model_input(clips, run.spec.mean, run.spec.std, run.config.channels_last)
     labels = batch["labels"].to(context.device, non_blocking=True)
-    dtype = torch.bfloat16 if settings["amp_dtype"] == "bf16" else torch.float16
-    with torch.autocast(context.device.type, dtype=dtype, enabled=settings["amp"]):
-        predicted = net(clips)
-    loss = embedding_loss(predicted.float(), labels, targets, settings["loss"])
+    with torch.autocast(context.device.type, dtype=_amp_dtype(settings), enabled=settings["amp"]):
+        predicted = run.net(clips)
+    loss = embedding_loss(predicted.float(), labels, run.targets, settings["loss"])
     if not torch.isfinite(loss):
         return loss
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    scaler.step(optimizer)
-    scaler.update()
+    state.optimizer.zero_grad(set_to_none=True)
+    state.scaler.scale(loss).backward()
+    state.scaler.step(state.optimizer)
+    state.scaler.update()
     return loss
+
+
+def _save(run: _Run, finished: bool, replica_hashes: list[str] | None = None) -> None:
+    """Write OUT/checkpoint.pt as of the last finished step. Collective: every rank calls it (the
+    failures and RNG states are gathered), the main rank writes. `replica_hashes`: the final one's."""
+    run.account.merge(run.context)
+    rng = rng_states(run.context)
+    if run.context.is_main:
+        save_checkpoint(run.out / CHECKPOINT, _checkpoint(run, rng, finished, replica_hashes))
+
+
+def _checkpoint(run: _Run, rng: dict[str, Any], finished: bool, replica_hashes: list[str] | None) -> dict[str, Any]:
+    """The checkpoint's payload, its keys in the order the format has always had."""
+    account, config = run.account, run.config
+    data = account.verdict(config.failure_budget, config.class_failure_budget)
+    payload = {
+        **run.identity,
+        **run.state.to_checkpoint(rng),
+        "compliance": {**run.compliance, "unseen_classes": data["unseen_classes"]},
+        "failures": account.failures,
+        "data": data,
+        "reading": {
+            "decoder": decoder_identity(config.loading.decoder),
+            "videos_read": account.videos_read,
+            "prepared": run.manifest.prepared,
+            "classes_seen": sorted(account.seen),
+        },
+        "finished": finished,
+        "zslbench_version": __version__,
+    }
+    if replica_hashes is not None:
+        payload["replica_hashes"] = replica_hashes
+    return payload
+
+
+def _finish(run: _Run, end: EpochEnd) -> TrainResult:
+    """A run stopped early saves where it stopped; a signal ends it there. Otherwise the replicas'
+    buffers are made to agree and their weights hashed; a finished run then writes its final
+    checkpoint and OUT/decode_failures.json."""
+    if end.stop is not Stop.EPOCH_DONE:
+        _save(run, finished=False)
+    if end.signum is not None:
+        return _result(run, replica_hashes=[], stopped_early=True, interrupted_by=end.signum)
+    stopped_early = end.stop is Stop.MAX_STEPS
+    sync_buffers(run.context, run.state.model)
+    hashes = gather(run.context, weights_sha256(run.state.model.state_dict())[:16])
+    if not stopped_early:
+        _save(run, finished=True, replica_hashes=hashes)
+        if run.context.is_main:
+            _write_failures(run.out, run.account.failures)
+    barrier(run.context)
+    return _result(run, replica_hashes=hashes, stopped_early=stopped_early)
+
+
+def _result(
+    run: _Run, replica_hashes: list[str], stopped_early: bool, interrupted_by: int | None = None
+) -> TrainResult:
+    data = run.account.verdict(run.config.failure_budget, run.config.class_failure_budget)
+    state = run.state
+    return TrainResult(
+        checkpoint=run.out / CHECKPOINT,
+        epochs=state.epoch,
+        steps=state.global_step,
+        last_loss=state.last_loss,
+        classes=run.classes,
+        videos=len(run.manifest),
+        failures=len(run.account.failures),
+        compliant=run.compliance["compliant"],
+        stopped_early=stopped_early,
+        replica_hashes=replica_hashes,
+        complete=data["complete"],
+        data=data,
+        interrupted_by=interrupted_by,
+        epoch_step=state.step,
+    )
+
+
+def _amp_dtype(settings: dict[str, Any]) -> torch.dtype:
+    return torch.bfloat16 if settings["amp_dtype"] == "bf16" else torch.float16
 
 
 def _finite(loss: torch.Tensor, epoch: int, step: int, out: Path) -> float:
@@ -343,102 +478,9 @@ def _finite(loss: torch.Tensor, epoch: int, step: int, out: Path) -> float:
 
 
 def _clips(batch: dict[str, Any]) -> int:
+    """Clips in the batch: videos x clips per video (0 when every video failed to decode)."""
     clips = batch["clips"]
     return int(clips.shape[0] * clips.shape[1]) if clips.ndim == 6 else 0
-
-
-def protocol_reference(protocol: Protocol) -> dict[str, Any]:
-    """How a checkpoint names its protocol: evaluation refuses any other fingerprint."""
-    return {"name": protocol.name, "version": protocol.version, "fingerprint": protocol.fingerprint,
-            "path": str(protocol.path)}  # fmt: skip
-
-
-class _Stop(Exception):
-    """Leave the loop at a step boundary: `--max-steps` (signum None) or a signal."""
-
-    def __init__(self, signum: int | None) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _per_rank_batch(batch_size: int, world_size: int) -> int:
-    """The protocol's batch is the global batch of one step, whatever the number of processes."""
-    if batch_size % world_size:
-        raise ZslbenchError(
-            f"a batch of {batch_size} videos does not split over {world_size} processes",
-            f"pass --batch-size as a multiple of {world_size}; it is the global batch of one step",
-        )
-    return batch_size // world_size
-
-
-def resolve_settings(protocol: Protocol, config: TrainConfig, context: Context | None = None) -> dict[str, Any]:
-    """Every setting that shapes the run's numbers, resolved (the protocol's unless given): recorded in
-    each checkpoint, and a resumed run must repeat them. Workers, decoder and layout do not count."""
-    train = protocol.data["train"]
-
-    def given(value: Any, default: Any) -> Any:
-        return default if value is None else value
-
-    world_size = context.world_size if context else 1
-    amp = config.amp and context is not None and context.device.type == "cuda"
-    settings = {
-        "epochs": given(config.epochs, train["epochs"]),
-        "batch_size": given(config.batch_size, train["batch_size"]),
-        "processes": world_size,
-        "lr": given(config.lr, train["lr"]),
-        "optimizer": "adam",
-        "milestones": list(train["lr_milestones"]),
-        "gamma": train["lr_gamma"],
-        "loss": given(config.loss, train["loss"]),
-        "seed": given(config.seed, train["seed"]),
-        "amp": amp,
-        "amp_dtype": config.amp_dtype if amp else None,
-    }
-    for name, bound in (("epochs", COUNT), ("batch_size", COUNT), ("lr", LEARNING_RATE), ("seed", SEED)):
-        settings[name] = bound.check(settings[name], name)  # also for Python callers and protocol files
-    settings["batch_per_process"] = _per_rank_batch(settings["batch_size"], world_size)
-    if settings["loss"] not in LOSSES:
-        raise ZslbenchError(f"unknown loss {settings['loss']!r}", f"choose one of {', '.join(LOSSES)}")
-    return settings
-
-
-def _training_classes(protocol: Protocol, config: TrainConfig, embedder) -> tuple[ClassList, dict[str, Any]]:
-    """The classes to train on and the compliance verdict, from the rule applied before any step."""
-    given = load_class_list(config.classes) if config.classes else protocol.source_classes()
-    table = compute_overlap(given, protocol.test_classes(), embedder)
-    kept = table.kept(protocol.tau)
-    violations = [
-        {
-            "class": name,
-            "nearest": table.nearest[i],
-            "dataset": table.nearest_dataset[i],
-            "distance": float(table.distance[i]),
-        }
-        for i, name in enumerate(given.classes)
-        if not kept[i]
-    ]
-    if config.classes and violations and not config.allow_overlap:
-        first = violations[0]
-        raise ZslbenchError(
-            f"{len(violations)} of the {len(given)} training classes break the protocol's rule, e.g. "
-            f"{first['class']!r} is {first['distance']:.4f} from {first['nearest']!r} ({first['dataset']})",
-            f"remove them (`zslbench audit {config.classes}` lists them), or pass --allow-overlap "
-            "to train anyway and be recorded as not compliant",
-        )
-    if config.classes or config.allow_overlap:
-        classes = given
-    else:  # the protocol's split: drop every source class within tau of a test class
-        classes = ClassList(given.name, tuple(c for c, k in zip(given.classes, kept, strict=True) if k), given.source)
-        violations = []
-    compliance = {
-        "compliant": not violations,
-        "allow_overlap": config.allow_overlap,
-        "tau": protocol.tau,
-        "tests": [t.name for t in table.tests],
-        "violations": violations,
-        "removed_by_split": int((~kept).sum()) if not (config.classes or config.allow_overlap) else 0,
-    }
-    return classes, compliance
 
 
 def _start_state(config: TrainConfig, out: Path, identity: dict[str, Any]) -> dict[str, Any] | None:

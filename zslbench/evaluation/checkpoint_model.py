@@ -1,0 +1,113 @@
+"""A trained checkpoint, ready to embed a protocol's test datasets.
+
+End-to-end models embed videos through the `VideoEncoder` (cached, sharded under torchrun); models
+of kind `features` map a test dataset's backbone features file. A checkpoint is evaluated only
+under the protocol it was trained with (same fingerprint).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from zslbench.core.distributed import setup, teardown
+from zslbench.core.errors import ZslbenchError
+from zslbench.evaluation.encoder import VideoEncoder, sampling_identity
+from zslbench.models.checkpoint import load_checkpoint, weights_sha256
+from zslbench.protocol.spec import Protocol, load_protocol
+from zslbench.text.vocab import ClassList
+from zslbench.video.dataset import LoaderOptions
+from zslbench.video.sampler import ClipSpec
+
+
+class CheckpointModel:
+    """A trained checkpoint, ready to embed a protocol's test datasets: videos through the
+    VideoEncoder (cached, sharded under torchrun), or features files for a model of kind features."""
+
+    def __init__(
+        self,
+        weights: Path,
+        model: str | None,
+        protocol: str | Protocol | None,
+        device: str = "auto",
+        loading: LoaderOptions | None = None,
+    ) -> None:
+        self.weights = Path(weights)
+        self.state = load_checkpoint(weights)
+        name = self.state["model"]["name"]
+        if model and model != name:
+            raise ZslbenchError(
+                f"{weights} is a checkpoint of {name!r}, not {model!r}", f"pass --model {name} or another checkpoint"
+            )
+        self.protocol = checkpoint_protocol(self.state, protocol)
+        self.context = setup(device)
+        self.clips = ClipSpec.from_protocol(self.protocol.data["clips"])
+        self.is_features = self.state["model"].get("input") == "features"
+        if self.is_features:  # a method over backbone features: --data names features files
+            self.identity = {"model": self._model_identity(), "backbone": self.state["backbone"]}
+            return
+        self.encoder = self._video_encoder(loading or LoaderOptions())
+        self.identity = self.encoder.identity
+
+    def _model_identity(self, **extra: Any) -> dict[str, Any]:
+        model = self.state["model"]
+        return {
+            "name": model["name"],
+            "options": model["options"],
+            **extra,
+            "weights_sha256": weights_sha256(self.state["state_dict"]),
+        }
+
+    def _video_encoder(self, loading: LoaderOptions) -> VideoEncoder:
+        from zslbench.models import build_model, model_spec
+
+        model = self.state["model"]
+        spec = model_spec(model["name"])
+        options = {**model["options"], "init": None}  # the checkpoint holds the weights
+        module = build_model(model["name"], model["embed_dim"], **options)
+        module.load_state_dict(self.state["state_dict"])
+        identity = {
+            "model": self._model_identity(embed_dim=model["embed_dim"]),
+            **sampling_identity(self.protocol.data["clips"], spec.mean, spec.std, loading.decoder),
+        }
+        return VideoEncoder(module, identity, self.clips, spec.mean, spec.std, self.context, loading)
+
+    def reading(self) -> dict[str, Any] | None:
+        """How the last `embed`'s videos were read: decoder identity, videos per read mode, prepared data."""
+        return None if self.is_features else self.encoder.reading()
+
+    def ignored(self) -> dict[str, Any] | None:
+        """Manifest rows the last `embed` left out (repeated rows, labels of other datasets), and why."""
+        return None if self.is_features else self.encoder.ignored
+
+    def embed(self, test: ClassList, data: dict[str, Path], batch_size: int, workers: int, progress=None):
+        """(records, embeddings or None per record, failure reason per record index); all ranks call it."""
+        if self.is_features:
+            from zslbench.evaluation.on_features import embed_feature_file
+
+            return embed_feature_file(self.state, self.protocol, test, data)
+        return self.encoder.encode(test, data, batch_size, workers, progress)
+
+    def close(self) -> None:
+        teardown(self.context)
+
+
+def checkpoint_protocol(state: dict[str, Any], ref: str | Protocol | None) -> Protocol:
+    """The protocol a checkpoint was trained under: its file when it still exists, else its name;
+    any other fingerprint is refused."""
+    trained = state["protocol"]
+    if ref is None:  # the checkpoint's own, with the --set overrides it was trained with
+        path = trained.get("path")
+        ref = path if path and Path(path).is_file() else trained["name"]
+        protocol = load_protocol(ref, sets=tuple(trained.get("sets", ())))
+    else:
+        protocol = load_protocol(ref)
+    if protocol.fingerprint != trained["fingerprint"]:
+        sets = "".join(f" --set {item}" for item in trained.get("sets", ()))
+        raise ZslbenchError(
+            f"the checkpoint was trained under {trained['name']} v{trained['version']}{sets} "
+            f"(fingerprint {trained['fingerprint'][:12]}), not {protocol.name} v{protocol.version} "
+            f"({protocol.fingerprint[:12]})",
+            "evaluate under the protocol the model was trained with (leave out --protocol to use it)",
+        )
+    return protocol

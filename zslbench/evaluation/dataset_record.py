@@ -1,0 +1,136 @@
+"""One test dataset's result record: its embeddings scored on every split, the compliance audit,
+and an account of every video (scored, unusable, failed, left out when the data was prepared).
+
+The record's layout is documented in docs/results.md; `records.incomplete_reason` reads it back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from zslbench.evaluation.records import KIND, SCHEMA, environment
+from zslbench.evaluation.scoring import class_distances, score_protocol, unusable_embedding
+from zslbench.models.checkpoint import training_summary
+from zslbench.protocol.compliance import audit_model
+from zslbench.protocol.spec import Protocol
+from zslbench.text import TextEmbedder
+from zslbench.text.class_vectors import embed_class_lists
+from zslbench.text.vocab import ClassList
+
+DEFAULT_FAILURE_BUDGET = 0.005  # share of a dataset's videos that may fail before a run is incomplete
+LEFT_OUT_BY_PREPARE = "undecodable: left out by `zslbench data prepare`"
+
+
+@dataclass
+class Embedded:
+    """A test dataset's videos as a model embedded them.
+
+    `vectors[i]` is video i's embedding (float [D]) or None when it failed (reason in `failures[i]`);
+    `records[i]` is its manifest row (None for a features file), `labels[i]` its class name.
+    """
+
+    records: list
+    vectors: list
+    failures: dict[int, str]
+    labels: list[str]
+    reading: dict[str, Any] | None = None  # decoder and read modes (`VideoEncoder.reading`)
+    ignored: dict[str, Any] | None = None  # manifest rows left out before reading, and why
+    clips_per_video: int | None = None
+
+
+@dataclass
+class Maker:
+    """Who made the embeddings: the record's label, the checkpoint's state (or what a features file
+    says), the exact identity (weights hash or file fingerprint) and the checkpoint path."""
+
+    label: str
+    state: dict[str, Any]
+    identity: dict[str, Any]
+    checkpoint: str | None = None
+    failure_budget: float = DEFAULT_FAILURE_BUDGET
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+def dataset_record(
+    protocol: Protocol, test: ClassList, embedder: TextEmbedder, embedded: Embedded, maker: Maker, started: float
+) -> dict[str, Any]:
+    """The result record of one test dataset (see docs/results.md); `started` is the run's
+    `time.perf_counter()` at its start, for the total time."""
+    t0 = time.perf_counter()
+    metrics, scored, unusable = _scores(protocol, test, embedder, embedded)
+    state = maker.state
+    return {
+        "schema": SCHEMA,
+        "kind": KIND,
+        "model": {
+            "label": maker.label,
+            "name": state["model"]["name"],
+            "options": state["model"].get("options", {}),
+            "identity": maker.identity,
+            "checkpoint": maker.checkpoint,
+        },
+        "protocol": protocol.describe(),
+        "dataset": {"name": test.name, "classes": len(test), "sha256": test.sha256},
+        "embedding": {"spec": protocol.embedding, "id": embedder.id},
+        "metrics": metrics,
+        "compliance": audit_model(state, test, protocol, embedder),
+        "training": training_summary(state) if "settings" in state else None,  # None: a features file
+        "data": data_account(embedded, scored, unusable, maker.failure_budget),
+        **environment(),
+        "timing": {
+            **maker.timing,
+            "score_s": round(time.perf_counter() - t0, 4),
+            "total_s": round(time.perf_counter() - started, 3),
+        },
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _scores(
+    protocol: Protocol, test: ClassList, embedder: TextEmbedder, embedded: Embedded
+) -> tuple[dict[str, Any], list[int], dict[int, str]]:
+    """(metrics of every split, indices of the scored videos, why each unusable one is unusable).
+    Unusable embeddings (no direction) are scored, as misses."""
+    sorted_order = protocol.data["evaluation"]["class_order"] == "sorted"
+    order = sorted(test.classes) if sorted_order else list(test.classes)
+    (class_vectors,) = embed_class_lists([ClassList(test.name, tuple(order), test.source)], embedder)
+    vectors = embedded.vectors
+    scored = [i for i, vector in enumerate(vectors) if vector is not None]
+    unusable = {i: why for i in scored if (why := unusable_embedding(vectors[i]))}
+    index = {name: i for i, name in enumerate(order)}
+    dim = class_vectors.vectors.shape[1]
+    matrix = np.stack([vectors[i] for i in scored]) if scored else np.zeros((0, dim))
+    label_ids = np.array([index[embedded.labels[i]] for i in scored], dtype=np.int64)
+    distances = class_distances(matrix, class_vectors.vectors)
+    evaluation = protocol.data["evaluation"]
+    return score_protocol(distances, label_ids, order, evaluation["splits"], evaluation["metrics"]), scored, unusable
+
+
+def data_account(embedded: Embedded, scored: list[int], unusable: dict[int, str], budget: float) -> dict[str, Any]:
+    """Every video accounted for: scored, unusable, failed (with index, path, label and reason), and
+    those `zslbench data prepare` could not read; complete iff the failures fit the budget."""
+    records, labels = embedded.records, embedded.labels
+    failed = [
+        {"index": i, "path": None if records[i] is None else str(records[i].path), "label": labels[i], "reason": why}
+        for i, why in sorted({**embedded.failures, **unusable}.items())
+    ]
+    left_out = int(((embedded.reading or {}).get("prepared") or {}).get("left_out", 0))
+    failed += [{"index": None, "path": None, "label": None, "reason": LEFT_OUT_BY_PREPARE}] * left_out
+    expected = len(embedded.vectors) + left_out  # a prepared manifest lacks the videos preparing could not read
+    return {
+        "expected": expected,
+        "scored": len(scored),  # including unusable embeddings, scored as misses
+        "unusable_embeddings": len(unusable),
+        "failed": len(failed),
+        "failures": failed,
+        "clips_per_video": embedded.clips_per_video,
+        "failure_budget": budget,
+        "complete": len(failed) <= budget * expected,
+        "reading": embedded.reading,
+        "ignored": embedded.ignored,
+    }

@@ -1,0 +1,66 @@
+"""What a training run is asked to do (`TrainConfig`) and what it did (`TrainResult`).
+
+Settings left None take the protocol's value (see `zslbench.training.settings.resolve_settings`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zslbench.models.checkpoint import CLASS_FAILURE_BUDGET, FAILURE_BUDGET
+from zslbench.protocol.spec import Protocol
+from zslbench.video.dataset import LoaderOptions
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    out: Path
+    data: dict[str, Path]
+    protocol: str | Protocol | None = None  # a name, a YAML file, or a loaded Protocol (with --set applied)
+    model_options: dict[str, Any] = field(default_factory=dict)
+    classes: str | None = None  # an explicit training class list, audited instead of the protocol's split
+    allow_overlap: bool = False
+    pretrained_on: str | None = None  # the dataset the --init weights were trained on
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    loss: str | None = None
+    seed: int | None = None
+    workers: int = 0
+    device: str = "auto"
+    amp: bool = True
+    amp_dtype: str = "fp16"  # fp16 (with a gradient scaler) or bf16 (no scaler), on CUDA only
+    channels_last: bool = False  # the channels_last_3d layout for the clips (faster convolutions on CUDA)
+    loading: LoaderOptions = field(default_factory=LoaderOptions)  # decoder backend, pinned memory, prefetch
+    resume: bool = False
+    max_steps: int | None = None  # stop (with a resumable checkpoint) after this many steps in all
+    log_every: int = 10
+    tensorboard: bool = False  # also write OUT/tensorboard (needs the tensorboard package)
+    features: Path | None = None  # a backbone features file: train a model of kind `features` on it
+    failure_budget: float = FAILURE_BUDGET  # share of the videos that may fail to decode (run complete)
+    class_failure_budget: float = CLASS_FAILURE_BUDGET  # share of one class's videos that may fail
+
+
+@dataclass
+class TrainResult:
+    """What a run did. `epochs` counts the epochs done and `steps` every step; a run that stopped
+    before its last epoch (`--max-steps`, or a signal) has `stopped_early` and a resumable checkpoint."""
+
+    checkpoint: Path
+    epochs: int
+    steps: int
+    last_loss: float
+    classes: int
+    videos: int
+    failures: int
+    compliant: bool
+    stopped_early: bool
+    replica_hashes: list[str]
+    fit: dict[str, Any] | None = None  # models on features: what the fit chose (epochs, regularisers)
+    complete: bool = True  # finished within the failure budget, every class seen (see `data`)
+    data: dict[str, Any] | None = None  # the failure budget's verdict (checkpoint.failure_verdict)
+    interrupted_by: int | None = None  # the signal (SIGINT: 2) that stopped the run between two steps
+    epoch_step: int = 0  # steps done in the epoch after `epochs` (0 at an epoch's end)
