@@ -1,9 +1,11 @@
 import itertools
 import json
+import os
 import subprocess
 import sys
 
 import pytest
+from cli_output import single_error_line
 from embedding_files import WORDS, random_vectors, train_fasttext, write_word2vec_binary
 
 from zslbench.cli import app
@@ -15,13 +17,6 @@ from zslbench.protocol.spec import load_protocol
 def in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def single_error_line(result):
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    return lines[0]
 
 
 def test_split_with_only_a_threshold_writes_the_kept_list_and_report(runner, in_tmp):
@@ -226,6 +221,8 @@ def test_help_lists_commands_in_workflow_order_and_flags_take_no_value(runner):
     workflow = ["protocols", "embeddings", "classes", "split", "audit", "synth", "data", "models", "train", "extract",
                 "eval", "table", "check", "cache"]  # fmt: skip
     assert commands == workflow
+    panels = [line.strip("╭─ ").split(" ─")[0] for line in shown.stdout.splitlines() if line.startswith("╭─ ")]
+    assert panels == ["Options", "The rule", "Data", "Models and training", "Evaluation and reports", "Housekeeping"]
     for args in (["--help"], ["eval", "--help"], ["train", "--help"], ["check", "--help"], ["data", "check", "-h"]):
         page = runner.invoke(app, args, env={"COLUMNS": "200"}).stdout
         assert "--json" in page or "--debug" in page or "--no-pin-memory" in page
@@ -316,3 +313,24 @@ def test_outputs_obey_the_umask_not_mkstemps_0600(runner, in_tmp):
         os.umask(old)
     written = [in_tmp / "s" / "split.json", in_tmp / "s" / "kept_classes.txt", *(in_tmp / "r").rglob("*.json")]
     assert len(written) == 3 and {oct(path.stat().st_mode & 0o777) for path in written} == {"0o644"}
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("zslbench sp", ["split"]),
+        (
+            "zslbench split --protocol brattoli2020-k7",
+            ["brattoli2020-k700-ucf-hmdb", "brattoli2020-k700-ucf-hmdb-anet"],
+        ),
+        ("zslbench models show e2e_r", ["e2e_r2plus1d", "e2e_r3d"]),
+    ],
+)
+def test_shell_completion_completes_commands_protocols_and_models(words, expected):
+    """What `zslbench --install-completion` wires into bash: the completion protocol of click."""
+    env = {"_ZSLBENCH_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+    done = subprocess.run(
+        [sys.executable, "-m", "zslbench"], env={**os.environ, **env}, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.split()) == expected

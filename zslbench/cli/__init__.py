@@ -1,4 +1,4 @@
-"""The `zslbench` command line: a thin face over the library (see zslbench.protocol.overlap, zslbench.protocol.spec)."""
+"""The `zslbench` command line: a thin face over the library (docs/architecture.md maps it)."""
 
 from zslbench.cli import (  # noqa: F401  (they register commands)
     data_cmds,

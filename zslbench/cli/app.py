@@ -16,23 +16,40 @@ from zslbench import __version__
 from zslbench.cli.common import State, print_error
 from zslbench.core.errors import EXIT_BAD_INPUT, ZslbenchError
 
-# --help lists commands in the order of the work: pick a protocol, look at the text side, apply the
-# rule, get data, choose and train a model, score it, report; housekeeping last.
-WORKFLOW = (
-    "protocols", "embeddings", "classes", "split", "audit", "synth", "data", "models", "train", "extract", "eval",
-    "table", "check", "cache",
-)  # fmt: skip
+# --help lists commands in panels, in the order of the work: the rule and the class names, data,
+# models and training, scoring and reporting; housekeeping last.
+PANELS = {
+    "The rule": ("protocols", "embeddings", "classes", "split", "audit"),
+    "Data": ("synth", "data"),
+    "Models and training": ("models", "train"),
+    "Evaluation and reports": ("extract", "eval", "table", "check"),
+    "Housekeeping": ("cache",),
+}
+WORKFLOW = tuple(name for names in PANELS.values() for name in names)
+# Options of the long commands, grouped the same way in every command's --help; others stay under "Options".
+OPTION_PANELS = {
+    "What to run on": ("--protocol", "--set", "--data", "--features", "--dataset", "--classes", "--allow-overlap"),
+    "Model": ("--option", "--width", "--dropout", "--init", "--pretrained-on", "--backbone", "--weights"),
+    "Schedule": ("--epochs", "--batch-size", "--lr", "--loss", "--seed", "--max-steps", "--resume"),
+    "Reading videos": ("--workers", "--decoder", "--prefetch", "--pin-memory", "--no-pin-memory"),
+    "Hardware": ("--device", "--amp", "--no-amp", "--amp-dtype", "--channels-last"),
+    "Failures": ("--failure-budget", "--class-failure-budget"),
+}
 HELP_OPTIONS = ["-h", "--help"]
 
 
 class ZslbenchGroup(TyperGroup):
-    """The root group. Commands are listed in `WORKFLOW` order (others after them, by name); flags show no
+    """The root group. Commands are listed in `PANELS`, in `WORKFLOW` order (others after them); flags show no
     value in --help; and typer's usage errors (an unknown option, a missing argument, a value typer's own
     checks refuse) read like every other error: one line, exit 2."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        _flags_take_no_value(self)
+        for name, cmd in self.commands.items():  # each command into its `PANELS` panel of --help
+            panel = next((panel for panel, names in PANELS.items() if name in names), None)
+            if panel and not isinstance(getattr(cmd, "rich_help_panel", None), str):
+                cmd.rich_help_panel = panel
+            _group_options(cmd)
 
     def list_commands(self, ctx: Context) -> list[str]:
         rank = {name: i for i, name in enumerate(WORKFLOW)}
@@ -46,6 +63,7 @@ class ZslbenchGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        _flags_take_no_value(self)  # typer adds the completion options after __init__
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
@@ -59,7 +77,7 @@ class ZslbenchGroup(TyperGroup):
             if State.debug:
                 raise
             print_error(err.message, err.hint)
-            sys.exit(err.exit_code)
+            sys.exit(EXIT_BAD_INPUT)
         except typer.Abort:
             print_error("aborted")
             sys.exit(1)
@@ -73,6 +91,19 @@ def _usage_error(err: ClickException) -> tuple[str, str]:
         message = message[0].lower() + message[1:]
     ctx = getattr(err, "ctx", None)
     return message, f"see `{ctx.command_path if ctx else 'zslbench'} --help`"
+
+
+def _group_options(command: Any) -> None:
+    """Put the options of a command with many (train, eval, extract) into `OPTION_PANELS` panels."""
+    for sub in getattr(command, "commands", {}).values():
+        _group_options(sub)
+    params = [p for p in command.params if getattr(p, "opts", None)]
+    if len(params) < 12:  # a short --help reads best as one list
+        return
+    for param in params:
+        panel = next((panel for panel, opts in OPTION_PANELS.items() if set(param.opts) & set(opts)), None)
+        if panel and not isinstance(getattr(param, "rich_help_panel", None), str):
+            param.rich_help_panel = panel
 
 
 def _flags_take_no_value(command: Any) -> None:
@@ -93,7 +124,7 @@ app = typer.Typer(
     cls=ZslbenchGroup,
     help="The realistic zero-shot video classification benchmark (Brattoli et al., CVPR 2020).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion for bash, zsh, fish and PowerShell
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": HELP_OPTIONS},
 )

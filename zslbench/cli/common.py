@@ -34,6 +34,50 @@ PrefetchOpt = Annotated[
 PinMemoryOpt = Annotated[
     bool | None, typer.Option("--pin-memory/--no-pin-memory", help="Pinned host memory [default: on with CUDA]")
 ]
+# One protocol setting changed for this run: every command that takes --protocol; `load_protocol(p, sets)`.
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override one protocol setting, e.g. clips.clip_len=8 (repeatable); "
+        "recorded in the protocol's fingerprint",
+    ),
+]
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+
+
+def complete_protocols(incomplete: str) -> list[str]:
+    """Shell completion for --protocol: the shipped protocol names (a YAML path completes as a file)."""
+    from zslbench.protocol.spec import shipped_protocols
+
+    return [name for name in shipped_protocols() if name.startswith(incomplete)]
+
+
+def complete_models(incomplete: str) -> list[str]:
+    """Shell completion for --model: the registered models, plugins included."""
+    from zslbench.models import all_model_specs
+
+    return [spec.name for spec in all_model_specs(lambda problem: None) if spec.name.startswith(incomplete)]
+
+
+def with_sets(protocol: str | None, sets: list[str] | None) -> Any:
+    """The --protocol reference, loaded with its --set overrides when there are any.
+
+    Without --protocol a checkpoint's own protocol (and the --set it was trained with) is reloaded from
+    the checkpoint, so --set alone would be ambiguous; it is refused."""
+    if not sets:
+        return protocol
+    if protocol is None:
+        raise ZslbenchError(
+            "--set needs --protocol here",
+            "a checkpoint's protocol and its --set overrides are reloaded from it; name the protocol to change it",
+        )
+    from zslbench.protocol.spec import load_protocol
+
+    return load_protocol(protocol, sets=tuple(sets))
+
 
 _SHOWN_AS_IS = {"\n", "\t"}
 
@@ -114,7 +158,7 @@ def command(fn: F) -> F:
             if State.debug:
                 raise
             print_error(err.message, err.hint)
-            raise typer.Exit(err.exit_code) from None
+            raise typer.Exit(EXIT_BAD_INPUT) from None
         except KeyboardInterrupt:
             err_console.print("[bold red]interrupted[/bold red]")
             raise typer.Exit(130) from None

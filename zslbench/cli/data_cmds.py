@@ -12,13 +12,13 @@ from rich.text import Text
 
 from zslbench.cli.app import app
 from zslbench.cli.bounds import bounded
-from zslbench.cli.common import command, console, err_console, print_json
+from zslbench.cli.common import JsonOpt, command, console, err_console, print_json
+from zslbench.cli.progress import counting
 from zslbench.core.bounds import SEED
 from zslbench.core.errors import EXIT_FAILED, ZslbenchError
 
 data_app = typer.Typer(help="Index datasets into manifests and check them.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 PER_CLASS_ROWS = 60
 DEFAULT_TIMEOUT = 120.0
 
@@ -150,8 +150,6 @@ def check(
     if given or seed:
         option = given[0] if given else "--seed"
         raise ZslbenchError(f"{option} only applies with --verify-decoder", "e.g. --verify-decoder decord")
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from zslbench.text.vocab import load_class_list
     from zslbench.video.check import check_manifest
     from zslbench.video.manifest import read_manifest
@@ -161,10 +159,8 @@ def check(
     if loaded.vocabulary:  # a class-list file is named relative to the manifest's folder
         vocabulary = set(load_class_list(loaded.vocabulary_ref).classes)
         unknown = sorted(set(loaded.counts()) - vocabulary)
-    columns = (TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, disable=json_out or not err_console.is_terminal) as progress:
-        task = progress.add_task("check", total=len(loaded))
-        results = check_manifest(loaded, workers, lambda _: progress.advance(task))
+    with counting("checking", len(loaded), not json_out) as advance:
+        results = check_manifest(loaded, workers, lambda _: advance())
     failed = [r for r in results if not r.ok]
     frames = [r.frames for r in results if r.ok]
     summary = {
@@ -191,8 +187,6 @@ def _verify(
     manifest: Path, backend: str, sample: int | None, timeout: float, seed: int, workers: int, json_out: bool
 ) -> None:
     """`data check --verify-decoder`: run the verification, print it, exit 1 when refused."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from zslbench.video.manifest import read_manifest
     from zslbench.video.verify import check_backend, check_options, verdict_file, verify_decoder
 
@@ -200,10 +194,8 @@ def _verify(
     check_options(sample, timeout)
     loaded = read_manifest(manifest)
     total = min(sample or len(loaded), len(loaded))
-    columns = (TextColumn(f"verifying {backend}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, disable=json_out or not err_console.is_terminal) as progress:
-        task = progress.add_task("verify", total=total)
-        run = verify_decoder(loaded, backend, sample, seed, timeout, workers, lambda _: progress.advance(task))
+    with counting(f"verifying {backend}", total, not json_out) as advance:
+        run = verify_decoder(loaded, backend, sample, seed, timeout, workers, lambda _: advance())
     summary = _verification_summary(run, str(verdict_file(loaded.path, backend)))
     if json_out:
         print_json(summary)
@@ -336,15 +328,11 @@ def synth(
     json_out: JsonOpt = False,
 ) -> None:
     """Write the synthetic zero-shot benchmark: coloured shapes in motion, real h264/mpeg4 files."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from zslbench.video.synth import make_synth
 
     total = classes * videos_per_class
-    columns = (TextColumn("writing videos"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=err_console, disable=json_out or not err_console.is_terminal) as progress:
-        task = progress.add_task("synth", total=total)
-        dataset = make_synth(out, classes, videos_per_class, seed, lambda n: progress.advance(task, n))
+    with counting("writing videos", total, not json_out, eta=False) as advance:
+        dataset = make_synth(out, classes, videos_per_class, seed, advance)
     summary = {
         "root": str(dataset.root),
         "videos": dataset.videos,

@@ -9,11 +9,10 @@ from rich.table import Table
 from rich.text import Text
 
 from zslbench.cli.app import app
-from zslbench.cli.common import command, console, err_console, print_json
+from zslbench.cli.common import JsonOpt, command, complete_models, console, err_console, print_json
 
 models_app = typer.Typer(help="List and show registered models (built-in and plugins).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 @models_app.command("list")
@@ -41,7 +40,9 @@ def list_models(json_out: JsonOpt = False) -> None:
 
 @models_app.command("show")
 @command
-def show(name: Annotated[str, typer.Argument(help="Model name")], json_out: JsonOpt = False) -> None:
+def show(
+    name: Annotated[str, typer.Argument(help="Model name", autocompletion=complete_models)], json_out: JsonOpt = False
+) -> None:
     """One model's metadata and its options (what --width, --dropout, --init set)."""
     from zslbench.models import model_spec
 

@@ -9,8 +9,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from zslbench.cli.common import command, console, err_console, print_json
-from zslbench.cli.data_cmds import JsonOpt, data_app, print_failures
+from zslbench.cli.common import JsonOpt, command, console, err_console, print_json
+from zslbench.cli.data_cmds import data_app, print_failures
+from zslbench.cli.progress import counting
 from zslbench.core.errors import EXIT_FAILED
 
 
@@ -28,19 +29,13 @@ def prepare(
     """Re-encode every video once (h264, short side 128, a keyframe every 16 frames) so training reads are cheap.
 
     Writes OUT/<manifest>.csv. Resumable. Exit 1 if any video fails."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from zslbench.video.manifest import read_manifest
     from zslbench.video.prepare import prepare_manifest, validate_settings
 
     validate_settings(short_side, keyframe_every, crf)
     loaded = read_manifest(manifest)
-    columns = (TextColumn("preparing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, disable=json_out or not err_console.is_terminal) as progress:
-        task = progress.add_task("prepare", total=len({record.path for record in loaded.records}))
-        report = prepare_manifest(
-            loaded, out, short_side, keyframe_every, workers, lambda _: progress.advance(task), crf=crf
-        )
+    with counting("preparing", len({record.path for record in loaded.records}), not json_out) as advance:
+        report = prepare_manifest(loaded, out, short_side, keyframe_every, workers, lambda _: advance(), crf=crf)
     summary = report.summary()
     if json_out:
         print_json(summary)

@@ -9,9 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from zslbench.cli.app import app
-from zslbench.cli.common import command, console, print_json
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+from zslbench.cli.common import JsonOpt, command, console, print_json
 
 
 @app.command()

@@ -1,4 +1,6 @@
-"""User-facing errors and the process exit codes the CLI promises."""
+"""User-facing errors, and the process exit codes the CLI maps results and errors to.
+
+The library raises and returns; only zslbench.cli turns that into an exit code."""
 
 from __future__ import annotations
 
@@ -12,9 +14,8 @@ EXIT_INTERNAL = 3  # a bug in zslbench: rerun with --debug and report it
 
 
 class ZslbenchError(Exception):
-    """An error caused by input the user can fix; the CLI prints it as one line, no traceback."""
-
-    exit_code = EXIT_BAD_INPUT
+    """An error caused by input the user can fix; the CLI prints it as one line, no traceback, and
+    exits EXIT_BAD_INPUT."""
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
