@@ -63,10 +63,15 @@ COMMANDS = [
     "zslbench eval --weights runs/eszsl --data synth-target=features/target.npz",
     "zslbench table --format md",
 ]
-VOLATILE_KEY = re.compile(r"time|seconds|elapsed|created|started|host|git_|duration|per_s|pid|_at$", re.I)
+VOLATILE_KEY = re.compile(r"time|seconds|elapsed|created|started|host|git_|duration|per_s|pid|_at$|_s$", re.I)
+# Values that change with every run of the same code: file mtimes enter the videos' identity, and an
+# npz's zip entries carry the time they were written.
+VOLATILE_PATHS = (".videos.sha256", ".features.fingerprint")
+WORK = Path(tempfile.gettempdir()) / "zsl-walkthrough"  # one folder, so paths in outputs do not vary
 VOLATILE_TEXT = [
     (re.compile(r"\b\d+(\.\d+)? ?(s|ms|seconds|minutes)\b"), "<T>"),
     (re.compile(r"\b\d+(\.\d+)? clips/s\b"), "<R>"),
+    (re.compile(r'"(git_commit|git_dirty|created|[a-z_]+_s)": [^,\n]+'), r'"\1": <V>'),
 ]
 
 
@@ -98,6 +103,8 @@ def tensors_digest(path: Path) -> str:
         if isinstance(obj, torch.Tensor):
             digest = hashlib.sha256(obj.detach().contiguous().numpy().tobytes()).hexdigest()[:16]
             lines.append(f"{prefix}: {tuple(obj.shape)} {obj.dtype} {digest}")
+        elif prefix in VOLATILE_PATHS:
+            lines.append(f"{prefix}: <V>")
         elif isinstance(obj, dict):
             for key in sorted(obj, key=str):
                 if not VOLATILE_KEY.search(str(key)):
@@ -150,8 +157,10 @@ def main() -> int:
     train = TRAIN + (" --epochs 2" if args.quick else "")
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
-    with tempfile.TemporaryDirectory(prefix="zsl-walk-") as tmp:
-        work = Path(tmp)
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir()
+    try:
+        work = WORK
         env = {**os.environ, "ZSLBENCH_CACHE": str(work / "cache"), "ZSLBENCH_CONFIG": str(work / "config")}
         env.update(COLUMNS="110", LINES="50", MPLBACKEND="Agg", PYTHONHASHSEED="0")
         env.pop("ZSLBENCH_OVERRIDES", None)
@@ -162,6 +171,8 @@ def main() -> int:
             (args.out / f"{number:02d}.txt").write_text(blank_text(text, str(work)))
             print(f"{number:02d} exit {done.returncode}  {command[:90]}", file=sys.stderr)
         snapshot_outputs(work, args.out)
+    finally:
+        shutil.rmtree(WORK, ignore_errors=True)
     return 0
 
 
