@@ -58,6 +58,14 @@ def test_a_registered_dataset_is_found_by_name_and_alias(mydata):
     assert load_class_list("ucf101").classes[0] == "ApplyEyeMakeup"
 
 
+def test_an_alias_and_its_dataset_give_one_protocol_fingerprint(mydata):
+    from zslbench.protocol.spec import load_protocol
+
+    by_alias = load_protocol(sets=["test=[ucf101, my-data]"])
+    by_name = load_protocol(sets=["test=[ucf101, mydata]"])
+    assert by_alias.fingerprint == by_name.fingerprint != load_protocol().fingerprint
+
+
 def test_a_registered_dataset_is_in_the_unknown_dataset_hint(mydata):
     with pytest.raises(ZslbenchError) as caught:
         load_class_list("mydat")

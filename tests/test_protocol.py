@@ -6,6 +6,7 @@ import textwrap
 import pytest
 from cli_output import single_error_line
 
+from zslbench.cli import app
 from zslbench.core.errors import ZslbenchError
 from zslbench.protocol.spec import DEFAULT_PROTOCOL, load_protocol, read_protocol, shipped_protocols
 
@@ -325,3 +326,36 @@ def test_audit_takes_sets_and_reports_them_as_changed(runner):
     assert report["tau"] == 0.0 and report["protocol"]["changed"] == ["overlap.tau", "train.source", "test"]
     bad = runner.invoke(app, ["split", "--set", "overlap.tau=-1"])
     assert bad.exit_code == 2 and "--set overlap.tau=-1: overlap.tau must be a number" in single_error_line(bad)
+
+
+def test_a_references_sets_reload_the_same_protocol_from_another_folder(tmp_path, monkeypatch):
+    """A checkpoint stores the sets resolved: a relative class-list path becomes absolute."""
+    (tmp_path / "here").mkdir()
+    (tmp_path / "here" / "mine.txt").write_text("Archery\nDiving\n")
+    monkeypatch.chdir(tmp_path / "here")
+    given = ["test=[mine.txt]", "clips.clip_len=8", "clips.clip_len=4"]
+    proto = load_protocol("brattoli2020-k400-ucf-hmdb", sets=given)
+    stored = proto.reference()["sets"]
+    assert stored == [f'test=["{tmp_path / "here" / "mine.txt"}"]', "clips.clip_len=4"]
+    monkeypatch.chdir(tmp_path)
+    assert load_protocol("brattoli2020-k400-ucf-hmdb", sets=stored).fingerprint == proto.fingerprint
+
+
+def test_scientific_notation_is_a_number_and_merge_keys_are_one_line_errors(tmp_path, runner):
+    assert load_protocol(sets=["overlap.tau=5e-2"]).tau == 0.05
+    assert load_protocol(sets=["overlap.tau=1E-1"]).tau == 0.1
+    path = write_file(tmp_path / "merge.yaml", "include: brattoli2020-k400-ucf-hmdb\n<<: {name: q}\n")
+    for args in (
+        ["protocols", "validate", str(path)],
+        ["protocols", "show", "brattoli2020-k400-ucf-hmdb", "--set", "clips={<<: {crop: 96}}"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "merge keys (<<)" in single_error_line(result)
+
+
+def test_a_setting_given_by_its_option_and_by_set_is_refused(runner):
+    for extra in (["--threshold", "0.1", "--set", "overlap.tau=0.2"], ["--test", "ucf101", "--set", "test=[hmdb51]"]):
+        result = runner.invoke(app, ["split", "--json", *extra])
+        assert result.exit_code == 2 and "both set" in single_error_line(result)
+    assert runner.invoke(app, ["split", "--json", "--threshold", "0.1", "--set", "clips.clip_len=4"]).exit_code == 0

@@ -142,9 +142,18 @@ def _resolve(
     embedding: str | None,
     threshold: float | None,
 ) -> Protocol:
-    """The protocol with its --set overrides, then the dedicated options (--train, --test, ...) on top."""
+    """The protocol with its --set overrides, then the dedicated options (--train, --test, ...) on top.
+    A setting given both ways is refused: which one should win is not obvious."""
+    from zslbench.core.errors import ZslbenchError
     from zslbench.protocol.spec import load_protocol
 
+    given = {"--train": (train, "train.source"), "--test": (test, "test")}
+    given.update({"--embedding": (embedding, "embedding.model"), "--threshold": (threshold, "overlap.tau")})
+    for item in sets or ():
+        key = item.partition("=")[0].strip()
+        for option, (value, setting) in given.items():
+            if value is not None and (setting == key or setting.startswith(key + ".")):
+                raise ZslbenchError(f"{option} and --set {item} both set {setting}", "give it once")
     return load_protocol(protocol, sets or ()).replace(
         train_source=train, test=split_list(test), embedding=embedding, tau=threshold
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from zslbench.core.errors import ZslbenchError, did_you_mean
 
 MISSING: Any = object()
 _STR_TAG = "tag:yaml.org,2002:str"
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")  # 5e-2, 1.5E3
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 
@@ -262,6 +264,18 @@ class _Validator:
             return self.list(node, schema, where)
         return self.scalar(node, schema, where)
 
+    def construct(self, node, where: str) -> Any:
+        """A scalar's value; a tag or merge key (`<<`) plain YAML values do not have is a SchemaError."""
+        import yaml
+
+        try:
+            return self.loader.construct_object(node)
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise self.fail(
+                node, f"{where}: {problem}", "write plain values: no merge keys (<<) or YAML tags"
+            ) from None
+
     def section(self, node, schema: Section, where: str) -> dict[str, Any]:
         import yaml
 
@@ -269,7 +283,7 @@ class _Validator:
             raise self.fail(node, f"{where or 'the file'} must be a mapping of keys to values", _allowed(schema))
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = self.loader.construct_object(key_node)
+            key = self.construct(key_node, where or "the file")
             name = f"{where}.{key}" if where else str(key)
             if key not in schema.fields:
                 known = [*schema.fields, *(self.also_known if not where else ())]
@@ -319,7 +333,9 @@ class _Validator:
 
         if not isinstance(node, yaml.ScalarNode):
             raise self.fail(node, f"{where} must be {schema.describe()}", f"write a single value for {where}")
-        value = self.loader.construct_object(node)
+        value = self.construct(node, where)
+        if schema.type is float and isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 5e-2 (no dot) as text; --threshold 5e-2 is a number too
         if value is None and schema.nullable:
             return None
         if schema.type is float and isinstance(value, int) and not isinstance(value, bool):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from zslbench.core.schema import (
     pop_key,
     validate,
 )
+from zslbench.datasets import dataset_spec, is_dataset
 from zslbench.metrics import BUILTIN_METRICS, metric_choices
 from zslbench.text import DEFAULT_EMBEDDING
 from zslbench.text.vocab import DATASETS, ClassList, load_class_list, looks_like_path
@@ -124,7 +126,7 @@ class Protocol:
     data: dict[str, Any]
     path: Path | None = None  # the file it came from; relative class-list paths start there
     changed: tuple[str, ...] = ()  # settings replaced after loading (e.g. from the command line)
-    sets: tuple[str, ...] = ()  # the `key=value` overrides it was loaded with, as given
+    sets: tuple[str, ...] = ()  # the `key=value` overrides it was loaded with, values resolved (JSON)
 
     @property
     def name(self) -> str:
@@ -257,7 +259,9 @@ def check_tau(tau: float) -> float:
 def _ref_label(ref: str) -> str:
     """Builtin datasets keep their name; files are named by file name only, so the
     fingerprint does not depend on where a checkout lives (their content hash is included)."""
-    return ref if "/" not in ref and "\\" not in ref and not ref.endswith(".txt") else "file:" + Path(ref).name
+    if "/" in ref or "\\" in ref or ref.endswith(".txt"):
+        return "file:" + Path(ref).name
+    return dataset_spec(ref).name if is_dataset(ref) else ref  # an alias names its dataset
 
 
 def _with_labels(data: dict[str, Any]) -> dict[str, Any]:
@@ -364,7 +368,13 @@ def _with_sets(protocol: Protocol, node: Any, sets: Sequence[str]) -> Protocol:
         for key in keys
         if updated._resolve_refs(_get(updated.data, key)) != protocol._resolve_refs(_get(protocol.data, key))
     ]
-    return dataclasses.replace(updated, changed=tuple(dict.fromkeys(changed)), sets=tuple(sets))
+    return dataclasses.replace(updated, changed=tuple(dict.fromkeys(changed)), sets=_canonical_sets(updated, keys))
+
+
+def _canonical_sets(protocol: Protocol, keys: Sequence[str]) -> tuple[str, ...]:
+    """Each set key once (the last wins) with its resolved value as JSON, a YAML flow value: class-list
+    paths are absolute, so a checkpoint's sets reload the same protocol from any folder."""
+    return tuple(f"{key}={json.dumps(_get(protocol.data, key))}" for key in dict.fromkeys(reversed(keys)))[::-1]
 
 
 def _get(data: dict[str, Any], dotted: str) -> Any:

@@ -138,7 +138,10 @@ def load_class_list(name_or_path: str | Path, base_dir: Path | None = None) -> C
     if path.exists():
         return read_class_file(path)
     if looks_like_path(text):
-        raise ZslbenchError(f"class-list file {path} does not exist", "check the path (relative to where you run)")
+        start = (
+            "the protocol file's folder" if base_dir is not None and not Path(text).is_absolute() else "where you run"
+        )
+        raise ZslbenchError(f"class-list file {path} does not exist", f"check the path (relative to {start})")
     names = dataset_names()
     raise ZslbenchError(
         f"unknown dataset {text!r} and no such file.{did_you_mean(text, names)}",
