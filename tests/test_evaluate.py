@@ -100,6 +100,19 @@ def test_features_file_route_matches_the_checkpoint_route(runner, trained_tiny, 
     assert record["metrics"] == direct["metrics"]
     assert record["compliance"]["verdict"] == "compliant"  # the npz carries the training classes
     assert record["model"]["label"] == "from-features"
+    other = ["eval", "--features", str(npz), "--protocol", str(synth_dataset.protocol), "--set", "clips.clip_len=4"]
+    refused = runner.invoke(app, [*other, "--name", "from-features", "--results", str(tmp_path / "results")])
+    assert refused.exit_code == 2 and "was extracted under protocol fingerprint" in refused.stderr
+
+
+def test_a_record_under_another_protocol_fingerprint_is_not_silently_replaced(runner, tmp_path):
+    """`--set` changes a protocol's fingerprint, not its name: the record's folder is the same."""
+    path = write_npz(tmp_path / "f.npz", embeddings=np.eye(2, 50), labels=np.array(["Archery", "Diving"]))
+    args = ["eval", "--features", str(path), "--name", "m", "--results", str(tmp_path / "r")]
+    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, args).exit_code == 0  # the same maker refreshes its record
+    changed = runner.invoke(app, [*args, "--protocol", "brattoli2020-k700-ucf-hmdb", "--set", "overlap.tau=0.1"])
+    assert changed.exit_code == 2 and "under protocol" in changed.stderr and "--overwrite" in changed.stderr
 
 
 def write_npz(path, **arrays):

@@ -305,6 +305,7 @@ def _extract_embeddings(weights, dataset, sources, out, protocol, batch_size, wo
             test.name,
             state.get("classes"),
             state.get("pretrained_on"),
+            runner.protocol.fingerprint,
         )
     finally:
         runner.close()

@@ -13,7 +13,6 @@ File (.npz, numpy.savez): `features` float32 [N, F], `labels` str [N], `paths` s
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from zslbench.core.atomic import write_bytes
 from zslbench.core.bounds import WIDTH
 from zslbench.core.errors import ZslbenchError
+from zslbench.core.npz import read_npz, write_npz
 from zslbench.protocol.compliance import Pretraining
 from zslbench.protocol.spec import Protocol
 from zslbench.video.dataset import LoaderOptions
@@ -68,25 +67,12 @@ class BackboneFeatures:
             "pretraining_name": np.array(self.pretraining.name),
             "pretraining_classes": np.array(self.pretraining.classes, dtype=str),
         }
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        write_bytes(path, buffer.getvalue())
-        return path
+        return write_npz(path, arrays)
 
 
 def load_backbone_features(path: Path | str) -> BackboneFeatures:
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            data = {key: archive[key] for key in archive.files}
-    except FileNotFoundError:
-        raise ZslbenchError(
-            f"features file {path} does not exist", "write one with `zslbench extract --backbone`"
-        ) from None
-    except (OSError, ValueError) as err:
-        raise ZslbenchError(
-            f"cannot read {path} as .npz: {str(err)[:120]}", "write it with `zslbench extract --backbone`"
-        ) from None
+    data = read_npz(path, "features file", "write one with `zslbench extract --backbone`")
     if str(data.get("kind", "")) != KIND:
         raise ZslbenchError(
             f"{path} is not a backbone features file", "write one with `zslbench extract --backbone NAME --init W`"

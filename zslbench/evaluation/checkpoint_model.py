@@ -96,6 +96,7 @@ def checkpoint_protocol(state: dict[str, Any], ref: str | Protocol | None) -> Pr
     """The protocol a checkpoint was trained under: its file when it still exists, else its name;
     any other fingerprint is refused."""
     trained = state["protocol"]
+    given = ref is not None
     if ref is None:  # the checkpoint's own, with the --set overrides it was trained with
         path = trained.get("path")
         ref = path if path and Path(path).is_file() else trained["name"]
@@ -108,6 +109,7 @@ def checkpoint_protocol(state: dict[str, Any], ref: str | Protocol | None) -> Pr
             f"the checkpoint was trained under {trained['name']} v{trained['version']}{sets} "
             f"(fingerprint {trained['fingerprint'][:12]}), not {protocol.name} v{protocol.version} "
             f"({protocol.fingerprint[:12]})",
-            "evaluate under the protocol the model was trained with (leave out --protocol to use it)",
+            "evaluate under the protocol the model was trained with"
+            + (" (leave out --protocol to use it)" if given else ""),
         )
     return protocol

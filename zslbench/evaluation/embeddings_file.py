@@ -6,7 +6,9 @@ An .npz (numpy.savez, no pickled objects) with:
 optional:
 - `training_classes` str [K]: what the model was trained on (without it the verdict is `unknown`);
 - `pretrained_on` str: the dataset of any initial weights;
-- `model` str: a name for the results; `dataset` str: which test dataset the labels belong to.
+- `model` str: a name for the results; `dataset` str: which test dataset the labels belong to;
+- `protocol_fingerprint` str: the protocol it was extracted under (`zslbench extract --weights`
+  writes it); scoring it under another protocol is refused.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from zslbench.core.errors import ZslbenchError
+from zslbench.core.npz import read_npz, write_npz
 
 
 def write_features(
@@ -27,10 +30,8 @@ def write_features(
     dataset: str,
     training_classes: list[str] | None,
     pretrained_on: str | None,
+    protocol_fingerprint: str | None = None,
 ) -> Path:
-    import io
-
-    from zslbench.core.atomic import write_bytes
 
     arrays: dict[str, Any] = {
         "embeddings": np.asarray(embeddings, dtype=np.float32),
@@ -42,22 +43,14 @@ def write_features(
         arrays["training_classes"] = np.array(training_classes, dtype=str)
     if pretrained_on:
         arrays["pretrained_on"] = np.array(pretrained_on)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    write_bytes(path, buffer.getvalue())
-    return path
+    if protocol_fingerprint:
+        arrays["protocol_fingerprint"] = np.array(protocol_fingerprint)
+    return write_npz(path, arrays)
 
 
 def read_features(path: Path) -> dict[str, Any]:
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            data = {key: archive[key] for key in archive.files}
-    except FileNotFoundError:
-        raise ZslbenchError(f"features file {path} does not exist", "write one with `zslbench extract`") from None
-    except (OSError, ValueError) as err:
-        raise ZslbenchError(
-            f"cannot read {path} as .npz: {str(err)[:120]}", "save with numpy.savez (no pickled objects)"
-        ) from None
+    hint = "write one with `zslbench extract`, or numpy.savez (no pickled objects)"
+    data = read_npz(path, "features file", hint)
     missing = [key for key in ("embeddings", "labels") if key not in data]
     if missing:
         raise ZslbenchError(

@@ -32,15 +32,17 @@ def record_path(root: Path, model_label: str, protocol_name: str, version: int, 
     return Path(root) / label / f"{protocol}@v{version}" / f"{path_component(dataset)}.json"
 
 
-def maker(model: str, identity: dict[str, Any]) -> dict[str, Any]:
-    """What made a record's numbers: the model name and its weights hash, or the features file's
-    content fingerprint. Two records with different makers are different results."""
+def maker(model: str, identity: dict[str, Any], protocol_fingerprint: str) -> dict[str, Any]:
+    """What made a record's numbers: the model name and its weights hash (or the features file's
+    content fingerprint), under which protocol. Two records with different makers are different
+    results: `results/<label>/<protocol>@v<version>/` holds one, and a `--set` changes the protocol's
+    fingerprint but not its name."""
     made_by = identity.get("model", {}).get("weights_sha256") or identity.get("file_fingerprint")
-    return {"model": model, "weights": made_by}
+    return {"model": model, "weights": made_by, "protocol": protocol_fingerprint}
 
 
 def record_maker(record: dict[str, Any]) -> dict[str, Any]:
-    return maker(record["model"]["name"], record["model"]["identity"])
+    return maker(record["model"]["name"], record["model"]["identity"], record["protocol"]["fingerprint"])
 
 
 def claim_record(path: Path, made_by: dict[str, Any], overwrite: bool = False) -> None:
@@ -65,8 +67,10 @@ def claim_record(path: Path, made_by: dict[str, Any], overwrite: bool = False) -
 
 
 def _described(made_by: dict[str, Any]) -> str:
-    """`model (hash)`: the first 12 hex digits of the weights hash or of the file fingerprint's hash."""
-    return f"{made_by['model']} ({str(made_by['weights']).rpartition('-')[2][:12]})"
+    """`model (hash) under protocol P`: the first 12 hex digits of the weights hash or of the file
+    fingerprint's hash, and of the protocol's fingerprint."""
+    weights = str(made_by["weights"]).rpartition("-")[2][:12]
+    return f"{made_by['model']} ({weights}) under protocol {str(made_by.get('protocol'))[:12]}"
 
 
 def save_record(record: dict[str, Any], root: Path, overwrite: bool = False) -> Path:

@@ -66,7 +66,7 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
         protocol = runner.protocol
         tests = test_lists(protocol, config.datasets)
         label = config.label or runner.state["model"]["name"]
-        made_by = maker(runner.state["model"]["name"], runner.identity)
+        made_by = maker(runner.state["model"]["name"], runner.identity, protocol.fingerprint)
         for test in tests:
             path = record_path(config.results, label, protocol.name, protocol.version, test.name)
             claim_record(path, made_by, config.overwrite)
@@ -117,6 +117,13 @@ def evaluate_features(
     protocol = load_protocol(protocol_ref)
     embedder = load_embedder(protocol.embedding, word_norm=protocol.word_norm)
     data = read_features(features)
+    extracted_under = str(data.get("protocol_fingerprint", protocol.fingerprint))
+    if extracted_under != protocol.fingerprint:
+        raise ZslbenchError(
+            f"{features} was extracted under protocol fingerprint {extracted_under[:12]}, not {protocol.name} "
+            f"v{protocol.version} ({protocol.fingerprint[:12]})",
+            "score it under the protocol it was extracted with (the same --protocol and --set)",
+        )
     embeddings, labels = data["embeddings"], data["labels"]
     wanted = dataset or (str(data["dataset"]) if "dataset" in data else None)
     test = _dataset_of(protocol, labels, wanted, features)

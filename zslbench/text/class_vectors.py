@@ -8,16 +8,15 @@ that compute them, so a changed file or library is a miss, never a stale hit.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from zslbench.core.atomic import write_bytes
 from zslbench.core.errors import ZslbenchError
 from zslbench.core.hashing import sha256_json
+from zslbench.core.npz import write_npz
 from zslbench.core.paths import cache_dir
 from zslbench.core.versions import pick
 from zslbench.text.base import PhraseVectors, TextEmbedder
@@ -94,7 +93,6 @@ def _cache_get(embedder: TextEmbedder, phrases: list[Phrase]) -> PhraseVectors |
 
 
 def _cache_put(embedder: TextEmbedder, phrases: list[Phrase], result: PhraseVectors) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, vectors=result.vectors, oov=np.array(json.dumps([list(o) for o in result.oov])))
+    arrays = {"vectors": result.vectors, "oov": np.array(json.dumps([list(o) for o in result.oov]))}
     with contextlib.suppress(OSError):  # a read-only cache only costs speed
-        write_bytes(cache_dir("class_vectors") / f"{_cache_key(embedder, phrases)}.npz", buffer.getvalue())
+        write_npz(cache_dir("class_vectors") / f"{_cache_key(embedder, phrases)}.npz", arrays)
