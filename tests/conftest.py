@@ -19,7 +19,9 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("zslbench-cache")
     os.environ["ZSLBENCH_CACHE"] = str(path)
     os.environ["ZSLBENCH_CONFIG"] = str(tmp_path_factory.mktemp("zslbench-config"))
-    os.environ.pop("ZSLBENCH_OVERRIDES", None)
+    os.environ["ZSLBENCH_DATA"] = str(tmp_path_factory.mktemp("zslbench-data"))  # the weights zoo
+    for name in ("ZSLBENCH_OVERRIDES", "ZSLBENCH_DATASETS"):
+        os.environ.pop(name, None)
     return path
 
 

@@ -29,6 +29,14 @@ def config_dir() -> Path:
     return Path(root) if root else Path(platformdirs.user_config_dir("zslbench", appauthor=False))
 
 
+def user_data_dir(kind: str) -> Path:
+    """A per-user data folder for `kind` (weights the user keeps): under $ZSLBENCH_DATA, else the
+    platform's (platformdirs: ~/.local/share/zslbench on Linux, ~/Library/Application Support/zslbench
+    on macOS). Unlike the cache, nothing here is rebuilt if deleted."""
+    root = os.environ.get("ZSLBENCH_DATA")
+    return (Path(root) if root else Path(platformdirs.user_data_dir("zslbench", appauthor=False))) / kind
+
+
 def cache_dir(kind: str) -> Path:
     """A per-user cache folder for `kind`: under $ZSLBENCH_CACHE, else the platform's (platformdirs:
     ~/.cache/zslbench or $XDG_CACHE_HOME/zslbench on Linux, ~/Library/Caches/zslbench on macOS)."""
