@@ -171,7 +171,7 @@ def test_extraction_resumes_from_the_cache_after_an_interruption(features, tmp_p
         (["--model", "eszsl", "--features", "F", "--option", "gamma=abc"], "gamma='abc' must be a positive number"),
         (["--model", "conse", "--features", "F", "--option", "top=3"], "model 'conse' has no option 'top'"),
         (["--model", "devise", "--features", "F", "--option", "margin"], "--option 'margin' is not KEY=VALUE"),
-        (["--model", "devise"], "pass either --data NAME=VIDEOS"),
+        (["--model", "devise"], "devise trains on backbone features, not on videos"),
     ],
 )
 def test_bad_training_requests_are_one_line_errors(runner, features, tmp_path, args, message):

@@ -1,4 +1,5 @@
-"""`zslbench data index|check` and `zslbench synth`: datasets on disk become accounted manifests."""
+"""`zslbench data index|check|add|list` and `zslbench synth`: datasets on disk become accounted
+manifests, and each dataset's root is set once (`data add`) instead of `--data` on every run."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from zslbench.cli.progress import counting
 from zslbench.core.bounds import SEED
 from zslbench.core.errors import EXIT_FAILED, ZslbenchError
 
-data_app = typer.Typer(help="Index datasets into manifests and check them.", no_args_is_help=True)
+data_app = typer.Typer(help="Index datasets into manifests, check them, and set their roots.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 PER_CLASS_ROWS = 60
 DEFAULT_TIMEOUT = 120.0
@@ -316,6 +317,111 @@ def print_failures(title: str, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             failures.add_row(Text(row["path"]), Text(row["reason"]))
         console.print(failures)
+
+
+@data_app.command("add")
+@command
+def add(
+    name: Annotated[str, typer.Argument(help="Dataset name, as the protocol names it (e.g. ucf101, synth-source)")],
+    path: Annotated[Path, typer.Argument(help="Its manifest CSV, or its folder to index")],
+    layout: Annotated[
+        str | None, typer.Option("--layout", help="Layout of the folder", show_default="the dataset's own, or folder")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Set a dataset's root once, in your datasets.yaml: train, eval and extract then need no --data."""
+    from zslbench.datasets.roots import add_root, canonical_name, configured_roots, name_warning
+    from zslbench.video.sources import checked_layout, default_layout
+
+    name = canonical_name(name.strip())
+    target = path.expanduser().absolute()
+    if not target.exists():
+        raise ZslbenchError(f"{target} does not exist", "pass the dataset's folder or its manifest CSV")
+    checked_layout(name, target, layout)
+    winner = configured_roots().get(name)  # first: a malformed roots file stops the command before it writes
+    root, replaced = add_root(name, target, layout)
+    shadowed = winner.where if winner is not None and winner.file != root.file else None
+    summary = {
+        **root.describe(),
+        "kind": _root_kind(root.path, layout),
+        "effective_layout": layout or (default_layout(name) if root.path.is_dir() else None),
+        "replaced": replaced.describe() if replaced else None,
+        "overridden_by": shadowed,
+        "warning": name_warning(name),
+    }
+    summary.pop("overrides")
+    if json_out:
+        print_json(summary)
+        return
+    how = summary["kind"] + (f", layout {summary['effective_layout']}" if summary["effective_layout"] else "")
+    console.print(Text(f"{name} -> {root.path} ({how})"))
+    same = replaced is not None and (replaced.path, replaced.layout) == (root.path, root.layout)
+    change = " (already set)" if same else f", replacing {replaced.path}" if replaced else ""
+    console.print(Text(f"saved in {root.where}{change}"))
+    if summary["warning"]:
+        err_console.print(Text(f"warning: {summary['warning']}", style="yellow"), soft_wrap=True)
+    if shadowed:
+        message = f"warning: {shadowed} also sets {name} and is nearer, so runs use that one (zslbench data list)"
+        err_console.print(Text(message, style="yellow"), soft_wrap=True)
+
+
+@data_app.command("list")
+@command
+def list_roots(json_out: JsonOpt = False) -> None:
+    """Every configured dataset root: its path, layout, and the file (layer) that set it."""
+    from zslbench.datasets.roots import configured_roots, layers, name_warning
+    from zslbench.video.layouts import LAYOUTS
+    from zslbench.video.sources import default_layout
+
+    searched = [{"layer": layer.name, "file": str(layer.path), "exists": layer.path.exists()} for layer in layers()]
+    rows = []
+    for name, root in sorted(configured_roots().items()):
+        kind = _root_kind(root.path, root.layout)
+        layout = root.layout or (default_layout(name) if kind == "folder" else None)
+        warning = name_warning(name)
+        if root.layout and root.layout not in LAYOUTS:
+            warning = f"{root.where}: unknown layout {root.layout!r} (zslbench data index --help lists them)"
+        rows.append({**root.describe(), "kind": kind, "effective_layout": layout, "warning": warning})
+    if json_out:
+        print_json({"layers": searched, "datasets": rows})
+        return
+    _render_roots(searched, rows)
+
+
+def _root_kind(path: Path, layout: str | None) -> str:
+    """How a run reads a root: a manifest as written, a folder (or a csv layout's file) indexed, or nothing."""
+    if not path.exists():
+        return "missing"
+    if path.is_file():
+        return "manifest" if layout is None else "file"
+    return "folder"
+
+
+def _render_roots(searched: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+    for layer in searched:
+        state = "" if layer["exists"] else " (absent)"
+        line = f"{layer['layer']:<19} {_shown(layer['file'])}{state}"
+        console.print(Text(line, style=None if layer["exists"] else "dim"))
+    if not rows:
+        console.print("no dataset roots configured (set one: zslbench data add NAME PATH)")
+        return
+    table = Table(title="Dataset roots (nearest layer wins)", title_justify="left", header_style="bold")
+    for column in ("dataset", "path", "layout", "from", "overrides"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        if row["kind"] == "missing":
+            layout = Text("path missing", style="red")
+        elif row["kind"] == "manifest":
+            layout = Text("manifest")
+        else:
+            layout = Text(row["layout"] or f"{row['effective_layout']} (default)")
+        overrides = "\n".join(f"{o['layer']} {_shown(o['file'])}:{o['line']}" for o in row["overrides"])
+        where = f"{row['layer']} {_shown(row['file'])}:{row['line']}"
+        table.add_row(Text(row["name"]), Text(_shown(row["path"])), layout, Text(where), Text(overrides))
+    console.print(table)
+    for row in rows:
+        if row["warning"]:
+            err_console.print(Text(f"warning: {row['warning']}", style="yellow"), soft_wrap=True)
 
 
 @app.command()

@@ -39,7 +39,10 @@ ModelOpt = Annotated[
     str, typer.Option("--model", "-m", help="Registered model (zslbench models list)", autocompletion=complete_models)
 ]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoint.pt, metrics.jsonl")]
-DataOpt = Annotated[list[str] | None, typer.Option("--data", help="NAME=PATH: the source dataset's manifest or folder")]
+DataOpt = Annotated[
+    list[str] | None,
+    typer.Option("--data", help="NAME=PATH: the source dataset's manifest or folder [default: its `data add` root]"),
+]
 FeaturesOpt = Annotated[
     Path | None, typer.Option("--features", help="Backbone features of the source dataset (zslbench extract)")
 ]
@@ -143,7 +146,7 @@ def train(
     if amp_dtype not in ("fp16", "bf16"):
         raise ZslbenchError(f"unknown --amp-dtype {amp_dtype!r}", "choose fp16 or bf16")
     loading = loader_options(decoder, prefetch, pin_memory)
-    if (not data) == (features is None):
+    if data and features is not None:  # no --data: videos from the configured roots (zslbench data add)
         raise ZslbenchError(
             "pass either --data NAME=VIDEOS (train on videos) or --features F.npz (train on backbone features)",
             "see `zslbench models list` for each model's kind",

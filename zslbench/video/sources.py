@@ -1,4 +1,5 @@
-"""`--data NAME=PATH`: where a dataset of the protocol lives, as a manifest or a folder to index.
+"""Where a dataset of the protocol lives, as a manifest or a folder to index: `--data NAME=PATH`
+first, then the dataset roots set once (`zslbench.datasets.roots`, `zslbench data add`).
 
 A run scores the manifest's rows of the dataset's classes, each video once. The rest is accounted,
 not silently dropped: a row repeating an earlier row's path and label is counted once, and rows whose
@@ -8,6 +9,7 @@ for the result record and a warning line. A manifest with no row of the dataset'
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections import Counter
 from collections.abc import Iterable
@@ -15,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, did_you_mean, unknown_name_error
+from zslbench.datasets import dataset_spec, is_dataset
+from zslbench.datasets.roots import configured_roots, name_warning
 from zslbench.text.vocab import ClassList
 from zslbench.video.layouts import LAYOUTS, IndexOptions, index_dataset
 from zslbench.video.manifest import Manifest, read_manifest
@@ -31,6 +35,62 @@ def parse_data_options(items: Iterable[str]) -> dict[str, Path]:
             )
         sources[name.strip()] = Path(path.strip()).expanduser()
     return sources
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a run reads a dataset, and who said so (`--data`, or a roots file and line)."""
+
+    name: str
+    path: Path
+    layout: str | None = None  # None: a manifest, or the dataset's own layout for a folder
+    origin: str = "--data"
+
+
+def data_source(name: str, sources: dict[str, Path]) -> DataSource:
+    """Dataset `name`'s data: its `--data` entry, else its configured root (`zslbench data add`).
+    Neither is a one-line ZslbenchError, naming a close configured name as a likely typo."""
+    if name in sources:
+        return DataSource(name, sources[name])
+    roots = configured_roots()
+    if name in roots:
+        root = roots[name]
+        return DataSource(name, root.path, root.layout, root.where)
+    message = f"no data for {name}"
+    typos = [other for other, root in roots.items() if _likely_typo(other, name)]
+    if typos:
+        message += " (" + "; ".join(f"{other!r} is set at {roots[other].where}" for other in typos) + ": a typo?)"
+    raise ZslbenchError(message, f"pass --data {name}=PATH, or set it once with zslbench data add {name} PATH")
+
+
+def _likely_typo(configured: str, wanted: str) -> bool:
+    """Whether a configured name is an unregistered near-miss of `wanted` (`ucf11` for ucf101)."""
+    return name_warning(configured) is not None and bool(difflib.get_close_matches(configured, [wanted], cutoff=0.6))
+
+
+def default_layout(name: str) -> str:
+    """The layout that indexes dataset `name`'s folder when none is configured: `name` itself when
+    it is a layout, else its registered spec's, else `folder` (with the class list as vocabulary)."""
+    if name in LAYOUTS:
+        return name
+    if is_dataset(name) and dataset_spec(name).layout:
+        return str(dataset_spec(name).layout)
+    return "folder"
+
+
+def checked_layout(name: str, path: Path, layout: str | None) -> str | None:
+    """`layout` checked for `path` (for `zslbench data add`): a folder's layout, given or its
+    default, must be registered; a file is a manifest, or a `csv` layout's path,label file."""
+    if path.is_file():
+        if layout not in (None, "csv"):
+            raise ZslbenchError(f"{path} is a file; --layout {layout} indexes a folder", "drop --layout for a manifest")
+        return layout
+    chosen = layout or default_layout(name)
+    if chosen not in LAYOUTS:
+        raise unknown_name_error("layout", chosen, LAYOUTS.names())
+    if chosen == "csv":
+        raise ZslbenchError(f"{path} is a folder; the csv layout reads a file", "pass the CSV file")
+    return layout
 
 
 EXAMPLES = 5  # paths or labels an IgnoredRows description shows of each kind
@@ -111,28 +171,17 @@ def dataset_videos(
 def select_videos(
     class_list: ClassList, sources: dict[str, Path], decoder: str = "pyav", short_side: int | None = None
 ) -> DatasetVideos:
-    """The videos of `class_list`'s dataset: a manifest CSV, or a folder indexed with the dataset's
-    layout (its name when it is a layout, else `folder` with the class list as vocabulary); rows
-    of other labels and repeated rows are left out and accounted in `ignored`.
+    """The videos of `class_list`'s dataset (`--data`, else its configured root: `data_source`): a
+    manifest CSV, or a folder indexed with its layout (see `read_source`); rows of other labels and
+    repeated rows are left out and accounted in `ignored`.
 
     A decoder that is not exact (decord) is allowed only on a manifest verified for it
     (`zslbench data check --verify-decoder`); raises ZslbenchError otherwise. So is a prepared
     manifest whose short side is not the protocol's `short_side` (its frames would be scaled twice).
     A manifest with no row of the dataset's classes is a ZslbenchError naming the labels it has."""
-    if class_list.name not in sources:
-        given = ", ".join(sources) or "none"
-        raise ZslbenchError(
-            f"no --data for {class_list.name} (given: {given})",
-            f"pass --data {class_list.name}=PATH (a manifest CSV or the dataset's folder)",
-        )
-    path = sources[class_list.name]
-    if path.is_file():
-        manifest = read_manifest(path)
-    elif class_list.name in LAYOUTS:
-        manifest = index_dataset(class_list.name, path).manifest
-    else:
-        vocabulary = class_list.name if class_list.builtin else class_list.source
-        manifest = index_dataset("folder", path, IndexOptions(classes=vocabulary)).manifest
+    source = data_source(class_list.name, sources)
+    path = source.path
+    manifest = read_source(class_list, source)
     prepared = manifest.prepared
     if prepared and short_side is not None and prepared["settings"]["short_side"] != short_side:
         raise ZslbenchError(
@@ -165,3 +214,28 @@ def select_videos(
         kept.append(record)
     ignored = IgnoredRows(class_list.name, tuple(duplicates), dict(foreign), tuple(foreign_paths[:EXAMPLES]))
     return DatasetVideos(Manifest(tuple(kept), manifest.vocabulary, manifest.path, manifest.notes), ignored)
+
+
+def read_source(class_list: ClassList, source: DataSource) -> Manifest:
+    """A source's rows: a manifest CSV as written, or a folder indexed with the configured layout,
+    else the dataset's own (`default_layout`). A configured root that is gone, or names an unknown
+    layout, is a ZslbenchError naming the file and line that set it."""
+    path, layout = source.path, source.layout
+    configured = source.origin != "--data"
+    if configured and not path.exists():
+        raise ZslbenchError(
+            f"{path} does not exist (the {source.name} root set at {source.origin})",
+            f"fix or remove that entry (zslbench data list), or pass --data {source.name}=PATH",
+        )
+    if layout is not None and layout not in LAYOUTS:
+        close = did_you_mean(layout, LAYOUTS.names())
+        raise ZslbenchError(
+            f"{source.origin}: unknown layout {layout!r} for {source.name}.{close}",
+            f"known layouts: {', '.join(LAYOUTS.names())}",
+        )
+    if path.is_file() and layout is None:
+        return read_manifest(path)
+    layout = layout or default_layout(class_list.name)
+    vocabulary = class_list.name if class_list.builtin else class_list.source
+    options = IndexOptions(classes=vocabulary) if layout in ("folder", "csv") else IndexOptions()
+    return index_dataset(layout, path, options).manifest
