@@ -218,8 +218,8 @@ def test_help_lists_commands_in_workflow_order_and_flags_take_no_value(runner):
     assert shown.exit_code == 0
     listed = [line.split()[1] for line in shown.stdout.splitlines() if line.startswith("│ ") and line[2] != " "]
     commands = [name for name in listed if not name.startswith("-")]
-    workflow = ["protocols", "embeddings", "classes", "split", "audit", "synth", "data", "models", "train", "extract",
-                "eval", "table", "check", "cache"]  # fmt: skip
+    workflow = ["protocols", "embeddings", "classes", "split", "audit", "synth", "data", "models", "weights", "train",
+                "extract", "eval", "table", "check", "cache"]  # fmt: skip
     assert commands == workflow
     panels = [line.strip("╭─ ").split(" ─")[0] for line in shown.stdout.splitlines() if line.startswith("╭─ ")]
     assert panels == ["Options", "The rule", "Data", "Models and training", "Evaluation and reports", "Housekeeping"]

@@ -107,3 +107,20 @@ def test_build_model_works_first_thing_in_a_fresh_process():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "ZeroShotVideoModel"
+
+
+def test_init_takes_a_zslbench_checkpoint_an_export_and_a_safetensors_state_dict(tmp_path):
+    """--init reads the backbone of a zslbench checkpoint or `weights export`, and safetensors files."""
+    from safetensors.torch import save_file
+
+    from zslbench.models.checkpoint import FORMAT, save_checkpoint
+
+    source = build_model("e2e_r3d", 50, width=0.125)
+    save_checkpoint(tmp_path / "checkpoint.pt", {"format": FORMAT, "state_dict": source.state_dict()})
+    save_file(source.backbone.state_dict(), str(tmp_path / "plain.safetensors"))
+    clips = torch.randn(1, 3, 4, 32, 32)
+    source.eval()
+    for file in (tmp_path / "checkpoint.pt", tmp_path / "plain.safetensors"):
+        target = VideoResNet("r3d_18", width=0.125)
+        assert load_backbone_weights(target, file) == []
+        assert torch.equal(source.backbone(clips), target.eval()(clips)), file

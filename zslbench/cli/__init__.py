@@ -10,6 +10,7 @@ from zslbench.cli import (  # noqa: F401  (they register commands)
     report_cmds,
     text_cmds,
     train_cmd,
+    weights_cmds,
 )
 from zslbench.cli.app import app
 

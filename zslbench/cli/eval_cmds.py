@@ -37,9 +37,9 @@ DataOpt = Annotated[list[str] | None, typer.Option("--data", help="NAME=PATH: a 
 @app.command("eval")
 @command
 def eval_command(
-    weights: Annotated[Path | None, typer.Option("--weights", "-w", help="checkpoint.pt (or its run folder)")] = None,
+    weights: Annotated[Path | None, typer.Option("--weights", "-w", help="checkpoint.pt, run or export")] = None,
     features: Annotated[Path | None, typer.Option("--features", help="Precomputed embeddings (.npz) instead")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Expected model name (checked)")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name (checked); alone: the zoo's")] = None,
     protocol: Annotated[
         str | None,
         typer.Option(
@@ -53,6 +53,10 @@ def eval_command(
     results: Annotated[Path, typer.Option("--results", help="Where result records go")] = Path("results"),
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace records that another model's weights or embeddings made")
+    ] = False,
+    log_samples: Annotated[
+        bool,
+        typer.Option("--log-samples", help="Also write each video's predictions beside the record (.samples.jsonl)"),
     ] = False,
     batch_size: Annotated[int, bounded(COUNT, "--batch-size", help="Videos per batch", kind="int")] = 8,
     workers: Annotated[int, bounded(WORKERS, "--workers", help="Decoding processes", kind="int")] = 0,
@@ -70,14 +74,17 @@ def eval_command(
     from zslbench.evaluation.run import EvalConfig, evaluate, evaluate_features
     from zslbench.video.sources import parse_data_options
 
-    if (weights is None) == (features is None):
+    if (weights is None) == (features is None) and not (weights is None and model):  # --model alone: the zoo's
         from zslbench.core.errors import ZslbenchError
 
-        raise ZslbenchError("pass exactly one of --weights and --features", "--weights runs/NAME or --features emb.npz")
+        raise ZslbenchError(
+            "pass exactly one of --weights and --features",
+            "--weights runs/NAME, --features emb.npz, or --model NAME for its weights in the zoo",
+        )
     proto = with_sets(protocol, sets)
     if features is not None:
         wanted = dataset[0] if dataset else None
-        outcome = evaluate_features(features, proto, name, wanted, results, overwrite, failure_budget)
+        outcome = evaluate_features(features, proto, name, wanted, results, overwrite, failure_budget, log_samples)
     else:
         config = EvalConfig(
             weights=weights,
@@ -93,6 +100,7 @@ def eval_command(
             failure_budget=failure_budget,
             loading=loader_options(decoder, prefetch, pin_memory),
             overwrite=overwrite,
+            log_samples=log_samples,
         )
         with per_dataset("extracting", not json_out) as progress:
             outcome = evaluate(config, progress)
@@ -136,6 +144,8 @@ def _render(outcome) -> None:
     console.print(table)
     for path, record in outcome.records:
         console.print(Text(f"record {path}", style="dim"))
+        if record["data"].get("samples"):
+            console.print(Text(f"per-video predictions {path.with_name(record['data']['samples'])}", style="dim"))
         if record["compliance"].get("why"):
             err_console.print(Text(f"compliance unknown: {record['compliance']['why']}", style="yellow"))
         trained = (record.get("training") or {}).get("data") or {}

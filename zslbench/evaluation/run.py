@@ -17,9 +17,11 @@ from zslbench.core.distributed import barrier
 from zslbench.core.errors import ZslbenchError
 from zslbench.core.hashing import file_fingerprint
 from zslbench.evaluation.checkpoint_model import CheckpointModel
-from zslbench.evaluation.dataset_record import DEFAULT_FAILURE_BUDGET, Embedded, Maker, dataset_record
+from zslbench.evaluation.dataset_record import DEFAULT_FAILURE_BUDGET, Embedded, Maker, record_and_distances
 from zslbench.evaluation.embeddings_file import read_features
-from zslbench.evaluation.records import claim_record, incomplete_reason, maker, record_path, save_record
+from zslbench.evaluation.records import claim_record, incomplete_reason, maker, record_path
+from zslbench.evaluation.samples import save_result
+from zslbench.models.weights import resolve_weights
 from zslbench.protocol.spec import Protocol, load_protocol
 from zslbench.text import load_embedder
 from zslbench.text.class_vectors import embed_class_lists
@@ -29,7 +31,7 @@ from zslbench.video.dataset import LoaderOptions
 
 @dataclass
 class EvalConfig:
-    weights: Path
+    weights: Path | None  # None: the zoo's verified weights for `model` (models/weights.py, resolve_weights)
     data: dict[str, Path]
     protocol: str | Protocol | None = None  # default: the protocol the checkpoint was trained under
     model: str | None = None  # when given, must be the checkpoint's
@@ -42,6 +44,7 @@ class EvalConfig:
     failure_budget: float = DEFAULT_FAILURE_BUDGET
     loading: LoaderOptions = field(default_factory=LoaderOptions)  # decoder backend, pinned memory, prefetch
     overwrite: bool = False  # replace records that another model's weights made
+    log_samples: bool = False  # also write each record's per-video predictions (`samples.py`)
 
 
 @dataclass
@@ -61,7 +64,8 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
     fails fast (ZslbenchError) instead of after the extraction."""
     started = time.perf_counter()
     check_label(config.label)
-    runner = CheckpointModel(config.weights, config.model, config.protocol, config.device, config.loading)
+    weights = config.weights if config.weights is not None else resolve_weights(config.model, config.protocol)
+    runner = CheckpointModel(weights, config.model, config.protocol, config.device, config.loading)
     try:
         protocol = runner.protocol
         tests = test_lists(protocol, config.datasets)
@@ -89,12 +93,13 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
                     label=label,
                     state=runner.state,
                     identity=runner.identity,
-                    checkpoint=str(config.weights),
+                    checkpoint=str(weights),
                     failure_budget=config.failure_budget,
                     timing={"extract_s": round(time.perf_counter() - t0, 3)},
                 )
-                record = dataset_record(protocol, test, embedder, embedded, by, started)
-                outcome.records.append((save_record(record, config.results, config.overwrite), record))
+                record, distances = record_and_distances(protocol, test, embedder, embedded, by, started)
+                saved = save_result(record, embedded, distances, config.results, config.overwrite, config.log_samples)
+                outcome.records.append((saved, record))
             barrier(runner.context)
         return outcome
     finally:
@@ -109,9 +114,11 @@ def evaluate_features(
     results: Path = Path("results"),
     overwrite: bool = False,
     failure_budget: float = DEFAULT_FAILURE_BUDGET,
+    log_samples: bool = False,
 ) -> EvalOutcome:
     """Score precomputed video embeddings (an .npz with `embeddings` [N, D] and `labels` [N] class
-    names; optional `training_classes`, `pretrained_on`, `model`) under a protocol."""
+    names; optional `training_classes`, `pretrained_on`, `model`) under a protocol; `log_samples`:
+    also write the per-video predictions (`samples.save_result`)."""
     started = time.perf_counter()
     check_label(label)
     protocol = load_protocol(protocol_ref)
@@ -145,8 +152,8 @@ def evaluate_features(
         records=[None] * len(labels), vectors=list(embeddings), failures={}, labels=list(map(str, labels))
     )
     by = Maker(label or state["model"]["name"], state, identity, None, failure_budget, {"extract_s": 0.0})
-    record = dataset_record(protocol, test, embedder, embedded, by, started)
-    return EvalOutcome([(save_record(record, results, overwrite), record)])
+    record, distances = record_and_distances(protocol, test, embedder, embedded, by, started)
+    return EvalOutcome([(save_result(record, embedded, distances, results, overwrite, log_samples), record)])
 
 
 def check_label(label: str | None) -> None:

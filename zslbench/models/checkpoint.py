@@ -5,11 +5,21 @@ RNG states, the epoch and step, and what the result records need: the protocol f
 training classes, the embedder id, the compliance verdict, the pretraining dataset of any initial
 weights, the resolved training settings and the account of videos that failed to decode
 (`training_summary` says it in one dict).
+
+A checkpoint is a pickle (read with weights_only=True, which refuses code, but still a pickle). To
+share weights, `export_checkpoint` writes a folder of two files: `model.safetensors` (the state dict;
+a safetensors file is a JSON header and raw tensor bytes, it cannot hold code) and `zslbench.json`
+(every other field but the resume state). The same JSON rides in the safetensors header, so the
+.safetensors file alone is complete. `load_checkpoint` reads either form and gives the same dict for
+evaluation.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import math
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +28,10 @@ from zslbench.core.errors import ZslbenchError
 
 FORMAT = "zslbench-checkpoint-v1"
 CHECKPOINT = "checkpoint.pt"
+EXPORT_FORMAT = "zslbench-weights-v1"  # the `format` of a safetensors export's header metadata
+EXPORT_WEIGHTS = "model.safetensors"
+EXPORT_METADATA = "zslbench.json"
+RESUME_ONLY = ("optimizer", "scheduler", "scaler", "rng")  # what only a resumed run needs; never exported
 FAILURE_BUDGET = 0.005  # share of the training videos that may fail to decode: evaluation's default
 CLASS_FAILURE_BUDGET = 0.5  # share of one class's videos that may fail before the class is underrepresented
 
@@ -32,23 +46,152 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
+    """A zslbench checkpoint: checkpoint.pt (or its run folder), or a safetensors export (its folder
+    or its .safetensors file). Anything else, another pickle included, is a ZslbenchError: pickles
+    are read with weights_only=True and must carry the checkpoint format."""
     import torch
 
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT
+    path = checkpoint_file(path)
     if not path.is_file():
-        raise ZslbenchError(f"checkpoint {path} does not exist", "pass a checkpoint.pt written by `zslbench train`")
+        raise ZslbenchError(
+            f"checkpoint {path} does not exist",
+            "pass a checkpoint.pt written by `zslbench train`, or a folder written by `zslbench weights export`",
+        )
+    if is_safetensors(path):
+        return load_export(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise ZslbenchError(
-            f"cannot load {path}: {type(err).__name__}: {str(err).splitlines()[0][:160]}",
-            "is it a zslbench checkpoint? other pickles are never loaded",
+            f"cannot load {path}: {why_not_loaded(err)}", "is it a zslbench checkpoint? other pickles are never loaded"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ZslbenchError(f"{path} is not a zslbench checkpoint", f"expected format {FORMAT}")
     return payload
+
+
+def why_not_loaded(err: Exception) -> str:
+    """What torch.load's weights-only refusal objects to (the object the pickle names), without its
+    advice to load the file unpickling anything; any other error's first line."""
+    text = str(err)
+    marker = "WeightsUnpickler error:"
+    for line in text.splitlines():
+        if marker in line:
+            return "it names objects weights-only loading refuses: " + line.split(marker, 1)[1].strip().split(". ")[0]
+    return f"{type(err).__name__}: {text.splitlines()[0][:160] if text else ''}"
+
+
+def checkpoint_file(path: Path | str) -> Path:
+    """The file `load_checkpoint` reads for `path`: a folder's checkpoint.pt, else its
+    model.safetensors when it has one (an export); a file as it is."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    if not (path / CHECKPOINT).is_file() and (path / EXPORT_WEIGHTS).is_file():
+        return path / EXPORT_WEIGHTS
+    return path / CHECKPOINT
+
+
+def is_safetensors(path: Path) -> bool:
+    """Whether a file is laid out as safetensors (an 8-byte header length, then a JSON header), by
+    its bytes rather than its name; a torch.save zip starts `PK` and never passes."""
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    return 8 + int.from_bytes(head[:8], "little") <= path.stat().st_size
+
+
+def load_export(path: Path) -> dict[str, Any]:
+    """A safetensors export as the checkpoint dict it came from (without the resume state). The
+    tensors must hash to the export's `weights_sha256`, and a zslbench.json beside a model.safetensors
+    must say what its header says; otherwise a ZslbenchError."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 (not a dict)
+    except Exception as err:  # SafetensorError, a truncated file, a header that is not JSON
+        raise ZslbenchError(
+            f"cannot load {path}: {type(err).__name__}: {str(err).splitlines()[0][:160]}",
+            "pass a model.safetensors written by `zslbench weights export`",
+        ) from None
+    if metadata.get("format") != EXPORT_FORMAT or "zslbench" not in metadata:
+        raise ZslbenchError(
+            f"{path} is a safetensors file but not a zslbench export (no {EXPORT_FORMAT} metadata)",
+            "`zslbench weights export RUN --out DIR` writes one from a checkpoint",
+        )
+    fields = json.loads(metadata["zslbench"])
+    beside = path.parent / EXPORT_METADATA
+    if path.name == EXPORT_WEIGHTS and beside.is_file() and json.loads(beside.read_text(encoding="utf-8")) != fields:
+        raise ZslbenchError(
+            f"{beside} does not match the metadata inside {path.name}",
+            "one of the two was edited; export the checkpoint again",
+        )
+    expected = (fields.get("export") or {}).get("weights_sha256")
+    if expected != weights_sha256(tensors):
+        raise ZslbenchError(
+            f"the tensors of {path} do not hash to the export's weights_sha256 {expected}",
+            "the file was changed after export; export the checkpoint again",
+        )
+    return {"format": FORMAT, **fields, "state_dict": tensors}
+
+
+def export_checkpoint(source: Path | str, out: Path | str, overwrite: bool = False) -> Path:
+    """Write OUT/model.safetensors (the state dict, with the metadata in its header) and
+    OUT/zslbench.json (every field but the tensors and the resume state, as JSON), together or not
+    at all. Returns OUT. An existing export is replaced only with `overwrite` (ZslbenchError)."""
+    import torch
+    from safetensors.torch import save
+
+    from zslbench import __version__
+    from zslbench.core.atomic import write_files
+
+    state = load_checkpoint(source)
+    out = Path(out)
+    if not overwrite and any((out / name).exists() for name in (EXPORT_WEIGHTS, EXPORT_METADATA)):
+        raise ZslbenchError(f"{out} already holds an export", "choose another --out, or pass --overwrite")
+    tensors = {name: value.detach().cpu().contiguous().clone() for name, value in state["state_dict"].items()}
+    if not all(isinstance(value, torch.Tensor) for value in tensors.values()):
+        raise ZslbenchError(f"{source}: the state dict holds values that are not tensors", "it cannot be exported")
+    fields = export_fields(state)
+    fields["export"] = {
+        "format": EXPORT_FORMAT,
+        "weights_sha256": weights_sha256(tensors),
+        "checkpoint_sha256": file_sha256(checkpoint_file(source)),
+        "zslbench_version": __version__,
+    }
+    text = json.dumps(fields, indent=2, ensure_ascii=False, allow_nan=False)
+    header = json.dumps(fields, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    blob = save(tensors, metadata={"format": EXPORT_FORMAT, "zslbench": header})
+    write_files({out / EXPORT_WEIGHTS: blob, out / EXPORT_METADATA: text + "\n"})
+    return out
+
+
+def export_fields(state: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's fields without the state dict and the resume state, as plain JSON values:
+    tuples become lists and a non-finite number becomes null (JSON has none). A tensor or another
+    object in any other field is a ZslbenchError naming the field."""
+    skipped = {"format", "state_dict", *RESUME_ONLY}
+    return {key: _plain(value, key) for key, value in state.items() if key not in skipped}
+
+
+def _plain(value: Any, where: str) -> Any:
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): _plain(item, f"{where}.{key}") for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    raise ZslbenchError(
+        f"checkpoint field {where} holds a {type(value).__name__}, which an export cannot carry",
+        "only the state dict's tensors and plain values are exported",
+    )
 
 
 def describe(payload: dict[str, Any]) -> dict[str, Any]:
@@ -133,6 +276,17 @@ def training_summary(state: dict[str, Any]) -> dict[str, Any]:
     if "fit" in state:
         summary["fit"] = {k: v for k, v in state["fit"].items() if k != "validation"}
     return summary
+
+
+def file_sha256(path: Path | str) -> str:
+    """The sha256 of a file's bytes, as published weights are checked (read in 16 MiB chunks)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(16 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def weights_sha256(state_dict: dict[str, Any]) -> str:

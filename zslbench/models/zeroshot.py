@@ -44,23 +44,47 @@ class ZeroShotVideoModel(nn.Module):
     encode = forward
 
 
+def _init_state(path: Path) -> dict:
+    """The tensors of an --init file: a torchvision state dict (.pth or .safetensors), or the backbone
+    of a zslbench checkpoint or `zslbench weights export` (its `backbone.*` tensors)."""
+    from zslbench.models.checkpoint import FORMAT, checkpoint_file, is_safetensors, load_checkpoint, why_not_loaded
+
+    path = checkpoint_file(path)
+    if not path.is_file():
+        raise ZslbenchError(f"--init file {path} does not exist", "pass a torchvision .pth state dict")
+    if is_safetensors(path):
+        from safetensors.torch import load_file
+
+        try:  # a zslbench export names its format in its header; a plain one is a state dict
+            return _backbone_of(load_checkpoint(path))
+        except ZslbenchError:
+            return load_file(str(path), device="cpu")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle errors, truncated files, not-a-state-dict objects
+        raise ZslbenchError(
+            f"cannot read {path} as weights: {why_not_loaded(err)}", "pass a torch state dict file"
+        ) from None
+    if isinstance(state, dict) and state.get("format") == FORMAT:
+        return _backbone_of(state)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return state
+
+
+def _backbone_of(checkpoint: dict) -> dict:
+    """A zslbench checkpoint's backbone tensors, named as the backbone names them."""
+    prefix = "backbone."
+    return {k.removeprefix(prefix): v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+
+
 def load_backbone_weights(backbone: nn.Module, path: Path | str) -> list[str]:
     """Load a torchvision-style state dict (e.g. r2plus1d_18 Kinetics-400 weights) into `backbone`.
 
     `fc.*` (the classifier of the pretraining) is ignored; any other difference in names or shapes is
     an error listing the tensors. Returns the names that were skipped.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ZslbenchError(f"--init file {path} does not exist", "pass a torchvision .pth state dict")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle errors, truncated files, not-a-state-dict objects
-        raise ZslbenchError(
-            f"cannot read {path} as weights: {type(err).__name__}", "pass a torch state dict file"
-        ) from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
+    state = _init_state(Path(path))
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ZslbenchError(f"{path} is not a state dict of tensors", "save it with torch.save(model.state_dict())")
     skipped = sorted(k for k in state if k.startswith("fc."))
