@@ -32,6 +32,29 @@ def e2e_r3d(embed_dim: int, width: float = 1.0, dropout: float = 0.05, init: str
 
 
 @register_model(
+    "e2e_c3d",
+    kind="end_to_end",
+    backbone="c3d",
+    summary="C3D trained end to end to regress class-name vectors (16x112x112 clips; the paper's C3D rows)",
+    feature_dim=4096,
+    width=1.0,
+    dropout=0.0,
+    init=None,
+)
+def e2e_c3d(embed_dim: int, width: float = 1.0, dropout: float = 0.0, init: str | None = None):
+    """The reference's C3D (network.py): dropout 0.1 after fc6 inside the backbone and, by default,
+    none before the head, as the reference's regressor reads the clip-averaged fc6 features."""
+    from zslbench.core.bounds import DROPOUT, WIDTH
+    from zslbench.models.c3d import C3D
+    from zslbench.models.zeroshot import ZeroShotVideoModel, load_backbone_weights
+
+    backbone = C3D(width=WIDTH.check(width, "width"))
+    if init is not None:
+        load_backbone_weights(backbone, init)
+    return ZeroShotVideoModel(backbone, embed_dim, dropout=DROPOUT.check(dropout, "dropout"))
+
+
+@register_model(
     "frozen_r2plus1d",
     kind="features",
     backbone="r2plus1d_18",

@@ -67,8 +67,9 @@ def checkpoint_as_init(state: dict[str, Any], name: str) -> Pretraining:
     """What a backbone initialised from a zslbench checkpoint has seen: its training classes and
     whatever it was initialised from itself (unknown stays unknown)."""
     earlier = pretraining_of(state)
-    classes = tuple(dict.fromkeys((*earlier.classes, *state["classes"])))
-    return Pretraining(UNKNOWN if earlier.status == UNKNOWN else CLASSES, name, classes)
+    if earlier.status == UNKNOWN or state.get("classes") is None:  # e.g. imported without its class vectors
+        return Pretraining(UNKNOWN, name, earlier.classes)
+    return Pretraining(CLASSES, name, tuple(dict.fromkeys((*earlier.classes, *state["classes"]))))
 
 
 def violations(table: OverlapTable, tau: float) -> list[dict[str, Any]]:
