@@ -12,7 +12,7 @@ from rich.text import Text
 from zslbench.cli.app import app
 from zslbench.cli.bounds import bounded
 from zslbench.cli.common import command, console, err_console, print_json
-from zslbench.core.bounds import STD_K, TOLERANCE
+from zslbench.core.bounds import COUNT, STD_K, TOLERANCE
 from zslbench.core.errors import EXIT_FAILED
 
 ResultsArg = Annotated[list[Path] | None, typer.Argument(help="Result files or folders [default: results/]")]
@@ -32,8 +32,18 @@ def table(
     allow_mixed: Annotated[
         bool, typer.Option("--allow-mixed", help="Let different protocol fingerprints share a column")
     ] = False,
+    confusion: Annotated[
+        Path | None,
+        typer.Option("--confusion", help="A record's most confused class pairs instead (needs eval --log-samples)"),
+    ] = None,
+    top: Annotated[
+        int | None, bounded(COUNT, "--top", help="With --confusion: how many pairs (default 10)", kind="int")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="With --confusion: print machine-readable JSON")] = False,
 ) -> None:
-    """Rows: models and published methods. Columns: protocol x dataset x split x metric."""
+    """Rows: models and published methods. Columns: protocol x dataset x split x metric.
+
+    --confusion RECORD.json: that record's most confused class pairs (true class -> predicted top-1)."""
     from zslbench.core.atomic import write_text
     from zslbench.core.errors import ZslbenchError
     from zslbench.evaluation.records import find_records
@@ -41,6 +51,22 @@ def table(
     from zslbench.reporting.published import published_numbers
     from zslbench.reporting.tables import FORMATS, build_table, plot_bars, render
 
+    if confusion is not None:
+        _refuse_with_confusion(
+            {
+                "RESULTS": bool(results),
+                "--published": published,
+                "--format": fmt != "md",
+                "--metric": bool(metric),
+                "--out": out is not None,
+                "--plot": plot is not None,
+                "--allow-mixed": allow_mixed,
+            }
+        )
+        _confusion(confusion, 10 if top is None else top, json_out)
+        return
+    if top is not None or json_out:
+        raise ZslbenchError("--top and --json go with --confusion", "zslbench table --confusion RECORD.json --top 5")
     if fmt not in FORMATS:
         raise ZslbenchError(f"unknown format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
     observations = [o for record in find_records(results or [Path("results")]) for o in from_record(record)]
@@ -56,6 +82,55 @@ def table(
     if plot:
         plot_bars(observations, plot)
         console.print(Text(f"wrote {plot}"))
+
+
+def _refuse_with_confusion(given: dict[str, bool]) -> None:
+    """--confusion reads one record's samples; the table's own inputs and options do not apply."""
+    from zslbench.core.errors import ZslbenchError
+
+    clash = [name for name, present in given.items() if present]
+    if clash:
+        raise ZslbenchError(
+            f"{clash[0]} does not go with --confusion",
+            "--confusion reads one record: zslbench table --confusion RECORD.json [--top N] [--json]",
+        )
+
+
+def _confusion(path: Path, top: int, json_out: bool) -> None:
+    """Print the most confused class pairs of the record at `path` (`samples.confusion`)."""
+    from zslbench.evaluation.records import load_record
+    from zslbench.evaluation.samples import confusion, read_samples
+
+    record = load_record(path)
+    summary = confusion(read_samples(record), top)
+    samples = path.with_name(record["data"]["samples"])
+    if json_out:
+        print_json({"record": str(path), "samples": str(samples), **summary})
+        return
+    top1 = "" if summary["top1"] is None else f" (top-1 {summary['top1']:.2f}%)"
+    console.print(
+        Text(
+            f"{record['model']['label']} on {record['dataset']['name']}: {summary['misclassified']} of "
+            f"{summary['scored']} scored videos misclassified{top1}"
+        )
+    )
+    if summary["pairs"]:
+        grid = Table(header_style="bold")
+        for column in ("true class", "predicted top-1", "videos", "share of true class"):
+            number = column in ("videos", "share of true class")
+            grid.add_column(column, justify="right" if number else "left", no_wrap=number, overflow="fold")
+        for pair in summary["pairs"]:
+            share = f"{pair['share']:.1f}% of {pair['videos']}"
+            grid.add_row(Text(pair["true"]), Text(pair["predicted"]), str(pair["count"]), share)
+        console.print(grid)
+    if summary["unusable"] or summary["failed"]:
+        console.print(
+            Text(
+                f"{summary['unusable']} unusable embedding(s) (misses without a prediction), "
+                f"{summary['failed']} failed video(s) (not scored)"
+            )
+        )
+    console.print(Text(f"per-video predictions: {samples}", style="dim"))
 
 
 @app.command()

@@ -56,15 +56,45 @@ class Maker:
     timing: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Distances:
+    """The all-classes distance matrix a record is scored from (every split selects from it).
+
+    `classes`: the test dataset's class names in the protocol's class order (the columns);
+    `rows`: the index of each row's video in `Embedded.vectors` (the videos that have an embedding);
+    `labels`: int64 [rows], each row's true class as an index into `classes`;
+    `matrix`: float64 [rows, classes], cosine distances in [0, 2] (`scoring.class_distances`), a row
+    of NaN for an unusable embedding; `unusable`: video index -> why its embedding is unusable.
+    """
+
+    classes: list[str]
+    rows: list[int]
+    labels: np.ndarray
+    matrix: np.ndarray
+    unusable: dict[int, str]
+
+
 def dataset_record(
     protocol: Protocol, test: ClassList, embedder: TextEmbedder, embedded: Embedded, maker: Maker, started: float
 ) -> dict[str, Any]:
     """The result record of one test dataset (see docs/results.md); `started` is the run's
     `time.perf_counter()` at its start, for the total time."""
+    return record_and_distances(protocol, test, embedder, embedded, maker, started)[0]
+
+
+def record_and_distances(
+    protocol: Protocol, test: ClassList, embedder: TextEmbedder, embedded: Embedded, maker: Maker, started: float
+) -> tuple[dict[str, Any], Distances]:
+    """`dataset_record`, and the distances it was scored from (for the per-video predictions)."""
     t0 = time.perf_counter()
-    metrics, scored, unusable = _scores(protocol, test, embedder, embedded)
+    distances = _distances(protocol, test, embedder, embedded)
+    evaluation = protocol.data["evaluation"]
+    metrics = score_protocol(
+        distances.matrix, distances.labels, distances.classes, evaluation["splits"], evaluation["metrics"]
+    )
+    scored, unusable = distances.rows, distances.unusable
     state = maker.state
-    return {
+    record = {
         "schema": SCHEMA,
         "kind": KIND,
         "model": {
@@ -89,13 +119,12 @@ def dataset_record(
         },
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    return record, distances
 
 
-def _scores(
-    protocol: Protocol, test: ClassList, embedder: TextEmbedder, embedded: Embedded
-) -> tuple[dict[str, Any], list[int], dict[int, str]]:
-    """(metrics of every split, indices of the scored videos, why each unusable one is unusable).
-    Unusable embeddings (no direction) are scored, as misses."""
+def _distances(protocol: Protocol, test: ClassList, embedder: TextEmbedder, embedded: Embedded) -> Distances:
+    """The distances of every video that has an embedding to every class, in the protocol's class
+    order. Unusable embeddings (no direction) get a row of NaN: scored, as misses."""
     sorted_order = protocol.data["evaluation"]["class_order"] == "sorted"
     order = sorted(test.classes) if sorted_order else list(test.classes)
     (class_vectors,) = embed_class_lists([ClassList(test.name, tuple(order), test.source)], embedder)
@@ -106,9 +135,7 @@ def _scores(
     dim = class_vectors.vectors.shape[1]
     matrix = np.stack([vectors[i] for i in scored]) if scored else np.zeros((0, dim))
     label_ids = np.array([index[embedded.labels[i]] for i in scored], dtype=np.int64)
-    distances = class_distances(matrix, class_vectors.vectors)
-    evaluation = protocol.data["evaluation"]
-    return score_protocol(distances, label_ids, order, evaluation["splits"], evaluation["metrics"]), scored, unusable
+    return Distances(order, scored, label_ids, class_distances(matrix, class_vectors.vectors), unusable)
 
 
 def data_account(embedded: Embedded, scored: list[int], unusable: dict[int, str], budget: float) -> dict[str, Any]:
