@@ -35,14 +35,14 @@ class PackagedGlove(WordVectorEmbedder):
         return f"{self.kind}@{file_fingerprint(self.matrix_path)}.{file_fingerprint(self.index_path)}"
 
     def lookup(self, words: set[str]) -> dict[str, np.ndarray]:
-        """Find the rows of `words` with one vectorised pass over the 400k-word index."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
+        """Find the rows of `words` in the 400k-word index with one pass over it.
+
+        Reads the parquet index with pyarrow's file reader and plain Python values: `pq.read_table`
+        and `pa.array` import pandas (0.1-0.2 s), which a split never needs."""
         import pyarrow.parquet as pq
 
-        index = pq.read_table(self.index_path).column(0)
-        wanted = pa.array(sorted(words), type=pa.string())
-        rows = np.flatnonzero(pc.is_in(index, value_set=wanted).to_numpy(zero_copy_only=False))
+        parquet = pq.ParquetFile(self.index_path)
+        names = parquet.read(columns=parquet.schema_arrow.names[:1], use_pandas_metadata=False).column(0).to_pylist()
+        rows = [row for row, name in enumerate(names) if name in words]
         matrix = np.load(self.matrix_path, mmap_mode="r")
-        names = index.take(pa.array(rows)).to_pylist()
-        return {name: np.array(matrix[row], dtype=np.float32) for name, row in zip(names, rows, strict=True)}
+        return {names[row]: np.array(matrix[row], dtype=np.float32) for row in rows}
