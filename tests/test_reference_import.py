@@ -20,9 +20,10 @@ import pytest
 import torch
 from cli_output import single_error_line
 
+from zslbench.cli import app
 from zslbench.core.errors import ZslbenchError
 from zslbench.models import build_model
-from zslbench.models.checkpoint import load_checkpoint
+from zslbench.models.checkpoint import load_checkpoint, weights_sha256
 from zslbench.models.reference_import import (
     CLASSES_HOW,
     MODEL_SELECTION,
@@ -305,8 +306,6 @@ def test_class_total_keeps_the_reference_linspace_subset():
 
 
 def test_the_weights_command_imports_and_refuses_to_overwrite(r2plus1d, tmp_path, monkeypatch, runner):
-    from zslbench.cli import app
-
     monkeypatch.chdir(tmp_path)
     _, state = r2plus1d
     save_reference(tmp_path / "checkpoint.pth.tar", state, reference_opt())
@@ -316,3 +315,24 @@ def test_the_weights_command_imports_and_refuses_to_overwrite(r2plus1d, tmp_path
     assert "best *test* accuracy" in done.stderr and "training classes unknown" in done.stdout
     again = runner.invoke(app, ["weights", "import-reference", "checkpoint.pth.tar"])
     assert again.exit_code == 2 and "exists" in single_error_line(again)
+
+
+@pytest.mark.slow
+def test_an_imported_reference_checkpoint_evaluates_end_to_end(r2plus1d, synth_dataset, tmp_path, runner):
+    """import-reference, then eval through the CLI: the record says how the reference chose the weights."""
+    _, state = r2plus1d
+    head = {"module.regressor.weight": torch.randn(50, 512), "module.regressor.bias": torch.randn(50)}
+    source = save_reference(tmp_path / "checkpoint.pth.tar", {**state, **head}, reference_opt())
+    protocol = str(synth_dataset.protocol)
+    args = ["weights", "import-reference", str(source), "--protocol", protocol, "--embedding", "glove-6b-50d"]
+    imported = runner.invoke(app, [*args, "--out", str(tmp_path / "imported")])
+    assert imported.exit_code == 0, imported.stderr
+    data = ["--data", f"synth-target={synth_dataset.root / 'target.csv'}", "--results", str(tmp_path / "r")]
+    scored = runner.invoke(app, ["eval", "--weights", str(tmp_path / "imported"), "--json", *data])
+    assert scored.exit_code == 0, scored.stderr
+    (record,) = json.loads(scored.stdout)
+    assert record["data"]["complete"] and record["data"]["scored"] == 16
+    assert "best *test* accuracy" in record["training"]["settings"]["model_selection"]
+    assert record["model"]["identity"]["model"]["weights_sha256"] == weights_sha256(
+        load_checkpoint(tmp_path / "imported")["state_dict"]
+    )

@@ -148,6 +148,9 @@ def _render(outcome) -> None:
             console.print(Text(f"per-video predictions {path.with_name(record['data']['samples'])}", style="dim"))
         if record["compliance"].get("why"):
             err_console.print(Text(f"compliance unknown: {record['compliance']['why']}", style="yellow"))
+        selection = ((record.get("training") or {}).get("settings") or {}).get("model_selection")
+        if selection:
+            err_console.print(Text(f"note: {selection}", style="yellow"), soft_wrap=True)
         trained = (record.get("training") or {}).get("data") or {}
         if trained.get("complete") is False:
             err_console.print(Text(f"incomplete: the model's training lost its videos: {trained['why']}", style="red"))
