@@ -108,6 +108,9 @@ def test_train_eval_and_extract_find_the_configured_roots(runner, home, synth_da
     assert json.loads(trained.stdout)["videos"] == 48
     (record,) = json.loads(invoke(runner, ["eval", "--weights", home / "run", "--json"]).stdout)
     assert record["dataset"]["name"] == "synth-target" and record["data"]["scored"] == 16
+    misspelt = ["eval", "--weights", home / "run", "--data", f"synth-targt={synth_dataset.root / 'target.csv'}"]
+    refused = single_error_line(invoke(runner, misspelt, code=2))  # not ignored for the configured root
+    assert "'synth-targt' is not a dataset of this run. Did you mean 'synth-target'" in refused
 
     for part in ("source", "target"):
         invoke(runner, ["extract", "--backbone", "r2plus1d_18", "--width", "0.125", "--protocol", protocol,

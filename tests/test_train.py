@@ -85,8 +85,10 @@ def test_resume_and_output_folder_checks(synth_dataset, tmp_path):
 def test_data_without_source_videos_is_an_error(synth_dataset, tmp_path):
     with pytest.raises(ZslbenchError, match="has no videos of the 12 synth-source classes"):
         train(config(synth_dataset, tmp_path / "run", data={"synth-source": synth_dataset.root / "target.csv"}))
-    with pytest.raises(ZslbenchError, match="no data for synth-source"):
+    with pytest.raises(ZslbenchError, match="'ucf101' is not a dataset of this run"):
         train(config(synth_dataset, tmp_path / "run", data={"ucf101": synth_dataset.root}))
+    with pytest.raises(ZslbenchError, match="no data for synth-source"):
+        train(config(synth_dataset, tmp_path / "run", data={}))
 
 
 def test_two_gloo_processes_end_with_identical_replicas(synth_dataset, tmp_path):

@@ -146,10 +146,12 @@ def extract_backbone_features(
     from zslbench.evaluation.encoder import VideoEncoder
     from zslbench.protocol.spec import load_protocol
     from zslbench.video.sampler import ClipSpec
+    from zslbench.video.sources import check_data_names
     from zslbench.video.transforms import KINETICS_MEAN, KINETICS_STD
 
     protocol = load_protocol(request.protocol)
     class_list = _dataset_list(protocol, request.dataset)
+    check_data_names(request.data, protocol.dataset_names())
     backbone, width, pretraining = _initial_backbone(request)
     context = setup(request.device)
     try:

@@ -27,6 +27,7 @@ from zslbench.text import load_embedder
 from zslbench.text.class_vectors import embed_class_lists
 from zslbench.text.vocab import ClassList
 from zslbench.video.dataset import LoaderOptions
+from zslbench.video.sources import check_data_names
 
 
 @dataclass
@@ -69,6 +70,7 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
     try:
         protocol = runner.protocol
         tests = test_lists(protocol, config.datasets)
+        check_data_names(config.data, protocol.dataset_names())
         label = config.label or runner.state["model"]["name"]
         made_by = maker(runner.state["model"]["name"], runner.identity, protocol.fingerprint)
         for test in tests:

@@ -169,6 +169,10 @@ class Protocol:
     def test_classes(self) -> list[ClassList]:
         return [self.class_list(ref) for ref in self.test]
 
+    def dataset_names(self) -> list[str]:
+        """The source dataset's name, then the test datasets' (as `--data NAME=...` names them)."""
+        return [self.source_classes().name, *(t.name for t in self.test_classes())]
+
     @cached_property
     def fingerprint(self) -> str:
         """sha256 of the resolved `data` (name and version included), the class lists' contents and

@@ -60,7 +60,7 @@ from zslbench.video.dataset import VideoClipDataset, make_loader
 from zslbench.video.decode import decoder_identity
 from zslbench.video.manifest import Manifest
 from zslbench.video.sampler import ClipSpec
-from zslbench.video.sources import dataset_videos
+from zslbench.video.sources import check_data_names, dataset_videos
 from zslbench.video.transforms import to_model_input
 
 Progress = Callable[[dict[str, Any]], None]  # called with each step's record, on the main rank
@@ -228,6 +228,7 @@ def _set_up(config: TrainConfig, context: Context, progress: Progress | None) ->
 def _training_videos(protocol: Protocol, config: TrainConfig, classes: ClassList) -> Manifest:
     """The source dataset's videos of the training classes (`--data`), in the manifest's order."""
     short_side = protocol.data["clips"]["short_side"]
+    check_data_names(config.data, protocol.dataset_names())
     manifest = dataset_videos(protocol.source_classes(), config.data, config.loading.decoder, short_side)
     return manifest.only(set(classes.classes))
 

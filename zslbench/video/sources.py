@@ -47,6 +47,18 @@ class DataSource:
     origin: str = "--data"
 
 
+def check_data_names(sources: dict[str, Path], datasets: Iterable[str]) -> None:
+    """Every `--data NAME` must name one of the run's datasets: a misspelt one would otherwise be
+    ignored while the dataset's configured root is read instead (ZslbenchError, with a did-you-mean)."""
+    known = list(dict.fromkeys(datasets))
+    for name in sources:
+        if name not in known:
+            raise ZslbenchError(
+                f"--data {name}=...: {name!r} is not a dataset of this run.{did_you_mean(name, known)}",
+                f"its datasets: {', '.join(known)}",
+            )
+
+
 def data_source(name: str, sources: dict[str, Path]) -> DataSource:
     """Dataset `name`'s data: its `--data` entry, else its configured root (`zslbench data add`).
     Neither is a one-line ZslbenchError, naming a close configured name as a likely typo."""
