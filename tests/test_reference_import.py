@@ -260,7 +260,7 @@ def test_a_pickle_that_would_run_code_is_refused_and_runs_nothing(tmp_path, lega
     with pytest.raises(ZslbenchError) as err:
         import_reference(source, tmp_path / "out")
     message = str(err.value)
-    assert "\n" not in message and f"{open.__module__}.open" in message and "nothing in the file was run" in message
+    assert "\n" not in message and f"{open.__module__}.open" in message and "nothing in it ran" in message
     assert not marker.exists() and not (tmp_path / "out").exists()
 
 

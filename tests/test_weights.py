@@ -249,8 +249,12 @@ def test_an_export_holds_only_a_json_header_and_tensor_bytes(runner, tiny_run, t
     (length,) = struct.unpack("<Q", blob[:8])
     header = json.loads(blob[8 : 8 + length])
     metadata = header.pop("__metadata__")
-    assert metadata["format"] == "zslbench-weights-v1"
+    assert list(metadata) == ["zslbench"]  # one key: a safetensors map's keys come out in any order
+    assert json.loads(metadata["zslbench"])["export"]["format"] == "zslbench-weights-v1"
     assert json.loads(metadata["zslbench"]) == json.loads((out / EXPORT_METADATA).read_text())
+    again = tmp_path / "again"
+    assert runner.invoke(app, ["weights", "export", str(tiny_run), "--out", str(again)]).exit_code == 0
+    assert (again / EXPORT_WEIGHTS).read_bytes() == blob  # the same checkpoint, the same bytes
     spans = sorted(tuple(info["data_offsets"]) for info in header.values())
     assert spans[0][0] == 0 and all(a[1] == b[0] for a, b in itertools.pairwise(spans))
     assert 8 + length + spans[-1][1] == len(blob)
@@ -317,3 +321,57 @@ def test_a_pickle_that_is_not_a_checkpoint_is_never_unpickled(runner, tmp_path):
     done = runner.invoke(app, ["weights", "export", str(evil), "--out", str(tmp_path / "out")])
     assert done.exit_code == 2 and not (tmp_path / "out").exists()
     assert not marker.exists()
+
+
+def edited_export(runner, tiny_run: Path, out: Path, change) -> Path:
+    """An export of `tiny_run` whose header metadata `change(fields)` edited; the tensors stay."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    assert runner.invoke(app, ["weights", "export", str(tiny_run), "--out", str(out)]).exit_code == 0
+    with safe_open(str(out / EXPORT_WEIGHTS), framework="pt") as handle:
+        fields = json.loads(handle.metadata()["zslbench"])
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+    change(fields)
+    path = out.parent / f"{out.name}.safetensors"
+    save_file(tensors, str(path), metadata={"zslbench": json.dumps(fields)})
+    return path
+
+
+def test_metadata_that_does_not_fit_the_tensors_is_one_line(runner, zoo, tiny_run, synth_dataset, tmp_path):
+    """An edited export is refused when added or evaluated, naming the differing tensors: not a crash."""
+    wider = edited_export(runner, tiny_run, tmp_path / "w", lambda f: f["model"]["options"].update(width=0.25))
+    refused = runner.invoke(app, ["weights", "add", str(wider), "--name", "wider"])
+    assert refused.exit_code == 2 and "do not fit the model its metadata names" in single_error_line(refused)
+    refused = runner.invoke(app, eval_args(synth_dataset, tmp_path / "r", "--weights", str(wider)))
+    assert refused.exit_code == 2 and "do not fit" in single_error_line(refused)
+    nameless = edited_export(runner, tiny_run, tmp_path / "n", lambda f: f.pop("model"))
+    refused = runner.invoke(app, eval_args(synth_dataset, tmp_path / "r", "--weights", str(nameless)))
+    assert refused.exit_code == 2 and "names no model" in single_error_line(refused)
+    (tmp_path / "w" / EXPORT_METADATA).write_text("{not json")
+    refused = runner.invoke(app, eval_args(synth_dataset, tmp_path / "r", "--weights", str(tmp_path / "w")))
+    assert refused.exit_code == 2 and "does not match" in single_error_line(refused)
+
+
+def test_same_tensors_that_claim_other_classes_are_a_choice_not_one_entry(
+    runner, zoo, tiny_run, synth_dataset, tmp_path
+):
+    other = edited_export(runner, tiny_run, tmp_path / "c", lambda f: f["classes"].__setitem__(0, "surfing"))
+    add(runner, str(tiny_run), "--name", "a-good")
+    add(runner, str(other), "--name", "b-classes")
+    args = ["--model", MODEL, "--protocol", str(synth_dataset.protocol)]
+    refused = runner.invoke(app, eval_args(synth_dataset, tmp_path / "r", *args))
+    assert refused.exit_code == 2 and "several weights of e2e_r2plus1d fit" in single_error_line(refused)
+
+
+def test_a_zoo_entry_never_names_a_file_outside_the_zoo(runner, zoo, tiny_run, tmp_path):
+    add(runner, str(tiny_run), "--name", "t")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    data = json.loads((zoo / "zoo.json").read_text())
+    data["entries"][0]["file"] = "../../victim.txt"
+    (zoo / "zoo.json").write_text(json.dumps(data))
+    for args in (["weights", "remove", "t"], ["weights", "list"], ["weights", "add", str(tiny_run), "--name", "u"]):
+        refused = runner.invoke(app, args)
+        assert refused.exit_code == 2 and "not a plain name in the zoo folder" in single_error_line(refused), args
+    assert victim.read_text() == "keep"

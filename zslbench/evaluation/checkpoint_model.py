@@ -13,7 +13,7 @@ from typing import Any
 from zslbench.core.distributed import setup, teardown
 from zslbench.core.errors import ZslbenchError
 from zslbench.evaluation.encoder import VideoEncoder, sampling_identity
-from zslbench.models.checkpoint import load_checkpoint, weights_sha256
+from zslbench.models.checkpoint import load_checkpoint, load_weights, weights_sha256
 from zslbench.protocol.spec import Protocol, load_protocol
 from zslbench.text.vocab import ClassList
 from zslbench.video.dataset import LoaderOptions
@@ -65,7 +65,7 @@ class CheckpointModel:
         spec = model_spec(model["name"])
         options = {**model["options"], "init": None}  # the checkpoint holds the weights
         module = build_model(model["name"], model["embed_dim"], **options)
-        module.load_state_dict(self.state["state_dict"])
+        load_weights(module, self.state["state_dict"], str(self.weights))
         identity = {
             "model": self._model_identity(embed_dim=model["embed_dim"]),
             **sampling_identity(self.protocol.data["clips"], spec.mean, spec.std, loading.decoder),

@@ -14,6 +14,7 @@ import torch
 
 from zslbench.core.errors import ZslbenchError
 from zslbench.evaluation.backbone_features import EXTRACT_HINT, check_clips, load_backbone_features
+from zslbench.models.checkpoint import load_weights
 from zslbench.protocol.spec import Protocol
 from zslbench.text.vocab import ClassList
 from zslbench.video.manifest import VideoRecord
@@ -27,7 +28,7 @@ def load_feature_method(state: dict[str, Any]):
     model = state["model"]
     shape = FeatureInput(model["in_dim"], model["n_classes"], state["settings"]["loss"])
     method = build_feature_method(model["name"], model["embed_dim"], shape, **model["options"])
-    method.load_state_dict(state["state_dict"])
+    load_weights(method, state["state_dict"], f"the {model['name']} checkpoint")
     return method.eval()
 
 

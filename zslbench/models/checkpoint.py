@@ -49,7 +49,6 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     """A zslbench checkpoint: checkpoint.pt (or its run folder), or a safetensors export (its folder
     or its .safetensors file). Anything else, another pickle included, is a ZslbenchError: pickles
     are read with weights_only=True and must carry the checkpoint format."""
-    import torch
 
     path = checkpoint_file(path)
     if not path.is_file():
@@ -60,7 +59,7 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     if is_safetensors(path):
         return load_export(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = quiet_torch_load(path)
     except Exception as err:
         raise ZslbenchError(
             f"cannot load {path}: {why_not_loaded(err)}", "is it a zslbench checkpoint? other pickles are never loaded"
@@ -71,14 +70,29 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
 
 
 def why_not_loaded(err: Exception) -> str:
-    """What torch.load's weights-only refusal objects to (the object the pickle names), without its
-    advice to load the file unpickling anything; any other error's first line."""
+    """What torch.load's weights-only refusal objects to (the global a pickle names, which never ran),
+    without torch's advice to load the file unsafely; any other error's first line."""
+    import re
+
     text = str(err)
+    named = re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"but got <class '([\w.]+)'>", text)
+    if named:
+        return f"its pickle needs {named.group(1)}, which a weights-only load does not allow (nothing in it ran)"
     marker = "WeightsUnpickler error:"
-    for line in text.splitlines():
-        if marker in line:
-            return "it names objects weights-only loading refuses: " + line.split(marker, 1)[1].strip().split(". ")[0]
-    return f"{type(err).__name__}: {text.splitlines()[0][:160] if text else ''}"
+    reason = text.split(marker, 1)[1] if marker in text else text  # torch's own advice comes first
+    first = next((line.strip() for line in reason.splitlines() if line.strip()), "")[:160]
+    return f"{type(err).__name__}: {first}" if first else f"{type(err).__name__} (an empty or truncated file?)"
+
+
+def quiet_torch_load(path: Path) -> Any:
+    """torch.load(weights_only=True) on the CPU, without the warnings torch prints about old pickles."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def checkpoint_file(path: Path | str) -> Path:
@@ -117,14 +131,9 @@ def load_export(path: Path) -> dict[str, Any]:
             f"cannot load {path}: {type(err).__name__}: {str(err).splitlines()[0][:160]}",
             "pass a model.safetensors written by `zslbench weights export`",
         ) from None
-    if metadata.get("format") != EXPORT_FORMAT or "zslbench" not in metadata:
-        raise ZslbenchError(
-            f"{path} is a safetensors file but not a zslbench export (no {EXPORT_FORMAT} metadata)",
-            "`zslbench weights export RUN --out DIR` writes one from a checkpoint",
-        )
-    fields = json.loads(metadata["zslbench"])
+    fields = _export_fields_of(path, metadata)
     beside = path.parent / EXPORT_METADATA
-    if path.name == EXPORT_WEIGHTS and beside.is_file() and json.loads(beside.read_text(encoding="utf-8")) != fields:
+    if path.name == EXPORT_WEIGHTS and beside.is_file() and _json_or_none(beside) != fields:
         raise ZslbenchError(
             f"{beside} does not match the metadata inside {path.name}",
             "one of the two was edited; export the checkpoint again",
@@ -136,6 +145,34 @@ def load_export(path: Path) -> dict[str, Any]:
             "the file was changed after export; export the checkpoint again",
         )
     return {"format": FORMAT, **fields, "state_dict": tensors}
+
+
+def _json_or_none(path: Path) -> Any:
+    """A JSON file's value; None when it is not JSON (then it cannot match anything)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _export_fields_of(path: Path, metadata: dict[str, str]) -> dict[str, Any]:
+    """The checkpoint fields a safetensors header carries, checked: a zslbench export's format, and
+    the fields evaluation needs (model name, options, embed_dim; the protocol)."""
+    try:
+        fields = json.loads(metadata.get("zslbench", "null"))
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict) or (fields.get("export") or {}).get("format") != EXPORT_FORMAT:
+        raise ZslbenchError(
+            f"{path} is a safetensors file but not a zslbench export (no {EXPORT_FORMAT} metadata)",
+            "`zslbench weights export RUN --out DIR` writes one from a checkpoint",
+        )
+    model = fields.get("model")
+    if not (isinstance(model, dict) and isinstance(model.get("name"), str) and isinstance(model.get("options"), dict)):
+        raise ZslbenchError(f"{path}: its metadata names no model with options", "export the checkpoint again")
+    if not isinstance(fields.get("protocol"), dict):
+        raise ZslbenchError(f"{path}: its metadata names no protocol", "export the checkpoint again")
+    return fields
 
 
 def export_checkpoint(source: Path | str, out: Path | str, overwrite: bool = False) -> Path:
@@ -164,7 +201,7 @@ def export_checkpoint(source: Path | str, out: Path | str, overwrite: bool = Fal
     }
     text = json.dumps(fields, indent=2, ensure_ascii=False, allow_nan=False)
     header = json.dumps(fields, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    blob = save(tensors, metadata={"format": EXPORT_FORMAT, "zslbench": header})
+    blob = save(tensors, metadata={"zslbench": header})  # one key: safetensors writes a map's keys in any order
     write_files({out / EXPORT_WEIGHTS: blob, out / EXPORT_METADATA: text + "\n"})
     return out
 
@@ -192,6 +229,27 @@ def _plain(value: Any, where: str) -> Any:
         f"checkpoint field {where} holds a {type(value).__name__}, which an export cannot carry",
         "only the state dict's tensors and plain values are exported",
     )
+
+
+def load_weights(module: Any, state_dict: dict[str, Any], what: str) -> None:
+    """`module.load_state_dict(state_dict)`, or one line naming the first differing tensors: a
+    checkpoint whose metadata (model, options, embedding size) does not fit its tensors is bad input,
+    not a crash."""
+    ours, theirs = module.state_dict(), state_dict
+    problems = [f"missing {k}" for k in sorted(set(ours) - set(theirs))]
+    problems += [f"unexpected {k}" for k in sorted(set(theirs) - set(ours))]
+    problems += [
+        f"{k}: {tuple(theirs[k].shape)} in the file, {tuple(ours[k].shape)} in the model"
+        for k in sorted(set(ours) & set(theirs))
+        if tuple(getattr(theirs[k], "shape", ())) != tuple(ours[k].shape)
+    ]
+    if problems:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise ZslbenchError(
+            f"{what}: its tensors do not fit the model its metadata names ({len(problems)} differ: {shown})",
+            "the metadata (model, options, embed_dim) was edited, or the file is not what it says; export it again",
+        )
+    module.load_state_dict(state_dict)
 
 
 def describe(payload: dict[str, Any]) -> dict[str, Any]:

@@ -153,20 +153,15 @@ def read_reference(path: Path) -> dict[str, Any]:
 
 def refusal(path: Path, err: Exception) -> ZslbenchError:
     """One line for a failed load: the global a refused pickle names, or what else went wrong."""
-    import pickle
-    import re
+    from zslbench.models.checkpoint import why_not_loaded
 
-    text = str(err)
-    named = re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"but got <class '([\w.]+)'>", text)
-    if named:
+    why = why_not_loaded(err)
+    if why.startswith("its pickle needs"):
         return ZslbenchError(
-            f"refused to load {path}: its pickle needs {named.group(1)}, which a weights-only load does not "
-            "allow (nothing in the file was run)",
+            f"refused to load {path}: {why}",
             "only files holding tensors, an argparse.Namespace and numbers are imported; " + HINT,
         )
-    kind = "pickle" if isinstance(err, pickle.UnpicklingError) else type(err).__name__
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")[:160]
-    return ZslbenchError(f"cannot read {path} as a torch checkpoint ({kind}: {first})", HINT)
+    return ZslbenchError(f"cannot read {path} as a torch checkpoint ({why})", HINT)
 
 
 def opt_values(opt: Any) -> dict[str, Any]:

@@ -64,6 +64,7 @@ def register_weights(entry: WeightsEntry) -> WeightsEntry:
     """Declare published weights of a model (from the module that registers it). The same id twice
     must be the same entry (ZslbenchError otherwise); `entry.file` is looked for in the zoo folder."""
     check_id(entry.id)
+    check_file(entry)
     if entry.compliance not in VERDICTS:
         raise ZslbenchError(f"weights {entry.id}: compliance {entry.compliance!r}", f"one of {', '.join(VERDICTS)}")
     known = DECLARED.get(entry.id)
@@ -99,6 +100,17 @@ def get_entry(entry_id: str) -> WeightsEntry:
     return entries[entry_id]
 
 
+def check_file(entry: WeightsEntry) -> WeightsEntry:
+    """An entry's file is one plain file name in the zoo folder: a path in zoo.json or in a package's
+    declaration must never make zslbench read, write or delete a file elsewhere."""
+    if not entry.file or path_component(entry.file) != entry.file:
+        raise ZslbenchError(
+            f"weights {entry.id!r} name the file {entry.file!r}, which is not a plain name in the zoo folder",
+            "a zoo entry's file is a name like ID.pt; repair that entry in zoo.json",
+        )
+    return entry
+
+
 def check_id(entry_id: str) -> str:
     """An id is one plain file name (letters, digits and -_.@+, not starting with a dot)."""
     if not entry_id or path_component(entry_id) != entry_id:
@@ -118,12 +130,13 @@ def read_user_zoo() -> list[WeightsEntry]:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("format") != ZOO_FORMAT:
             raise ValueError(f"format {data.get('format')!r}, not {ZOO_FORMAT}")
-        return [WeightsEntry(**{k: v for k, v in row.items() if k in names}) for row in data["entries"]]
+        entries = [WeightsEntry(**{k: v for k, v in row.items() if k in names}) for row in data["entries"]]
     except (ValueError, TypeError, KeyError, AttributeError) as err:
         raise ZslbenchError(
             f"the weights zoo {path} is damaged: {type(err).__name__}: {err}",
             "repair or delete it (the files beside it stay; `zslbench weights add` them again)",
         ) from None
+    return [check_file(entry) for entry in entries]
 
 
 def write_user_zoo(entries: list[WeightsEntry]) -> None:
@@ -201,12 +214,12 @@ def find(model: str, protocol: str | Protocol | None = None) -> WeightsEntry:
             f"the weights zoo has no weights of {model}",
             "pass --weights FILE, or add a checkpoint: zslbench weights add RUN --name ID",
         )
-    if protocol is None and len({e.weights_sha256 or e.id for e in entries}) == 1:
-        return entries[0]
+    if protocol is None and len({_claims(e) for e in entries}) == 1:
+        return _present_first(entries)
     wanted = load_protocol(protocol if protocol is not None else DEFAULT_PROTOCOL)
     fitting = [entry for entry in entries if entry.protocol.get("fingerprint") == wanted.fingerprint]
-    if len(fitting) == 1 or (fitting and len({e.weights_sha256 or e.id for e in fitting}) == 1):
-        return fitting[0]  # one entry, or several files of the same tensors (a checkpoint and its export)
+    if fitting and len({_claims(e) for e in fitting}) == 1:
+        return _present_first(fitting)  # one entry, or several files of the same weights and claims
     listed = ", ".join(f"{e.id} ({e.protocol.get('name')} {str(e.protocol.get('fingerprint'))[:12]})" for e in entries)
     if not fitting:
         raise ZslbenchError(
@@ -218,6 +231,19 @@ def find(model: str, protocol: str | Protocol | None = None) -> WeightsEntry:
         f"several weights of {model} fit {wanted.name} v{wanted.version}: {', '.join(e.id for e in fitting)}",
         "pass --weights with one's file (`zslbench weights show ID` prints its path)",
     )
+
+
+def _claims(entry: WeightsEntry) -> tuple[str, str, str, str]:
+    """What makes two entries the same weights for evaluation: the tensors, the protocol, the training
+    classes and the verdict. A checkpoint and its export agree on all four; two files of the same
+    tensors that claim other classes or another verdict are different weights to choose between."""
+    classes = json.dumps(entry.classes, sort_keys=True)
+    return (entry.weights_sha256 or entry.id, str(entry.protocol.get("fingerprint")), classes, entry.compliance)
+
+
+def _present_first(entries: list[WeightsEntry]) -> WeightsEntry:
+    """Of entries with the same claims, one whose file is on disk (a missing copy does not block it)."""
+    return next((entry for entry in entries if path_of(entry).is_file()), entries[0])
 
 
 def add(
@@ -238,6 +264,7 @@ def add(
     trained = state["model"]["name"]
     if model and model != trained:
         raise ZslbenchError(f"{src} is a checkpoint of {trained!r}, not {model!r}", f"pass --model {trained}")
+    check_fits(state, str(src))
     sha256 = file_sha256(src)
     entry_id = check_id(name or f"{trained}-{sha256[:12]}")
     entries = read_user_zoo()
@@ -256,6 +283,22 @@ def add(
     entry = entry_from_checkpoint(state, entry_id, target, sha256, source or f"local file {src.resolve()}", notes)
     write_user_zoo([*entries, entry])
     return entry
+
+
+def check_fits(state: dict[str, Any], what: str) -> None:
+    """The tensors fit the video model the metadata names (built without its --init), so a zoo
+    entry never fails only at evaluation. Models on features are checked when evaluated."""
+    from zslbench.models import build_model
+    from zslbench.models.checkpoint import load_weights
+
+    model = state["model"]
+    if model.get("input") == "features":
+        return
+    try:
+        module = build_model(model["name"], int(model["embed_dim"]), **{**model["options"], "init": None})
+    except (KeyError, TypeError, ValueError) as err:
+        raise ZslbenchError(f"{what}: its metadata does not build a model ({err})", "export it again") from None
+    load_weights(module, state["state_dict"], what)
 
 
 def copy_checked(src: Path, target: Path, sha256: str) -> None:

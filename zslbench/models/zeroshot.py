@@ -47,7 +47,14 @@ class ZeroShotVideoModel(nn.Module):
 def _init_state(path: Path) -> dict:
     """The tensors of an --init file: a torchvision state dict (.pth or .safetensors), or the backbone
     of a zslbench checkpoint or `zslbench weights export` (its `backbone.*` tensors)."""
-    from zslbench.models.checkpoint import FORMAT, checkpoint_file, is_safetensors, load_checkpoint, why_not_loaded
+    from zslbench.models.checkpoint import (
+        FORMAT,
+        checkpoint_file,
+        is_safetensors,
+        load_checkpoint,
+        quiet_torch_load,
+        why_not_loaded,
+    )
 
     path = checkpoint_file(path)
     if not path.is_file():
@@ -60,7 +67,7 @@ def _init_state(path: Path) -> dict:
         except ZslbenchError:
             return load_file(str(path), device="cpu")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = quiet_torch_load(path)
     except Exception as err:  # pickle errors, truncated files, not-a-state-dict objects
         raise ZslbenchError(
             f"cannot read {path} as weights: {why_not_loaded(err)}", "pass a torch state dict file"
