@@ -147,7 +147,7 @@ def test_confusion_report_counts_match_the_rows(runner, ucf_features, tmp_path):
     assert shown.exit_code == 0, shown.stderr
     first = summary["pairs"][0]
     assert first["true"] in shown.stdout and first["predicted"] in shown.stdout
-    assert f"{summary['misclassified']} of {len(rows)} scored videos misclassified" in shown.stdout
+    assert f"{summary['misclassified']} misclassified, of {len(rows)} scored videos" in shown.stdout
     assert "2 unusable embedding(s)" in shown.stdout
     short = json.loads(runner.invoke(app, ["table", "--confusion", str(record_file), "--top", "3", "--json"]).stdout)
     assert short["pairs"] == summary["pairs"][:3]

@@ -13,7 +13,7 @@ from zslbench.cli.app import app
 from zslbench.cli.bounds import bounded
 from zslbench.cli.common import command, console, err_console, print_json
 from zslbench.core.bounds import COUNT, STD_K, TOLERANCE
-from zslbench.core.errors import EXIT_FAILED
+from zslbench.core.errors import EXIT_FAILED, ZslbenchError
 
 ResultsArg = Annotated[list[Path] | None, typer.Argument(help="Result files or folders [default: results/]")]
 
@@ -103,6 +103,12 @@ def _confusion(path: Path, top: int, json_out: bool) -> None:
 
     record = load_record(path)
     summary = confusion(read_samples(record), top)
+    recorded = (record["metrics"].get("all") or {}).get("top1")
+    if summary["top1"] is not None and recorded is not None and abs(summary["top1"] - recorded) > 1e-9:
+        raise ZslbenchError(
+            f"{path}: its samples give top-1 {summary['top1']:.2f}, the record {recorded:.2f}",
+            "the samples file belongs to another run; evaluate again with --log-samples",
+        )
     samples = path.with_name(record["data"]["samples"])
     if json_out:
         print_json({"record": str(path), "samples": str(samples), **summary})
@@ -110,8 +116,8 @@ def _confusion(path: Path, top: int, json_out: bool) -> None:
     top1 = "" if summary["top1"] is None else f" (top-1 {summary['top1']:.2f}%)"
     console.print(
         Text(
-            f"{record['model']['label']} on {record['dataset']['name']}: {summary['misclassified']} of "
-            f"{summary['scored']} scored videos misclassified{top1}"
+            f"{record['model']['label']} on {record['dataset']['name']}: {summary['misclassified']} misclassified, "
+            f"of {summary['scored']} scored videos{top1}"
         )
     )
     if summary["pairs"]:
