@@ -9,6 +9,16 @@ has no fc7/fc8; its pooled features are the fc6 activations, 4096-d at width 1.
 
 fc6 reads a 512 x 1 x 4 x 4 map, so the network takes 16-frame 112x112 clips only (as the
 reference's `h.view(-1, 8192)` assumes); another size is an error, never a silent reshape.
+
+The Sports-1M port (DavideA/c3d-pytorch, C3D_model.py; its `c3d.pickle` is what the reference loads
+when pretrained) names its tensors as this module does: conv1 [64, 3, 3, 3, 3], conv2 [128, 64, ...],
+conv3a/b [256, ...], conv4a/b and conv5a/b [512, ...], each with a bias; fc6 [4096, 8192],
+fc7 [4096, 4096] and fc8 [487, 4096] (Sports-1M's 487 classes). Its state dict therefore loads by
+`--init` as is; fc7 and fc8 are left out (`PORT_UNUSED`), because the features here are fc6's.
+
+`width` scales the channels and fc6's output alike (fc6: round(4096 * width), at least 4), so a
+width-0.125 network (8, 16, 32, 64 channels, fc6 1024 -> 512) trains on a laptop CPU; only width 1
+takes the port's or the reference's weights.
 """
 
 from __future__ import annotations
@@ -23,6 +33,14 @@ FC6 = 4096
 FC6_DROPOUT = 0.1  # network.py: nn.Dropout(p=0.10) after relu(fc6), before the clips are averaged
 POOLED = (1, 4, 4)  # the last pooling's output for a 16 x 112 x 112 clip
 CLIP = (16, 112, 112)
+PORT_UNUSED = ("fc7.", "fc8.")  # C3D_model.py: the Sports-1M classifier after fc6, not part of the features
+# The input of the Sports-1M weights: pixel values 0..255 less a per-channel mean, not scaled. The port
+# (C3D_model.py, predict.py) subtracts nothing; Caffe's C3D subtracted a per-pixel mean cube over
+# 16 x 128 x 171. The channel means used here are those of mmaction2's Sports-1M C3D
+# (configs/recognition/c3d/c3d_sports1m_16x1x1_45e_ucf101_rgb.py: mean [104, 117, 128], std [1, 1, 1],
+# RGB), written on zslbench's 0..1 scale: (x / 255 - mean) / std = x - 255 * mean.
+SPORTS1M_MEAN = (104 / 255, 117 / 255, 128 / 255)
+SPORTS1M_STD = (1 / 255, 1 / 255, 1 / 255)
 
 
 def _conv(in_channels: int, out_channels: int) -> nn.Conv3d:

@@ -85,18 +85,19 @@ def _backbone_of(checkpoint: dict) -> dict:
     return {k.removeprefix(prefix): v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
 
 
-def load_backbone_weights(backbone: nn.Module, path: Path | str) -> list[str]:
+def load_backbone_weights(backbone: nn.Module, path: Path | str, ignored: tuple[str, ...] = ("fc.",)) -> list[str]:
     """Load a torchvision-style state dict (e.g. r2plus1d_18 Kinetics-400 weights) into `backbone`.
 
-    `fc.*` (the classifier of the pretraining) is ignored; any other difference in names or shapes is
-    an error listing the tensors. Returns the names that were skipped.
+    Tensors whose names start with one of `ignored` (the classifier of the pretraining: torchvision's
+    `fc.*`; `fc7.*` and `fc8.*` of the Sports-1M C3D port, c3d.PORT_UNUSED) are skipped; any other
+    difference in names or shapes is an error listing the tensors. Returns the names that were skipped.
     """
     state = _init_state(Path(path))
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ZslbenchError(f"{path} is not a state dict of tensors", "save it with torch.save(model.state_dict())")
-    skipped = sorted(k for k in state if k.startswith("fc."))
+    skipped = sorted(k for k in state if k.startswith(ignored))
     ours = backbone.state_dict()
-    theirs = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    theirs = {k: v for k, v in state.items() if not k.startswith(ignored)}
     problems = [f"missing {k}" for k in sorted(set(ours) - set(theirs))]
     problems += [f"unexpected {k}" for k in sorted(set(theirs) - set(ours))]
     problems += [
@@ -108,7 +109,7 @@ def load_backbone_weights(backbone: nn.Module, path: Path | str) -> list[str]:
         shown = "; ".join(problems[:4]) + (f"; and {len(problems) - 4} more" if len(problems) > 4 else "")
         raise ZslbenchError(
             f"{path} does not fit this backbone ({len(problems)} tensors differ: {shown})",
-            "use weights of the same architecture at width 1 (torchvision r2plus1d_18 or r3d_18)",
+            "use weights of the same architecture at width 1 (torchvision r2plus1d_18 or r3d_18; the C3D port for c3d)",
         )
     backbone.load_state_dict(theirs)
     return skipped

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from zslbench.models import ANY_BACKBONE, register_model
 
+# c3d.py's input statistics, repeated here because importing it would import torch (this module
+# must not); tests/test_c3d.py checks that the two agree.
+SPORTS1M_MEAN = (104 / 255, 117 / 255, 128 / 255)
+SPORTS1M_STD = (1 / 255, 1 / 255, 1 / 255)
+
 COMMON = {"width": 1.0, "dropout": 0.05, "init": None}
 
 
@@ -43,15 +48,38 @@ def e2e_r3d(embed_dim: int, width: float = 1.0, dropout: float = 0.05, init: str
 )
 def e2e_c3d(embed_dim: int, width: float = 1.0, dropout: float = 0.0, init: str | None = None):
     """The reference's C3D (network.py): dropout 0.1 after fc6 inside the backbone and, by default,
-    none before the head, as the reference's regressor reads the clip-averaged fc6 features."""
-    from zslbench.core.bounds import DROPOUT, WIDTH
-    from zslbench.models.c3d import C3D
-    from zslbench.models.zeroshot import ZeroShotVideoModel, load_backbone_weights
+    none before the head, as the reference's regressor reads the clip-averaged fc6 features.
 
-    backbone = C3D(width=WIDTH.check(width, "width"))
-    if init is not None:
-        load_backbone_weights(backbone, init)
-    return ZeroShotVideoModel(backbone, embed_dim, dropout=DROPOUT.check(dropout, "dropout"))
+    Input: the default (Kinetics) mean/std, as the reference normalises every network alike
+    (auxiliary/auxiliary_dataset.py `get_transform` does not look at the network), so its imported
+    C3D checkpoints see the input they were trained on. `--init` takes the Sports-1M port's state dict
+    (c3d.py), its fc7/fc8 left out."""
+    return _build_c3d(embed_dim, width, dropout, init, frozen=False)
+
+
+@register_model(
+    "frozen_c3d",
+    kind="features",
+    backbone="c3d",
+    summary="C3D frozen at --init weights (e.g. the Sports-1M port), only the head trained",
+    feature_dim=4096,
+    mean=SPORTS1M_MEAN,
+    std=SPORTS1M_STD,
+    width=1.0,
+    dropout=0.05,
+    init=None,
+)
+def frozen_c3d(embed_dim: int, width: float = 1.0, dropout: float = 0.05, init: str | None = None, features=None):
+    """As `frozen_r2plus1d`, on C3D's fc6: on videos (--init, --data) the whole network, backbone frozen
+    (eval mode, so fc6's dropout is off); on a features file, the head.
+
+    Input: the Sports-1M weights' own statistics (c3d.SPORTS1M_MEAN / SPORTS1M_STD: pixels 0..255 less
+    the channel means), since a frozen extractor gets no chance to adapt to another normalisation."""
+    if features is not None:
+        from zslbench.models.feature_methods import LinearHead
+
+        return LinearHead(features, embed_dim, dropout)
+    return _build_c3d(embed_dim, width, dropout, init, frozen=True)
 
 
 @register_model(
@@ -129,3 +157,21 @@ def _build(backbone_name: str, embed_dim: int, width: float, dropout: float, ini
         load_backbone_weights(backbone, init)
     dropout = DROPOUT.check(dropout, "dropout")
     return ZeroShotVideoModel(backbone, embed_dim, dropout=dropout, frozen=frozen)
+
+
+def _build_c3d(embed_dim: int, width: float, dropout: float, init: str | None, frozen: bool):
+    """C3D (c3d.py) under the zero-shot head; `init` loads a state dict in the Sports-1M port's layout
+    (or a zslbench checkpoint's backbone), its fc7/fc8 skipped."""
+    from zslbench.core.bounds import DROPOUT, WIDTH
+    from zslbench.core.errors import ZslbenchError
+    from zslbench.models.c3d import C3D, PORT_UNUSED
+    from zslbench.models.zeroshot import ZeroShotVideoModel, load_backbone_weights
+
+    if frozen and init is None:
+        raise ZslbenchError(
+            "a frozen backbone needs pretrained weights", "pass --init PATH (e.g. the Sports-1M C3D port, c3d.pickle)"
+        )
+    backbone = C3D(width=WIDTH.check(width, "width"))
+    if init is not None:
+        load_backbone_weights(backbone, init, ignored=("fc.", *PORT_UNUSED))
+    return ZeroShotVideoModel(backbone, embed_dim, dropout=DROPOUT.check(dropout, "dropout"), frozen=frozen)
