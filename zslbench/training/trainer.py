@@ -197,6 +197,8 @@ def _set_up(config: TrainConfig, context: Context, progress: Progress | None) ->
         "pretrained_on": config.pretrained_on,
         "videos": videos_identity(manifest),
     }
+    if (seen := _init_pretraining(config)) is not None:
+        identity["pretraining"] = seen
     saved = _start_state(config, Path(config.out), identity)
     state = _new_state(config, settings, embed_dim, context, saved)
     net = _replicated(state.model, context)
@@ -223,6 +225,24 @@ def _set_up(config: TrainConfig, context: Context, progress: Progress | None) ->
         progress=progress,
         started=time.perf_counter(),
     )
+
+
+def _init_pretraining(config: TrainConfig) -> dict[str, Any] | None:
+    """What a zslbench checkpoint given as --init saw: its training classes and its own pretraining
+    (Eq. 3 covers both), as `extract --init` records it; None for other weights, whose pretraining is
+    what --pretrained-on declares, or unknown."""
+    from zslbench.models.checkpoint import load_checkpoint
+    from zslbench.protocol.compliance import checkpoint_as_init, declare
+
+    init = config.model_options.get("init")
+    if not init:
+        return None
+    try:
+        state = load_checkpoint(init)
+    except ZslbenchError:  # a torchvision state dict, say
+        return None
+    seen = checkpoint_as_init(state, f"{state['model']['name']} checkpoint {Path(init).name}")
+    return declare(seen, config.pretrained_on).to_dict()
 
 
 def _training_videos(protocol: Protocol, config: TrainConfig, classes: ClassList) -> Manifest:
