@@ -18,6 +18,7 @@ from zslbench.evaluation.scoring import class_distances, score_protocol, unusabl
 from zslbench.models.checkpoint import training_summary
 from zslbench.protocol.compliance import audit_model
 from zslbench.protocol.spec import Protocol
+from zslbench.protocol.test_side import needs_partition, seen_unseen_split
 from zslbench.text import TextEmbedder
 from zslbench.text.class_vectors import embed_class_lists
 from zslbench.text.vocab import ClassList
@@ -89,8 +90,10 @@ def record_and_distances(
     t0 = time.perf_counter()
     distances = _distances(protocol, test, embedder, embedded)
     evaluation = protocol.data["evaluation"]
+    partition = needs_partition(evaluation["splits"])
+    seen = seen_unseen_split(protocol, test, embedder, distances.classes).seen if partition else None
     metrics = score_protocol(
-        distances.matrix, distances.labels, distances.classes, evaluation["splits"], evaluation["metrics"]
+        distances.matrix, distances.labels, distances.classes, evaluation["splits"], evaluation["metrics"], seen
     )
     scored, unusable = distances.rows, distances.unusable
     state = maker.state

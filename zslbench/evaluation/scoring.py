@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from zslbench.metrics import BUILTIN_METRICS, metric, per_class_top1
+from zslbench.metrics import BUILTIN_METRICS, gzsl_scores, metric, per_class_top1
 
 
 def half_class_splits(n_classes: int, repeats: int = 10, first_seed: int = 0) -> list[np.ndarray]:
@@ -157,29 +157,78 @@ def score_protocol(
     class_names: Sequence[str],
     splits: Sequence[dict[str, Any]],
     metrics: Sequence[str] = BUILTIN_METRICS,
+    seen: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Every split the protocol names, scored with the metrics it names (`evaluation.metrics`, in
-    that order), from one distance matrix. `labels` index `class_names`, which are in the protocol's
-    class order (the seeded permutations index that order)."""
+    that order), from one distance matrix [videos, classes]. `labels` index `class_names`, which are
+    in the protocol's class order (the seeded permutations index that order).
+
+    `seen`: bool [classes], the test-side partition (protocol/test_side.py: True for a class within tau
+    of a source class); the `unseen` and `gzsl` splits need it (a ValueError without it)."""
     out: dict[str, Any] = {}
     metrics = list(metrics)
     for split in splits:
-        if split["kind"] == "random_half":
-            halves = half_class_splits(len(class_names), split["repeats"], split["first_seed"])
-            scores = [score(distances, labels, half, metrics) for half in halves]
-            out["random_half"] = {
-                "repeats": split["repeats"],
-                "first_seed": split["first_seed"],
-                "classes_per_split": len(class_names) // 2,
-                **{m: summarise([s.metrics[m] for s in scores]) for m in metrics},
-                "videos_per_split": [s.videos for s in scores],
-            }
+        kind = split["kind"]
+        if kind == "random_half":
+            out[kind] = _random_half(distances, labels, len(class_names), split, metrics)
+        elif kind == "all":
+            out[kind] = _on_classes(distances, labels, class_names, None, metrics)
+        elif seen is None or len(seen) != len(class_names):
+            raise ValueError(f"the {kind!r} split needs the seen / unseen partition of the {len(class_names)} classes")
+        elif kind == "unseen":
+            unseen = np.flatnonzero(~np.asarray(seen, dtype=bool))
+            scored = _on_classes(distances, labels, class_names, unseen, metrics)
+            out[kind] = {**scored, "seen_classes": len(class_names) - len(unseen)}
         else:
-            full = score(distances, labels, metrics=metrics)
-            out["all"] = {
-                **full.metrics,
-                "classes": len(class_names),
-                "videos": full.videos,
-                "per_class": {class_names[i]: acc for i, acc in sorted(full.per_class.items())},
-            }
+            out[kind] = _gzsl(distances, labels, class_names, np.asarray(seen, dtype=bool))
     return out
+
+
+def _random_half(
+    distances: np.ndarray, labels: np.ndarray, n_classes: int, split: dict[str, Any], metrics: list[str]
+) -> dict[str, Any]:
+    """Evaluation protocol 1 (Brattoli et al. 2020, Sec. 4): `repeats` seeded random halves, mean and std."""
+    halves = half_class_splits(n_classes, split["repeats"], split["first_seed"])
+    scores = [score(distances, labels, half, metrics) for half in halves]
+    return {
+        "repeats": split["repeats"],
+        "first_seed": split["first_seed"],
+        "classes_per_split": n_classes // 2,
+        **{m: summarise([s.metrics[m] for s in scores]) for m in metrics},
+        "videos_per_split": [s.videos for s in scores],
+    }
+
+
+def _on_classes(
+    distances: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    classes: np.ndarray | None,
+    metrics: list[str],
+) -> dict[str, Any]:
+    """One split over `classes` (indices; None: all, evaluation protocol 2 of Brattoli et al. 2020), its
+    videos ranked against those classes only: the metrics, the class and video counts, per-class top-1."""
+    full = score(distances, labels, classes, metrics=metrics)
+    return {
+        **full.metrics,
+        "classes": len(class_names) if classes is None else len(classes),
+        "videos": full.videos,
+        "per_class": {class_names[i]: acc for i, acc in sorted(full.per_class.items())},
+    }
+
+
+def _gzsl(distances: np.ndarray, labels: np.ndarray, class_names: Sequence[str], seen: np.ndarray) -> dict[str, Any]:
+    """Generalized zero-shot (Xian et al., CVPR 2017, Sec. 4.3; TruZe, Gowda et al., GCPR 2021): every
+    video ranked against *all* classes; top-1 of the seen classes' videos, of the unseen classes'
+    videos, and their harmonic mean (`metrics.gzsl_scores`), with the partition's sizes."""
+    rank, truth, _ = split_ranks(distances, labels)
+    seen_videos = int(seen[truth].sum()) if len(truth) else 0
+    return {
+        **gzsl_scores(rank, truth, seen),
+        "classes": len(class_names),
+        "seen_classes": int(seen.sum()),
+        "unseen_classes": int((~seen).sum()),
+        "seen_videos": seen_videos,
+        "unseen_videos": len(truth) - seen_videos,
+        "seen": [name for name, s in zip(class_names, seen, strict=True) if s],
+    }

@@ -4,6 +4,11 @@ from one split's ranking, and how reports label and order it.
 A metric is a function `(rank, labels, n_classes) -> percent` of one split (see `register_metric`).
 Built-ins: top1, top5, mean_class_accuracy. Other packages add metrics through the `zslbench.metrics`
 entry-point group, naming a function that they pass to `register_metric`.
+
+The generalized zero-shot metrics gzsl_seen, gzsl_unseen and gzsl_h are registered too (so records,
+tables, baselines and published numbers can name them), but they need the seen / unseen partition of
+the test classes that one split's ranking does not carry: the `gzsl` evaluation split computes them
+(`gzsl_scores`), and a protocol's `evaluation.metrics` may not list them.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from zslbench.core.registry import Registry
 # (rank int64 [videos], labels int [videos] in [0, n_classes), n_classes) -> percent in [0, 100]
 MetricFunction = Callable[[np.ndarray, np.ndarray, int], float]
 BUILTIN_METRICS = ("top1", "top5", "mean_class_accuracy")  # a protocol's default; reports list them first
+GZSL_METRICS = ("gzsl_seen", "gzsl_unseen", "gzsl_h")  # computed by the `gzsl` split; reports list them next
 
 
 @dataclass(frozen=True)
@@ -83,8 +89,10 @@ def metric(name: str) -> Metric:
 
 
 def metric_sort_key(name: str) -> tuple[int, str]:
-    """Reports' metric order: the built-ins in their order, then the others by name."""
-    return (BUILTIN_METRICS.index(name) if name in BUILTIN_METRICS else len(BUILTIN_METRICS), name)
+    """Reports' metric order: the built-ins in their order, the GZSL metrics in theirs, then the others
+    by name."""
+    ordered = (*BUILTIN_METRICS, *GZSL_METRICS)
+    return (ordered.index(name) if name in ordered else len(ordered), name)
 
 
 def metric_names() -> list[str]:
@@ -157,3 +165,55 @@ def mean_class_accuracy(rank: np.ndarray, labels: np.ndarray, n_classes: int) ->
     """Mean over the classes that have videos of their videos' top-1."""
     per_class = per_class_top1(rank, labels, n_classes)
     return float(np.mean(list(per_class.values()))) if per_class else float("nan")
+
+
+def harmonic_mean(seen: float, unseen: float) -> float:
+    """H = 2su / (s + u) of two percents, the generalized zero-shot summary (Xian et al., "Zero-shot
+    learning - the good, the bad and the ugly", CVPR 2017, Sec. 4.3; reported by TruZe, Gowda et al.,
+    GCPR 2021): high only when both are. 0 when both are 0; NaN when either is NaN (a part without
+    videos)."""
+    if np.isnan(seen) or np.isnan(unseen):
+        return float("nan")
+    return float(2 * seen * unseen / (seen + unseen)) if seen + unseen else 0.0
+
+
+def gzsl_scores(rank: np.ndarray, labels: np.ndarray, seen: np.ndarray) -> dict[str, float]:
+    """The generalized zero-shot metrics of one ranking over *all* of a dataset's classes.
+
+    `rank`: int64 [videos], how many classes rank before each video's own (as `register_metric`);
+    `labels`: int [videos], class indices; `seen`: bool [classes], True for the test classes that
+    overlap the training source. gzsl_seen / gzsl_unseen: top-1 percent of the seen / unseen classes'
+    videos (NaN for a part without videos); gzsl_h: their harmonic mean (`harmonic_mean`).
+    """
+    seen_video = np.asarray(seen, dtype=bool)[np.asarray(labels)]
+    hits = np.asarray(rank) == 0
+    s = float(100 * hits[seen_video].mean()) if seen_video.any() else float("nan")
+    u = float(100 * hits[~seen_video].mean()) if (~seen_video).any() else float("nan")
+    return {"gzsl_seen": s, "gzsl_unseen": u, "gzsl_h": harmonic_mean(s, u)}
+
+
+def _gzsl_only(name: str) -> float:
+    """What a GZSL metric's registered function does: one split's ranking lacks the seen / unseen
+    partition, so it refuses to be used as an ordinary metric (the `gzsl` split computes it)."""
+    raise ZslbenchError(
+        f"metric {name!r} needs the seen / unseen partition of the test classes",
+        "add `{kind: gzsl}` to the protocol's evaluation.splits instead of listing it in evaluation.metrics",
+    )
+
+
+@register_metric("gzsl_seen", label="GZSL seen top-1", short="gzsl_s")
+def gzsl_seen(rank: np.ndarray, labels: np.ndarray, n_classes: int) -> float:
+    """Top-1 of the seen test classes' videos ranked against all classes (see `gzsl_scores`)."""
+    return _gzsl_only("gzsl_seen")
+
+
+@register_metric("gzsl_unseen", label="GZSL unseen top-1", short="gzsl_u")
+def gzsl_unseen(rank: np.ndarray, labels: np.ndarray, n_classes: int) -> float:
+    """Top-1 of the unseen test classes' videos ranked against all classes (see `gzsl_scores`)."""
+    return _gzsl_only("gzsl_unseen")
+
+
+@register_metric("gzsl_h", label="GZSL harmonic mean", short="gzsl_h")
+def gzsl_h(rank: np.ndarray, labels: np.ndarray, n_classes: int) -> float:
+    """The harmonic mean of gzsl_seen and gzsl_unseen (see `gzsl_scores`, `harmonic_mean`)."""
+    return _gzsl_only("gzsl_h")

@@ -40,13 +40,16 @@ from zslbench.core.schema import (
     validate,
 )
 from zslbench.datasets import dataset_spec, is_dataset
-from zslbench.metrics import BUILTIN_METRICS, metric_choices
+from zslbench.metrics import BUILTIN_METRICS, GZSL_METRICS, metric_choices
 from zslbench.text import DEFAULT_EMBEDDING
 from zslbench.text.vocab import DATASETS, ClassList, load_class_list, looks_like_path
 
 DEFAULT_PROTOCOL = "brattoli2020-k700-ucf-hmdb"
 INCLUDE = "include"  # the top-level key naming a base protocol; never part of the resolved data
-SPLIT_KINDS = ("random_half", "all")
+# random_half, all: evaluation protocols 1 and 2 (Brattoli et al. 2020, Sec. 4); unseen, gzsl: the
+# test-side split (TruZe, Gowda et al. 2021; protocol/test_side.py) and generalized zero-shot on it
+SPLIT_KINDS = ("random_half", "all", "unseen", "gzsl")
+ONE_SHOT_SPLITS = ("all", "unseen", "gzsl")  # split kinds without repeats
 
 SCHEMA = Section(
     {
@@ -319,10 +322,26 @@ def read_protocol(path: Path, sets: Sequence[str] = ()) -> Protocol:
         data = protocol.data
     for ref in [protocol.train_source, *protocol.test]:
         protocol.class_list(ref)  # a missing class list is a protocol error, found now
-    for split in data["evaluation"]["splits"]:
-        if split["kind"] == "all" and split["repeats"] != 1:
-            raise ZslbenchError(f"{path}: an 'all' split has repeats 1", "remove `repeats` from the 'all' split")
+    _check_evaluation(path, data["evaluation"])
     return protocol
+
+
+def _check_evaluation(path: Path, evaluation: dict[str, Any]) -> None:
+    """What the schema cannot say about `evaluation`: a split scored once has repeats 1, and the GZSL
+    metrics (which need the seen / unseen partition) come from a `gzsl` split, not `metrics`."""
+    for split in evaluation["splits"]:
+        if split["kind"] in ONE_SHOT_SPLITS and split["repeats"] != 1:
+            kind = split["kind"]
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise ZslbenchError(
+                f"{path}: {article} '{kind}' split has repeats 1", f"remove `repeats` from the '{kind}' split"
+            )
+    listed = [name for name in evaluation["metrics"] if name in GZSL_METRICS]
+    if listed:
+        raise ZslbenchError(
+            f"{path}: evaluation.metrics lists {', '.join(listed)}, which need the seen / unseen partition",
+            "remove it from evaluation.metrics and add `{kind: gzsl}` to evaluation.splits",
+        )
 
 
 def _compose_protocol(path: Path, chain: tuple[Path, ...]) -> Any:

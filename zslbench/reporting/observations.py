@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zslbench.evaluation.records import incomplete_reason
-from zslbench.metrics import record_metrics
+from zslbench.metrics import GZSL_METRICS, record_metrics
 from zslbench.reporting.published import PublishedNumber
 
 
@@ -59,8 +59,14 @@ def from_record(record: dict[str, Any]) -> list[Observation]:
             rows.append(
                 Observation(**common, split="random_half", metric=metric, value=summary["mean"], std=summary["std"])
             )
-        if "all" in metrics:
-            rows.append(Observation(**common, split="all", metric=metric, value=metrics["all"][metric], std=None))
+        for split in ("all", "unseen"):  # `unseen`: the test-side split (protocol/test_side.py)
+            if split in metrics:
+                rows.append(Observation(**common, split=split, metric=metric, value=metrics[split][metric], std=None))
+    if "gzsl" in metrics:  # generalized zero-shot: its own metrics, whatever the protocol's list
+        rows += [
+            Observation(**common, split="gzsl", metric=metric, value=metrics["gzsl"][metric], std=None)
+            for metric in GZSL_METRICS
+        ]
     return rows
 
 

@@ -17,7 +17,7 @@ from zslbench.core.schema import Field, ListOf, Section, load_yaml
 from zslbench.metrics import metric_choices
 
 DATASET_NAMES = ("ucf101", "hmdb51", "activitynet200")
-SPLITS = ("random_half", "all")
+SPLITS = ("random_half", "all", "unseen", "gzsl")
 
 SCHEMA = Section(
     {

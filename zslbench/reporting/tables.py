@@ -20,7 +20,7 @@ from zslbench.core.atomic import write_bytes
 from zslbench.metrics import metric_sort_key
 from zslbench.reporting.observations import Observation
 
-SPLIT_SHORT = {"random_half": "half", "all": "all"}
+SPLIT_SHORT = {"random_half": "half", "all": "all", "unseen": "unseen", "gzsl": "gzsl"}
 INCOMPLETE_MARK = "(incomplete)"  # a run that lost more videos than its failure budget
 FORMATS = ("md", "csv", "latex", "html")
 
@@ -76,10 +76,11 @@ def build_table(observations: Sequence[Observation], allow_mixed: bool = False, 
 
 
 def _column_order(column: str) -> tuple:
-    """Our protocols first, then other ones; within a dataset: half before all, then the metrics in
+    """Our protocols first, then other ones; within a dataset: half, all, unseen, gzsl, then the metrics in
     the registry's order (top1, top5, mca, then other metrics by name)."""
     protocol, dataset, split, metric = column.split(" · ")
-    return (protocol.startswith("other"), protocol, dataset, ("half", "all").index(split), metric_sort_key(metric))
+    splits = list(SPLIT_SHORT.values())
+    return (protocol.startswith("other"), protocol, dataset, splits.index(split), metric_sort_key(metric))
 
 
 def _verdict(verdicts: set[str]) -> str:
