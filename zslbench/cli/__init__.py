@@ -6,6 +6,7 @@ from zslbench.cli import (  # noqa: F401  (they register commands)
     model_cmds,
     overlap_cmds,
     prepare_cmd,
+    pretrain_cmd,
     protocol_cmds,
     report_cmds,
     text_cmds,

@@ -21,7 +21,7 @@ from zslbench.core.errors import EXIT_BAD_INPUT, ZslbenchError
 PANELS = {
     "The rule": ("protocols", "embeddings", "classes", "split", "audit"),
     "Data": ("synth", "data"),
-    "Models and training": ("models", "weights", "train"),
+    "Models and training": ("models", "weights", "pretrain-images", "train"),
     "Evaluation and reports": ("extract", "eval", "table", "check"),
     "Housekeeping": ("cache",),
 }

@@ -125,7 +125,8 @@ def _render(outcome) -> None:
     table = Table(header_style="bold")
     shown = _shown_metrics(outcome.records)
     headers = [f"half {shown[0][1]}", *(f"all {label}" for _, label in shown)]
-    for column in ("dataset", "videos", *headers, "compliance"):
+    extra = _test_side_columns(outcome.records, shown[0])
+    for column in ("dataset", "videos", *headers, *extra, "compliance"):
         table.add_column(column, no_wrap=column != "dataset", overflow="fold")
     for _, record in outcome.records:
         metrics, data = record["metrics"], record["data"]
@@ -139,6 +140,7 @@ def _render(outcome) -> None:
             videos,
             f"{half['mean']:.1f} ± {half['std']:.1f}" if half else "",
             *(f"{everything[name]:.1f}" if name in everything else "" for name, _ in shown),
+            *(cell(metrics) for cell in extra.values()),
             f"[{style}]{verdict.replace('_', ' ')}[/]",
         )
     console.print(table)
@@ -164,6 +166,20 @@ def _render(outcome) -> None:
             err_console.print(Text(f"... and {len(failures) - 5} more failed videos in the record", style="yellow"))
         for line in ignored_warnings(record["data"].get("ignored"), record["dataset"]["name"]):
             err_console.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
+
+
+def _test_side_columns(records, first: tuple[str, str]) -> dict[str, Any]:
+    """Columns for the test-side splits a protocol scores (TruZe's unseen part; GZSL seen, unseen and
+    their harmonic mean), only when some record has them: other protocols' summaries are unchanged."""
+    kinds = {kind for _, record in records for kind in record["metrics"]}
+    columns: dict[str, Any] = {}
+    if "unseen" in kinds:
+        name, label = first
+        columns[f"unseen {label}"] = lambda m: f"{m['unseen'][name]:.1f}" if name in m.get("unseen", {}) else ""
+    if "gzsl" in kinds:
+        for key, label in (("gzsl_seen", "GZSL seen"), ("gzsl_unseen", "GZSL unseen"), ("gzsl_h", "GZSL H")):
+            columns[label] = lambda m, key=key: f"{m['gzsl'][key]:.1f}" if key in m.get("gzsl", {}) else ""
+    return columns
 
 
 def _shown_metrics(records) -> list[tuple[str, str]]:

@@ -248,6 +248,9 @@ def _render(rows) -> None:
     console.print(table)
     counts = {s: sum(r.status == s for r in rows) for s in styles}
     legend = ["half: 10 half-class splits"]
+    splits = {r.split for r in rows}
+    legend += ["unseen: the test classes no source class is within tau of"] if "unseen" in splits else []
+    legend += ["gzsl: seen and unseen classes together"] if "gzsl" in splits else []
     for name in metric_names():  # a short name that is not the metric's own is explained
         label, abbreviation = metric_words(name)
         legend += [f"{abbreviation}: {label}"] if abbreviation != name else []
