@@ -199,3 +199,18 @@ def test_cli_eval_table_and_check_with_the_new_splits(synth_gzsl, tmp_path, runn
     checked = runner.invoke(app, ["check", str(results), "--against", str(baseline), "--strict", "--json"])
     assert checked.exit_code == 0, checked.stdout
     assert {row["status"] for row in json.loads(checked.stdout)} == {"pass"}
+
+
+def test_a_result_with_no_seen_classes_passes_against_its_own_baseline(synth_gzsl, tmp_path, runner):
+    """At tau 0 no test class is seen: GZSL seen and H are undefined (NaN) in the record and in its
+    baseline, and the same undefined number again is a pass, not a fail of the CI gate."""
+    path, features, _, _ = synth_gzsl
+    results, baseline = tmp_path / "results", tmp_path / "baseline.json"
+    args = ["eval", "--features", str(features), "--protocol", str(path), "--set", "overlap.tau=0"]
+    assert runner.invoke(app, [*args, "--results", str(results)]).exit_code == 0
+    (record_file,) = results.rglob("*.json")
+    assert math.isnan(json.loads(record_file.read_text())["metrics"]["gzsl"]["gzsl_seen"])
+    assert runner.invoke(app, ["check", str(results), "--write-baseline", str(baseline)]).exit_code == 0
+    checked = runner.invoke(app, ["check", str(results), "--against", str(baseline), "--strict", "--json"])
+    assert checked.exit_code == 0, checked.stdout
+    assert {row["status"] for row in json.loads(checked.stdout)} == {"pass"}

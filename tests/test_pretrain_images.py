@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_output import single_error_line
 
 from zslbench.cli import app
 from zslbench.video.image_clips import image_folder, pan_zoom_clip, read_image
@@ -105,3 +106,16 @@ def test_pretrain_images_then_train_init_then_eval_names_both_stages(runner, syn
     ]
     trained = load_checkpoint(run)
     assert set(trained["classes"]) == {c.name for c in synth_dataset.source}
+
+
+def test_classes_without_a_readable_image_are_dropped_and_one_class_is_refused(runner, synth_dataset, tmp_path):
+    """A class whose every image is unreadable has nothing to pretrain on; fewer than 2 classes left
+    would train a softmax over one class, whose loss is 0 from the start."""
+    images = make_images(tmp_path / "images", FAR_CLASSES[:1])
+    (images / FAR_CLASSES[1]).mkdir()
+    (images / FAR_CLASSES[1] / "bad.jpg").write_bytes(b"not a jpeg")
+    args = ["pretrain-images", "--images", str(images), "--protocol", str(synth_dataset.protocol)]
+    refused = runner.invoke(app, [*args, "--out", str(tmp_path / "pre"), "--width", "0.125", "--epochs", "1"])
+    assert refused.exit_code == 2, refused.stdout
+    message = single_error_line(refused)
+    assert "1 image class(es) with readable images remain" in message and FAR_CLASSES[1] in message

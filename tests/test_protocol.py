@@ -359,3 +359,9 @@ def test_a_setting_given_by_its_option_and_by_set_is_refused(runner):
         result = runner.invoke(app, ["split", "--json", *extra])
         assert result.exit_code == 2 and "both set" in single_error_line(result)
     assert runner.invoke(app, ["split", "--json", "--threshold", "0.1", "--set", "clips.clip_len=4"]).exit_code == 0
+
+
+def test_a_crop_larger_than_the_short_side_is_a_protocol_error(runner):
+    result = runner.invoke(app, ["protocols", "show", "brattoli2020-k700-ucf-hmdb", "--set", "clips.crop=200"])
+    assert result.exit_code == 2
+    assert "clips.crop 200 is larger than clips.short_side 128" in single_error_line(result)

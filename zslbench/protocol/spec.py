@@ -323,7 +323,18 @@ def read_protocol(path: Path, sets: Sequence[str] = ()) -> Protocol:
     for ref in [protocol.train_source, *protocol.test]:
         protocol.class_list(ref)  # a missing class list is a protocol error, found now
     _check_evaluation(path, data["evaluation"])
+    _check_clips(path, data["clips"])
     return protocol
+
+
+def _check_clips(path: Path, clips: dict[str, Any]) -> None:
+    """A crop larger than the short side the videos are scaled to would fail on every video, one by
+    one, during training; it is a protocol error, found when the protocol loads."""
+    if clips["crop"] > clips["short_side"]:
+        raise ZslbenchError(
+            f"{path}: clips.crop {clips['crop']} is larger than clips.short_side {clips['short_side']}",
+            "the crop is taken from videos scaled to the short side: crop <= short_side",
+        )
 
 
 def _check_evaluation(path: Path, evaluation: dict[str, Any]) -> None:

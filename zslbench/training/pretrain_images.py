@@ -143,9 +143,18 @@ def _prepare(out: Path, folder: ImageFolder, base: Protocol, settings: dict[str,
             "pretrain on other classes (zslbench audit lists the distances)",
         )
     out.mkdir(parents=True, exist_ok=True)
+    records, failed = _write_clips(out, folder, kept, settings)
+    with_clips = {record.label for record in records}
+    empty = [name for name in kept if name not in with_clips]  # every image of the class was unreadable
+    kept = [name for name in kept if name in with_clips]
+    if len(kept) < 2:  # one class has nothing to tell apart: the softmax loss is 0 from the start
+        raise ZslbenchError(
+            f"{len(kept)} image class(es) with readable images remain after the rule"
+            + (f" ({len(empty)} had none: {', '.join(empty[:3])})" if empty else ""),
+            "pretraining needs at least 2 classes of readable images (.jpg, .png)",
+        )
     write_text(out / ALL_CLASSES, _class_file(folder.classes, f"image classes of {folder.root}"))
     write_text(out / KEPT_CLASSES, _class_file(kept, f"image classes kept by the rule at tau={base.tau}"))
-    records, failed = _write_clips(out, folder, kept, settings)
     write_manifest(Manifest(tuple(records), ALL_CLASSES), out / "clips.csv")
     write_text(out / "protocol.yaml", _protocol_yaml(base))
     stage = {
@@ -157,6 +166,7 @@ def _prepare(out: Path, folder: ImageFolder, base: Protocol, settings: dict[str,
         "tau": base.tau,
         "clips": len(records),
         "unreadable": failed,
+        "no_readable_image": empty,
     }
     write_text(out / STAGE, json.dumps(stage, indent=2) + "\n")
     return stage
