@@ -124,3 +124,12 @@ def test_init_takes_a_zslbench_checkpoint_an_export_and_a_safetensors_state_dict
         target = VideoResNet("r3d_18", width=0.125)
         assert load_backbone_weights(target, file) == []
         assert torch.equal(source.backbone(clips), target.eval()(clips)), file
+
+
+def test_init_strips_the_module_prefix_of_a_dataparallel_state_dict(tmp_path):
+    source = VideoResNet("r3d_18", width=0.125).eval()
+    torch.save({f"module.{k}": v for k, v in source.state_dict().items()}, tmp_path / "dp.pth")
+    target = VideoResNet("r3d_18", width=0.125)
+    assert load_backbone_weights(target, tmp_path / "dp.pth") == []
+    clips = torch.randn(1, 3, 4, 32, 32)
+    assert torch.equal(source(clips), target.eval()(clips))

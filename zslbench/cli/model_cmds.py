@@ -57,4 +57,5 @@ def show(
 
 
 def _fmt(values) -> str:
-    return "(" + ",".join(f"{v:.2f}" for v in values) + ")"
+    """Two significant digits: 0.43 stays 0.43, and 1/255 (a std on the 0..255 scale) reads 0.0039, not 0.00."""
+    return "(" + ",".join(f"{v:#.2g}" for v in values) + ")"

@@ -76,6 +76,8 @@ def _init_state(path: Path) -> dict:
         return _backbone_of(state)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
+    if isinstance(state, dict) and state and all(str(k).startswith("module.") for k in state):
+        state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from nn.DataParallel
     return state
 
 
