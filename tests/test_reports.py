@@ -142,3 +142,17 @@ def test_an_incomplete_run_fails_even_with_no_reference_or_a_stale_one():
     rows = compare([broken], [obs(who="other")])  # the reference is someone else's: missing, and ours still fails
     assert sorted(r.status for r in rows) == ["incomplete", "missing"]
     assert "incomplete" in markdown_summary(rows) and 'failures="1"' in junit_xml(rows)
+
+
+def test_checks_legend_explains_only_the_metrics_it_can_show(runner, tmp_path):
+    """Registered metrics that no row shows (GZSL's) stay out of the legend; the built-ins' stay in."""
+    import numpy as np
+
+    path = tmp_path / "f.npz"
+    np.savez(path, embeddings=np.eye(2, 50), labels=np.array(["Archery", "Diving"]))
+    results, baseline = tmp_path / "r", tmp_path / "b.json"
+    assert runner.invoke(app, ["eval", "--features", str(path), "--results", str(results)]).exit_code == 0
+    assert runner.invoke(app, ["check", str(results), "--write-baseline", str(baseline)]).exit_code == 0
+    shown = runner.invoke(app, ["check", str(results), "--against", str(baseline)])
+    last = shown.stdout.strip().splitlines()[-1]
+    assert last.endswith("(half: 10 half-class splits; mca: mean class accuracy)"), last

@@ -228,7 +228,7 @@ def _check_format(fmt: str, json_out: bool) -> str:
 
 
 def _render(rows) -> None:
-    from zslbench.metrics import metric_names, metric_words
+    from zslbench.metrics import BUILTIN_METRICS, metric_names, metric_words
 
     styles = {"pass": "green", "fail": "bold red", "missing": "yellow", "stale": "yellow", "incomplete": "bold red"}
     table = Table(header_style="bold")
@@ -251,7 +251,8 @@ def _render(rows) -> None:
     splits = {r.split for r in rows}
     legend += ["unseen: the test classes no source class is within tau of"] if "unseen" in splits else []
     legend += ["gzsl: seen and unseen classes together"] if "gzsl" in splits else []
-    for name in metric_names():  # a short name that is not the metric's own is explained
+    shown = {r.metric for r in rows}
+    for name in (n for n in metric_names() if n in shown or n in BUILTIN_METRICS):  # short names explained
         label, abbreviation = metric_words(name)
         legend += [f"{abbreviation}: {label}"] if abbreviation != name else []
     console.print(", ".join(f"{n} {s}" for s, n in counts.items()) + f"  ({'; '.join(legend)})")
