@@ -7,6 +7,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from ports import free_port
 
 from zslbench.cli import app
 from zslbench.core.errors import ZslbenchError
@@ -173,8 +174,9 @@ def test_results_of_another_schema_or_nothing_at_all(tmp_path):
 def test_torchrun_shards_extraction_and_scores_the_same(trained_tiny, synth_dataset, tmp_path):
     single = run(trained_tiny, synth_dataset.root, tmp_path).records[0][1]
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29571", "-m", "zslbench",
-        "eval", "--weights", str(trained_tiny), "--data", f"synth-target={synth_dataset.root / 'target.csv'}",
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
+        "-m", "zslbench", "eval", "--weights", str(trained_tiny),
+        "--data", f"synth-target={synth_dataset.root / 'target.csv'}",
         "--results", str(tmp_path / "ddp"), "--name", "tiny", "--json",
     ]  # fmt: skip
     env = {**os.environ, "ZSLBENCH_CACHE": str(tmp_path / "empty-cache"), "OMP_NUM_THREADS": "1"}

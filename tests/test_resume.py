@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from ports import free_port
 from tiny_runs import TINY, tiny_config
 
 from zslbench.cli import app
@@ -38,8 +39,8 @@ def cli(synth, out: Path, *extra: str, launcher: tuple[str, ...] = ("-m",)) -> l
     ]  # fmt: skip
 
 
-def torchrun(port: int) -> tuple[str, ...]:
-    return ("-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}", "-m")
+def torchrun() -> tuple[str, ...]:
+    return ("-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}", "-m")
 
 
 def interrupt_mid_epoch(command: list[str], out: Path, timeout: float = 180) -> tuple[int, str]:
@@ -104,17 +105,17 @@ def test_ctrl_c_mid_epoch_then_resume_equals_an_uninterrupted_run(synth_dataset,
 def test_ctrl_c_under_torchrun_stops_every_rank_at_the_same_step(synth_dataset, tmp_path):
     reference, out = tmp_path / "reference", tmp_path / "stopped"
     straight_run = subprocess.run(
-        cli(synth_dataset, reference, "--epochs", "1", launcher=torchrun(29571)), capture_output=True, text=True,
+        cli(synth_dataset, reference, "--epochs", "1", launcher=torchrun()), capture_output=True, text=True,
         env=ENV, timeout=300,
     )  # fmt: skip
     assert straight_run.returncode == 0, straight_run.stderr[-2000:]
-    _, stderr = interrupt_mid_epoch(cli(synth_dataset, out, "--epochs", "1", launcher=torchrun(29572)), out)
+    _, stderr = interrupt_mid_epoch(cli(synth_dataset, out, "--epochs", "1", launcher=torchrun()), out)
     assert "resumes it exactly" in stderr, stderr[-3000:]  # torchrun itself then exits 1
     state = load_checkpoint(out)
     assert not state["finished"] and 10 <= state["step"] < 24  # one process per 1-video half of each step
     assert len(state["rng"]["ranks"]) == 2
     resumed = subprocess.run(
-        cli(synth_dataset, out, "--epochs", "1", "--resume", launcher=torchrun(29573)), capture_output=True,
+        cli(synth_dataset, out, "--epochs", "1", "--resume", launcher=torchrun()), capture_output=True,
         text=True, env=ENV, timeout=300,
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-2000:]

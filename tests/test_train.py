@@ -5,6 +5,7 @@ import sys
 
 import pytest
 import torch
+from ports import free_port
 from tiny_runs import tiny_config
 
 from zslbench.cli import app
@@ -94,7 +95,7 @@ def test_data_without_source_videos_is_an_error(synth_dataset, tmp_path):
 def test_two_gloo_processes_end_with_identical_replicas(synth_dataset, tmp_path):
     out = tmp_path / "ddp"
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29561",
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
         "-m", "zslbench", "train", "--model", "e2e_r2plus1d", "--width", "0.125", "--epochs", "1",
         "--protocol", str(synth_dataset.protocol), "--data", f"synth-source={synth_dataset.root / 'source.csv'}",
         "--out", str(out), "--json",
