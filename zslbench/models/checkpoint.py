@@ -231,22 +231,34 @@ def _plain(value: Any, where: str) -> Any:
     )
 
 
+def tensor_differences(ours: dict[str, Any], theirs: dict[str, Any], where: str = "the model") -> list[str]:
+    """What keeps `theirs` (a file's tensors) from loading where `ours` (a module's state dict, meta
+    tensors will do) belongs: missing names, unexpected names, then other shapes, each sorted."""
+    problems = [f"missing {k}" for k in sorted(set(ours) - set(theirs))]
+    problems += [f"unexpected {k}" for k in sorted(set(theirs) - set(ours))]
+    problems += [
+        f"{k}: {tuple(theirs[k].shape)} in the file, {tuple(ours[k].shape)} in {where}"
+        for k in sorted(set(ours) & set(theirs))
+        if tuple(getattr(theirs[k], "shape", ())) != tuple(ours[k].shape)
+    ]
+    return problems
+
+
+def first_of(problems: list[str], shown: int) -> str:
+    """The first `shown` problems on one line, and how many more there are."""
+    more = f"; and {len(problems) - shown} more" if len(problems) > shown else ""
+    return "; ".join(problems[:shown]) + more
+
+
 def load_weights(module: Any, state_dict: dict[str, Any], what: str) -> None:
     """`module.load_state_dict(state_dict)`, or one line naming the first differing tensors: a
     checkpoint whose metadata (model, options, embedding size) does not fit its tensors is bad input,
     not a crash."""
-    ours, theirs = module.state_dict(), state_dict
-    problems = [f"missing {k}" for k in sorted(set(ours) - set(theirs))]
-    problems += [f"unexpected {k}" for k in sorted(set(theirs) - set(ours))]
-    problems += [
-        f"{k}: {tuple(theirs[k].shape)} in the file, {tuple(ours[k].shape)} in the model"
-        for k in sorted(set(ours) & set(theirs))
-        if tuple(getattr(theirs[k], "shape", ())) != tuple(ours[k].shape)
-    ]
+    problems = tensor_differences(module.state_dict(), state_dict)
     if problems:
-        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
         raise ZslbenchError(
-            f"{what}: its tensors do not fit the model its metadata names ({len(problems)} differ: {shown})",
+            f"{what}: its tensors do not fit the model its metadata names "
+            f"({len(problems)} differ: {first_of(problems, 3)})",
             "the metadata (model, options, embed_dim) was edited, or the file is not what it says; export it again",
         )
     module.load_state_dict(state_dict)

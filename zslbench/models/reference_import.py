@@ -220,6 +220,7 @@ def map_state_dict(state: dict[str, Any], model: str) -> tuple[dict[str, Any], l
     import torch
 
     from zslbench.models import build_model
+    from zslbench.models.checkpoint import first_of, tensor_differences
 
     head = state.get("module.regressor.weight")
     embed_dim = int(head.shape[0]) if isinstance(head, torch.Tensor) and head.ndim == 2 else 300
@@ -228,17 +229,12 @@ def map_state_dict(state: dict[str, Any], model: str) -> tuple[dict[str, Any], l
     expected = {reference_name(key, model): key for key in ours}
     unused = tuple(f"module.{layer}." for layer in C3D_UNUSED) if model == "e2e_c3d" else ()
     ignored = sorted(name for name in state if unused and name.startswith(unused))
-    problems = [f"missing {name}" for name in expected if name not in state]
-    problems += [f"unexpected {name}" for name in state if name not in expected and name not in ignored]
-    problems += [
-        f"{name}: {tuple(state[name].shape)} in the file, {tuple(ours[key].shape)} in {model}"
-        for name, key in expected.items()
-        if name in state and state[name].shape != ours[key].shape
-    ]
+    ours_named = {name: ours[key] for name, key in expected.items()}  # in the reference's names
+    theirs = {name: tensor for name, tensor in state.items() if name not in ignored}
+    problems = tensor_differences(ours_named, theirs, where=model)
     if problems:
-        shown = "; ".join(problems[:SHOWN]) + (f"; and {len(problems) - SHOWN} more" if len(problems) > SHOWN else "")
         raise ZslbenchError(
-            f"the checkpoint's tensors do not fit {model} ({len(problems)} differ: {shown})",
+            f"the checkpoint's tensors do not fit {model} ({len(problems)} differ: {first_of(problems, SHOWN)})",
             "only the reference's own networks at full width import (network.py: r2plus1d_18, r3d_18, c3d)",
         )
     return {key: state[name].contiguous() for name, key in expected.items()}, ignored

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zslbench.core.errors import ZslbenchError
+from zslbench.models.checkpoint import first_of, tensor_differences
 
 
 class ZeroShotVideoModel(nn.Module):
@@ -100,17 +101,10 @@ def load_backbone_weights(backbone: nn.Module, path: Path | str, ignored: tuple[
     skipped = sorted(k for k in state if k.startswith(ignored))
     ours = backbone.state_dict()
     theirs = {k: v for k, v in state.items() if not k.startswith(ignored)}
-    problems = [f"missing {k}" for k in sorted(set(ours) - set(theirs))]
-    problems += [f"unexpected {k}" for k in sorted(set(theirs) - set(ours))]
-    problems += [
-        f"{k}: {tuple(theirs[k].shape)} in the file, {tuple(ours[k].shape)} in the model"
-        for k in sorted(set(ours) & set(theirs))
-        if theirs[k].shape != ours[k].shape
-    ]
+    problems = tensor_differences(ours, theirs)
     if problems:
-        shown = "; ".join(problems[:4]) + (f"; and {len(problems) - 4} more" if len(problems) > 4 else "")
         raise ZslbenchError(
-            f"{path} does not fit this backbone ({len(problems)} tensors differ: {shown})",
+            f"{path} does not fit this backbone ({len(problems)} tensors differ: {first_of(problems, 4)})",
             "use weights of the same architecture at width 1 (torchvision r2plus1d_18 or r3d_18; the C3D port for c3d)",
         )
     backbone.load_state_dict(theirs)
