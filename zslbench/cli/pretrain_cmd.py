@@ -10,7 +10,7 @@ from rich.text import Text
 
 from zslbench.cli.app import app
 from zslbench.cli.bounds import DeviceOpt
-from zslbench.cli.common import JsonOpt, SetOpt, command, console, err_console, parse_options, print_json
+from zslbench.cli.common import JsonOpt, SetOpt, command, console, err_console, print_json
 from zslbench.cli.progress import is_main_process, per_epoch
 from zslbench.cli.train_cmd import (
     AmpOpt,
@@ -28,6 +28,7 @@ from zslbench.cli.train_cmd import (
     SeedOpt,
     WidthOpt,
     WorkersOpt,
+    model_options,
 )
 
 if TYPE_CHECKING:
@@ -70,9 +71,7 @@ def pretrain_images(
     from zslbench.training.config import TrainConfig
     from zslbench.training.pretrain_images import pretrain_images as run_pretraining
 
-    given = {"width": width, "dropout": dropout}
-    options: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
-    options.update(parse_options(option))
+    options = model_options(width, dropout, None, option)
     config = TrainConfig(
         model=model,
         out=out,

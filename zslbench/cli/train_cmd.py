@@ -151,7 +151,7 @@ def train(
             "pass either --data NAME=VIDEOS (train on videos) or --features F.npz (train on backbone features)",
             "see `zslbench models list` for each model's kind",
         )
-    options = _model_options(width, dropout, init, option)
+    options = model_options(width, dropout, init, option)
     config = TrainConfig(
         model=model,
         out=out,
@@ -182,7 +182,7 @@ def train(
     _run(config, json_out)
 
 
-def _model_options(
+def model_options(
     width: float | None, dropout: float | None, init: Path | None, option: list[str] | None
 ) -> dict[str, Any]:
     """The model's options: --width, --dropout and --init where given, then each --option KEY=VALUE."""
