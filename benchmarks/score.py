@@ -79,9 +79,9 @@ def extraction_rows(videos: int, repeats: int):
     from zslbench.evaluation.embed import embed_videos
     from zslbench.models import build_model
     from zslbench.video.manifest import read_manifest
+    from zslbench.video.normalisation import KINETICS_MEAN, KINETICS_STD
     from zslbench.video.sampler import ClipSpec
     from zslbench.video.synth import make_synth
-    from zslbench.video.transforms import KINETICS_MEAN, KINETICS_STD
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

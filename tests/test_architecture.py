@@ -162,3 +162,13 @@ def test_rooms_import_only_the_rooms_below_them():
             if other in LAYERS and LAYERS.index(other) > LAYERS.index(room):
                 upward.append(f"{name} imports {mod}")
     assert not upward, "\n".join(upward)
+
+
+def test_the_cli_starts_without_numpy_or_torch():
+    """`zslbench --help` and shell completion import every command module: none may load numpy or torch."""
+    import subprocess
+    import sys
+
+    code = "import sys, zslbench.cli; print([m for m in ('numpy', 'torch', 'pandas') if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -145,9 +145,9 @@ def extract_backbone_features(
     from zslbench.core.distributed import setup, teardown
     from zslbench.evaluation.encoder import VideoEncoder
     from zslbench.protocol.spec import load_protocol
+    from zslbench.video.normalisation import KINETICS_MEAN, KINETICS_STD
     from zslbench.video.sampler import ClipSpec
     from zslbench.video.sources import check_data_names
-    from zslbench.video.transforms import KINETICS_MEAN, KINETICS_STD
 
     protocol = load_protocol(request.protocol)
     class_list = _dataset_list(protocol, request.dataset)
@@ -207,7 +207,7 @@ def _identity(request: BackboneExtraction, backbone: torch.nn.Module, width: flo
     """Names the features exactly, for the feature cache: weights, output, sampling and decoder."""
     from zslbench.evaluation.encoder import sampling_identity
     from zslbench.models.checkpoint import weights_sha256
-    from zslbench.video.transforms import KINETICS_MEAN, KINETICS_STD
+    from zslbench.video.normalisation import KINETICS_MEAN, KINETICS_STD
 
     return {
         "model": {

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from zslbench.core.registry import Registry
-from zslbench.video.transforms import KINETICS_MEAN, KINETICS_STD
+from zslbench.video.normalisation import KINETICS_MEAN, KINETICS_STD
 
 Kind = Literal["end_to_end", "features"]
 ANY_BACKBONE = "any"  # ModelSpec.backbone of a method that takes the pooled features of any backbone

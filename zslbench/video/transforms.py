@@ -13,12 +13,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from zslbench.video.normalisation import KINETICS_MEAN, KINETICS_STD
+
 if TYPE_CHECKING:
     import torch
-
-# The normalisation of torchvision's Kinetics-400 video models; models may declare their own.
-KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
-KINETICS_STD = (0.22803, 0.22145, 0.216989)
 
 
 def crop_offsets(height: int, width: int, crop: int, rng: np.random.Generator | None) -> tuple[int, int]:
