@@ -25,7 +25,7 @@ from zslbench.core.bounds import WIDTH
 from zslbench.core.errors import ZslbenchError
 from zslbench.core.npz import read_npz, write_npz
 from zslbench.protocol.compliance import Pretraining
-from zslbench.protocol.spec import Protocol
+from zslbench.protocol.spec import Protocol, identity_data
 from zslbench.video.dataset import LoaderOptions
 
 KIND = "zslbench-backbone-features-v1"
@@ -98,10 +98,10 @@ def load_backbone_features(path: Path | str) -> BackboneFeatures:
 
 def check_clips(features: BackboneFeatures, protocol: Protocol, path: Path) -> None:
     """Features sampled with other clip settings would be scored under a protocol they do not follow."""
-    if features.clips != protocol.data["clips"]:
+    wanted = identity_data(protocol.data)["clips"]
+    if features.clips != wanted:
         raise ZslbenchError(
-            f"{path} was extracted with clip settings {features.clips}, but {protocol.name} samples "
-            f"{protocol.data['clips']}",
+            f"{path} was extracted with clip settings {features.clips}, but {protocol.name} samples {wanted}",
             f"extract it again with --protocol {protocol.name}",
         )
 
@@ -177,7 +177,7 @@ def extract_backbone_features(
             width=width,
             weights_sha256=identity["model"]["weights_sha256"],
             dataset=class_list.name,
-            clips=protocol.data["clips"],
+            clips=identity_data(protocol.data)["clips"],
             pretraining=pretraining,
             failures={str(records[i].path): reason for i, reason in failures.items()},
         )
@@ -216,7 +216,7 @@ def _identity(request: BackboneExtraction, backbone: torch.nn.Module, width: flo
             "weights_sha256": weights_sha256(backbone.state_dict()),
         },
         "output": "clip-averaged pooled features",
-        **sampling_identity(protocol.data["clips"], KINETICS_MEAN, KINETICS_STD, request.loading.decoder),
+        **sampling_identity(identity_data(protocol.data)["clips"], KINETICS_MEAN, KINETICS_STD, request.loading.decoder),
     }
 
 

@@ -14,7 +14,7 @@ from zslbench.core.distributed import setup, teardown
 from zslbench.core.errors import ZslbenchError
 from zslbench.evaluation.encoder import VideoEncoder, sampling_identity
 from zslbench.models.checkpoint import load_checkpoint, load_weights, weights_sha256
-from zslbench.protocol.spec import Protocol, load_protocol
+from zslbench.protocol.spec import Protocol, identity_data, load_protocol
 from zslbench.text.vocab import ClassList
 from zslbench.video.dataset import LoaderOptions
 from zslbench.video.sampler import ClipSpec
@@ -68,7 +68,7 @@ class CheckpointModel:
         load_weights(module, self.state["state_dict"], str(self.weights))
         identity = {
             "model": self._model_identity(embed_dim=model["embed_dim"]),
-            **sampling_identity(self.protocol.data["clips"], spec.mean, spec.std, loading.decoder),
+            **sampling_identity(identity_data(self.protocol.data)["clips"], spec.mean, spec.std, loading.decoder),
         }
         return VideoEncoder(module, identity, self.clips, spec.mean, spec.std, self.context, loading)
 

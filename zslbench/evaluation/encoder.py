@@ -72,7 +72,7 @@ class VideoEncoder:
         from zslbench.evaluation.embed import iter_embeddings
         from zslbench.video.sources import select_videos
 
-        selected = select_videos(class_list, data, self.loading.decoder, self.clips.short_side)
+        selected = select_videos(class_list, data, self.loading.decoder, self.clips)
         manifest, self.ignored = selected.manifest, selected.ignored.describe()
         self.prepared = manifest.prepared
         records = list(manifest.records)

@@ -51,6 +51,30 @@ INCLUDE = "include"  # the top-level key naming a base protocol; never part of t
 SPLIT_KINDS = ("random_half", "all", "unseen", "gzsl")
 ONE_SHOT_SPLITS = ("all", "unseen", "gzsl")  # split kinds without repeats
 
+BATCH_SCOPES = ("global", "device")
+# How clips are placed and made (video/sampler.py ClipSpec says what each choice does); the first
+# choice of each is zslbench's, "reference" / the last the reference implementation's.
+TRAIN_POSITIONS = ("uniform", "reference")
+TEST_POSITIONS = ("spread", "reference")
+RESIZES = ("decoder", "torch_bilinear")
+ROUNDINGS = ("round", "floor")
+CROP_ROUNDINGS = ("floor", "half_even")
+AUGMENTS = ("per_clip", "per_video")
+# The settings added after the first protocols, at the values that are what zslbench always did: a
+# protocol that leaves one there keeps the fingerprint it had (and its checkpoints, records and feature
+# caches stay valid), so these enter the fingerprint only when set to something else.
+LATER_SETTINGS: dict[tuple[str, ...], Any] = {
+    ("train", "clips_per_epoch"): None,
+    ("train", "batch_per"): "global",
+    ("clips", "train_position"): "uniform",
+    ("clips", "test_position"): "spread",
+    ("clips", "resize"): "decoder",
+    ("clips", "resize_rounding"): "round",
+    ("clips", "crop_rounding"): "floor",
+    ("clips", "train_augment"): "per_clip",
+    ("published_as",): "",
+}
+
 SCHEMA = Section(
     {
         "name": Field(str, doc="the protocol's id, e.g. brattoli2020-k700-ucf-hmdb"),
@@ -67,6 +91,19 @@ SCHEMA = Section(
                 "lr_gamma": Field(float, default=0.1, min=0.0),
                 "loss": Field(str, default="mse", choices=("mse", "cosine", "softmax")),
                 "seed": Field(int, default=0, min=0),
+                "clips_per_epoch": Field(
+                    int,
+                    default=None,
+                    nullable=True,
+                    min=1,
+                    doc="end each epoch early, as the reference's `i * batch > C` did (100000); null: whole passes",
+                ),
+                "batch_per": Field(
+                    str,
+                    default="global",
+                    choices=BATCH_SCOPES,
+                    doc="batch_size counts the clips of one step (global) or of each process (device: the reference)",
+                ),
             },
             required=True,
         ),
@@ -116,7 +153,16 @@ SCHEMA = Section(
                 "test_clips": Field(int, default=25, min=1),
                 "crop": Field(int, default=112, min=1),
                 "short_side": Field(int, default=128, min=1),
+                "train_position": Field(str, default="uniform", choices=TRAIN_POSITIONS),
+                "test_position": Field(str, default="spread", choices=TEST_POSITIONS),
+                "resize": Field(str, default="decoder", choices=RESIZES),
+                "resize_rounding": Field(str, default="round", choices=ROUNDINGS),
+                "crop_rounding": Field(str, default="floor", choices=CROP_ROUNDINGS),
+                "train_augment": Field(str, default="per_clip", choices=AUGMENTS),
             }
+        ),
+        "published_as": Field(
+            str, default="", doc="the protocol whose published numbers `check` compares this one's results with"
         ),
     }
 )
@@ -187,7 +233,7 @@ class Protocol:
         lists = {ref: self.class_list(ref).sha256 for ref in [self.train_source, *self.test]}
         return sha256_json(
             {
-                "protocol": _with_labels(self.data),
+                "protocol": _with_labels(identity_data(self.data)),
                 "class_lists": {_ref_label(ref): sha for ref, sha in lists.items()},
                 "word_rules": {"version": RULES_VERSION, "overrides": default_overrides().sha256},
             }
@@ -263,6 +309,18 @@ def check_tau(tau: float) -> float:
     return TAU.check(float(tau), "threshold")
 
 
+def identity_data(data: dict[str, Any]) -> dict[str, Any]:
+    """The resolved protocol as fingerprints and cache keys see it: without the LATER_SETTINGS left at
+    the values zslbench used before they existed."""
+    out = copy.deepcopy(data)
+    for path, neutral in LATER_SETTINGS.items():
+        *parents, key = path
+        section = functools.reduce(lambda node, name: node.get(name, {}), parents, out)
+        if key in section and section[key] == neutral:
+            del section[key]
+    return out
+
+
 def _ref_label(ref: str) -> str:
     """Builtin datasets keep their name; files are named by file name only, so the
     fingerprint does not depend on where a checkout lives (their content hash is included)."""
@@ -334,6 +392,12 @@ def _check_clips(path: Path, clips: dict[str, Any]) -> None:
         raise ZslbenchError(
             f"{path}: clips.crop {clips['crop']} is larger than clips.short_side {clips['short_side']}",
             "the crop is taken from videos scaled to the short side: crop <= short_side",
+        )
+    reference = [f"{kind}_position" for kind in ("train", "test") if clips[f"{kind}_position"] == "reference"]
+    if reference and clips["frame_stride"] != 1:
+        raise ZslbenchError(
+            f"{path}: clips.{reference[0]} reference reads consecutive frames; clips.frame_stride is {clips['frame_stride']}",
+            "set clips.frame_stride to 1, or use zslbench's placement (uniform / spread)",
         )
 
 

@@ -61,7 +61,7 @@ def compare(
 ) -> list[Comparison]:
     """Compare results with references (published: matched by model; baseline: by label). Published
     numbers of protocols none of the results used are left out, not reported missing."""
-    used = {r.protocol for r in results}
+    used = {r.compared_as for r in results}
     out, reported = [], set()
     for ref in references:
         if ref.published and ref.protocol not in used:
@@ -73,7 +73,8 @@ def compare(
         for ours in matched:
             reason = ours.incomplete or _stale(ours, ref)  # an incomplete run fails whatever it is compared with
             status = ("incomplete" if ours.incomplete else "stale") if reason else None
-            out.append(_row(ours.who, ref, ours.value, ours.std, status, reason, tolerance, std_k))
+            who = f"{ours.who} ({ours.protocol})" if ours.compared_as != ours.protocol else ours.who
+            out.append(_row(who, ref, ours.value, ours.std, status, reason, tolerance, std_k))
             reported.add(ours)
     for ours in results:  # an incomplete run with nothing to compare with must still fail the gate
         if ours.incomplete and ours not in reported:
@@ -83,8 +84,11 @@ def compare(
 
 
 def _same_setting(result: Observation, ref: Observation) -> bool:
+    """Published numbers: the same model under their protocol, or under a protocol published as it
+    (`published_as`, e.g. the `-reference` variants); a baseline: the same label and protocol."""
     who = result.model == ref.model if ref.published else result.who == ref.who
-    setting = (result.protocol, result.dataset, result.split, result.metric)
+    protocol = result.compared_as if ref.published else result.protocol
+    setting = (protocol, result.dataset, result.split, result.metric)
     return who and setting == (ref.protocol, ref.dataset, ref.split, ref.metric)
 
 

@@ -29,10 +29,16 @@ class Observation:
     embedding: str
     source: str  # result path, or where the number was published
     incomplete: str = ""  # why the record's run is incomplete (too many failed videos); "" when complete
+    published_as: str = ""  # the protocol whose published numbers a result's protocol compares with
 
     @property
     def protocol_label(self) -> str:
         return f"{self.protocol}@v{self.version}" if self.protocol else f"other: {self.protocol_note}"
+
+    @property
+    def compared_as(self) -> str:
+        """The protocol name published numbers are matched on: a `-reference` variant's base."""
+        return self.published_as or self.protocol
 
 
 def from_record(record: dict[str, Any]) -> list[Observation]:
@@ -51,6 +57,7 @@ def from_record(record: dict[str, Any]) -> list[Observation]:
         "embedding": record["embedding"]["spec"],
         "source": record.get("_path", ""),
         "incomplete": incomplete_reason(record),
+        "published_as": (protocol.get("resolved") or {}).get("published_as", ""),
     }
     rows = []
     for metric in record_metrics(record):

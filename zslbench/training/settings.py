@@ -23,8 +23,12 @@ def protocol_reference(protocol: Protocol) -> dict[str, Any]:
     return protocol.reference()
 
 
-def per_rank_batch(batch_size: int, world_size: int) -> int:
-    """The protocol's batch is the global batch of one step, whatever the number of processes."""
+def per_rank_batch(batch_size: int, world_size: int, batch_per: str = "global") -> int:
+    """Videos per step on each process. `batch_per: global` (zslbench's default): the protocol's batch
+    is one step's, whatever the number of processes. `device`: each process takes the whole batch, as
+    the reference's DataParallel did (main.py: `opt.bs = opt.bs * torch.cuda.device_count()`)."""
+    if batch_per == "device":
+        return batch_size
     if batch_size % world_size:
         raise ZslbenchError(
             f"a batch of {batch_size} videos does not split over {world_size} processes",
@@ -53,12 +57,26 @@ def resolve_settings(protocol: Protocol, config: TrainConfig, context: Context |
         "gamma": train["lr_gamma"],
         "loss": given(config.loss, train["loss"]),
         "seed": given(config.seed, train["seed"]),
+        "clips_per_epoch": train["clips_per_epoch"],
+        "batch_per": train["batch_per"],
         "amp": amp,
         "amp_dtype": config.amp_dtype if amp else None,
     }
     for name, bound in (("epochs", COUNT), ("batch_size", COUNT), ("lr", LEARNING_RATE), ("seed", SEED)):
         settings[name] = bound.check(settings[name], name)  # also for Python callers and protocol files
-    settings["batch_per_process"] = per_rank_batch(settings["batch_size"], world_size)
+    settings["batch_per_process"] = per_rank_batch(settings["batch_size"], world_size, settings["batch_per"])
     if settings["loss"] not in LOSSES:
         raise ZslbenchError(f"unknown loss {settings['loss']!r}", f"choose one of {', '.join(LOSSES)}")
     return settings
+
+
+def steps_per_epoch(settings: dict[str, Any], batches: int) -> int:
+    """Steps in one epoch of `batches` batches per process. With `clips_per_epoch` C the epoch ends
+    early by the reference's rule (main.py `train_one_epoch`: after step i, counted from 0, it stops
+    once i x B > C, B being one step's videos over all processes): C // B + 2 steps, so C = 100000 and
+    B = 22 give 4547 steps (100034 clips with one clip per video). A full pass when that is shorter."""
+    limit = settings.get("clips_per_epoch")
+    if limit is None:
+        return batches
+    step_batch = settings["batch_per_process"] * settings["processes"]
+    return min(batches, limit // step_batch + 2)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import itertools
 import json
 import math
 import time
@@ -45,7 +46,7 @@ from zslbench.text import load_embedder
 from zslbench.text.class_vectors import embed_class_lists
 from zslbench.text.vocab import ClassList
 from zslbench.training.config import TrainConfig, TrainResult
-from zslbench.training.settings import protocol_reference, resolve_settings
+from zslbench.training.settings import protocol_reference, resolve_settings, steps_per_epoch
 from zslbench.training.state import (
     DataAccount,
     MetricsLog,
@@ -143,8 +144,13 @@ class _Run:
 
     @property
     def per_rank(self) -> int:
-        """Videos per step on each rank (the protocol's batch is the global one)."""
+        """Videos per step on each rank (see settings.per_rank_batch)."""
         return self.settings["batch_per_process"]
+
+    @property
+    def epoch_steps(self) -> int:
+        """Steps in the epoch under way: every batch, or fewer with clips_per_epoch."""
+        return steps_per_epoch(self.settings, len(self.loader) + self.sampler.skip // self.per_rank)
 
     def elapsed(self) -> float:
         """Seconds since the first step, to the millisecond, as metrics rows give them."""
@@ -247,9 +253,9 @@ def _init_pretraining(config: TrainConfig) -> dict[str, Any] | None:
 
 def _training_videos(protocol: Protocol, config: TrainConfig, classes: ClassList) -> Manifest:
     """The source dataset's videos of the training classes (`--data`), in the manifest's order."""
-    short_side = protocol.data["clips"]["short_side"]
+    clips = ClipSpec.from_protocol(protocol.data["clips"])
     check_data_names(config.data, protocol.dataset_names())
-    manifest = dataset_videos(protocol.source_classes(), config.data, config.loading.decoder, short_side)
+    manifest = dataset_videos(protocol.source_classes(), config.data, config.loading.decoder, clips)
     return manifest.only(set(classes.classes))
 
 
@@ -329,7 +335,8 @@ def _run_epoch(run: _Run, signals: StopSignals) -> EpochEnd:
     run.sampler.set_epoch(state.epoch)
     run.sampler.skip = state.step * run.per_rank
     run.net.train()
-    for batch in run.loader:
+    left = run.epoch_steps - state.step  # clips_per_epoch may end the epoch before the data does
+    for batch in itertools.islice(run.loader, max(left, 0)):
         _train_step(run, batch)
         _report_step(run, batch)
         if max_steps is not None and state.global_step >= max_steps:
@@ -355,7 +362,7 @@ def _report_step(run: _Run, batch: dict[str, Any]) -> None:
     record = {
         "epoch": state.epoch + 1,
         "step": state.step,
-        "steps": len(run.loader) + run.sampler.skip // run.per_rank,
+        "steps": run.epoch_steps,
         "global_step": state.global_step,
         "loss": state.last_loss,
         "lr": state.optimizer.param_groups[0]["lr"],

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from zslbench.video.decode import DEFAULT_BACKEND, DecodeError, Video
 from zslbench.video.manifest import VideoRecord
 from zslbench.video.sampler import ClipSampler, ClipSpec, Mode
-from zslbench.video.transforms import crop_clips
+from zslbench.video.transforms import crop_clips, resize_like_reference
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ class Failure:
 
 class VideoClipDataset(Dataset):
     """Item i: {"clips": uint8 [clips, T, crop, crop, 3], "label": int, "index": i, "decoder": str},
-    or a Failure. "decoder" names how the video was read: "seek" or "sequential" (the exact reader),
+    or a Failure; with `clips.resize: torch_bilinear` the clips are float32 in [0, 1] (the reference's
+    resize makes fractional pixels). "decoder" names how the video was read: "seek" or "sequential" (the exact reader),
     "decord", or a fallback such as "decord->sequential".
 
     Randomness (clip positions, crops, flips) comes from a generator seeded by (seed, epoch, i), so
@@ -73,7 +74,10 @@ class VideoClipDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.sampler.mode == "train" else None
         try:
             frames, decoder = self._read(record.path, rng)
-            clips = crop_clips(frames, self.spec.crop, rng)
+            if self.spec.resize == "torch_bilinear":
+                frames = resize_like_reference(frames, self.spec.short_side, self.spec.resize_rounding)
+            per_video = self.spec.train_augment == "per_video"
+            clips = crop_clips(frames, self.spec.crop, rng, self.spec.crop_rounding, per_video)
         except DecodeError as err:
             return Failure(index, str(record.path), err.reason)
         except ValueError as err:  # e.g. frames smaller than the crop
@@ -87,18 +91,19 @@ class VideoClipDataset(Dataset):
 
     def _read(self, path, rng: np.random.Generator | None) -> tuple[np.ndarray, str]:
         """The sampled frames, and how they were read; decord falls back to the exact reader per video."""
-        short_side, threads = self.spec.short_side, self.decode_threads
+        short_side, threads = self.spec.decoder_short_side, self.decode_threads
+        rounding = self.spec.resize_rounding
         if self.backend == "decord":
             from zslbench.video.decord_reader import DecordVideo
 
             try:
-                video = DecordVideo(path, short_side)
+                video = DecordVideo(path, short_side, rounding=rounding)
                 return video.read(self.sampler.indices(video.num_frames, rng)), "decord"
             except DecodeError:
-                exact = Video(path, short_side, threads)  # a broken file raises its own reason here
+                exact = Video(path, short_side, threads, rounding=rounding)  # a broken file raises its own reason
                 frames = exact.read(self.sampler.indices(exact.num_frames, rng))
                 return frames, f"decord->{exact.mode}"
-        video = Video(path, short_side, threads, sequential=self.backend == "pyav-sequential")
+        video = Video(path, short_side, threads, sequential=self.backend == "pyav-sequential", rounding=rounding)
         frames = video.read(self.sampler.indices(video.num_frames, rng))
         return frames, "seek->sequential" if video.fallbacks else video.mode
 

@@ -52,8 +52,14 @@ def probe(path: Path | str) -> FrameIndex:
     return load_index(path)
 
 
-def scaled_size(width: int, height: int, short_side: int) -> tuple[int, int]:
-    """(width, height) with the shorter side equal to `short_side`, aspect ratio kept."""
+def scaled_size(width: int, height: int, short_side: int, rounding: str = "round") -> tuple[int, int]:
+    """(width, height) with the shorter side equal to `short_side`, aspect ratio kept; the long side
+    rounded (320x240 -> 171x128), or with `rounding="floor"` floored as the reference's torch resize
+    sized its output (-> 170x128; `transforms.reference_size`)."""
+    if rounding == "floor":
+        from zslbench.video.transforms import reference_size
+
+        return reference_size(height, width, short_side)[::-1]
     scale = short_side / min(width, height)
     return max(1, round(width * scale)), max(1, round(height * scale))
 
@@ -80,7 +86,8 @@ class _Mismatch(Exception):
 class Video:
     """A video whose frames come out `short_side` high (or wide, if portrait); None: native size.
 
-    `sequential=True` reads by counting even where seeking is trusted (the reference reader).
+    `sequential=True` reads by counting even where seeking is trusted (the reference reader);
+    `rounding`: how the long side is made whole (see `scaled_size`).
     """
 
     def __init__(
@@ -90,6 +97,7 @@ class Video:
         threads: int = 0,
         index: FrameIndex | None = None,
         sequential: bool = False,
+        rounding: str = "round",
     ) -> None:
         self.path = Path(path)
         self.threads = threads
@@ -98,7 +106,7 @@ class Video:
         self.mode = "sequential" if sequential else self.index.mode
         self.fallbacks = 0
         coded = (self.index.width, self.index.height)
-        self._coded_size = scaled_size(*coded, short_side) if short_side else coded
+        self._coded_size = scaled_size(*coded, short_side, rounding) if short_side else coded
         self._turns = self.index.rotation // 90
         self.size = self._coded_size[::-1] if self._turns % 2 else self._coded_size
 

@@ -67,7 +67,13 @@ class DecordVideo:
     mode = "decord"
 
     def __init__(
-        self, path: Path | str, short_side: int | None = None, index: FrameIndex | None = None, *, threads: int = 1
+        self,
+        path: Path | str,
+        short_side: int | None = None,
+        index: FrameIndex | None = None,
+        *,
+        threads: int = 1,
+        rounding: str = "round",
     ) -> None:
         self.path = Path(path)
         self.threads = threads
@@ -75,7 +81,7 @@ class DecordVideo:
         self.num_frames = self.index.frames
         self.fallbacks = 0  # the exact reader's count of re-reads; decord never re-reads
         coded = (self.index.width, self.index.height)
-        coded_size = scaled_size(*coded, short_side) if short_side else coded
+        coded_size = scaled_size(*coded, short_side, rounding) if short_side else coded
         self.size = coded_size[::-1] if self.index.rotation in (90, 270) else coded_size
         self._scaled = short_side is not None
         self._reader = self._open()

@@ -1,9 +1,18 @@
 """Which frames of a video each clip reads: pure index arithmetic, testable without video.
 
-Training reads `n` clips at random positions; testing reads `n` clips spread linearly over the
-video (the protocol's 25). A clip is `clip_len` frames, `frame_stride` apart. A video shorter than
-a clip repeats its frames from the start to fill it (as the reference implementation did), so
-every clip always has exactly `clip_len` frames.
+Two placements of each kind, named by the protocol's `clips` section:
+
+- zslbench's (`train_position: uniform`, `test_position: spread`): training reads `n` clips, each
+  starting anywhere in [0, frames - span]; testing spreads `n` clips linearly over the valid starts
+  (the protocol's 25). A video shorter than a clip loops from its first frame.
+- the reference implementation's (`reference`; Brattoli et al. 2020, auxiliary/auxiliary_dataset.py
+  `load_clips_tsn`): the video is cut into `n` periods of frames // n frames; clip k starts at
+  k x period (testing) or a uniform draw in [0, max(1, period - clip_len)) after it (training). The
+  reader keeps each wanted frame once, in order, so clips that overlap (period < clip_len, i.e. fewer
+  than 400 frames for 25 clips) share frames; a frame past the end repeats the last frame; and the kept
+  frames are then repeated from the first until there are n x clip_len, and cut into the n clips.
+
+Every clip always has exactly `clip_len` frames.
 """
 
 from __future__ import annotations
@@ -19,7 +28,14 @@ SAMPLER_VERSION = 1  # part of every cache key: bump when the indices for a spec
 
 @dataclass(frozen=True)
 class ClipSpec:
-    """The protocol's `clips` section."""
+    """The protocol's `clips` section: what a clip is, where clips sit, and how frames become pixels.
+
+    `resize`: "decoder" scales each frame in the decoder (swscale); "torch_bilinear" decodes at the
+    video's size and scales the clip stack with torch's bilinear interpolation, as the reference did
+    (see `transforms.resize_like_reference`). `resize_rounding`: how the long side's length is made
+    whole ("round"; the reference's "floor"). `crop_rounding`: the centre crop's offset, (size - crop)
+    / 2 floored, or rounded half to even (the reference's Python `round`). `train_augment`: a random
+    crop and flip per clip, or one per video shared by its clips (the reference)."""
 
     clip_len: int = 16
     frame_stride: int = 1
@@ -27,15 +43,26 @@ class ClipSpec:
     test_clips: int = 25
     crop: int = 112
     short_side: int = 128
+    train_position: str = "uniform"
+    test_position: str = "spread"
+    resize: str = "decoder"
+    resize_rounding: str = "round"
+    crop_rounding: str = "floor"
+    train_augment: str = "per_clip"
 
     @classmethod
     def from_protocol(cls, clips: dict[str, Any]) -> ClipSpec:
-        return cls(**{name: clips[name] for name in cls.__dataclass_fields__})
+        return cls(**{name: clips[name] for name in cls.__dataclass_fields__ if name in clips})
 
     @property
     def span(self) -> int:
         """Frames from a clip's first to its last frame, inclusive."""
         return (self.clip_len - 1) * self.frame_stride + 1
+
+    @property
+    def decoder_short_side(self) -> int | None:
+        """The short side the decoder scales frames to; None: frames come at the video's own size."""
+        return self.short_side if self.resize == "decoder" else None
 
 
 @dataclass(frozen=True)
@@ -47,8 +74,12 @@ class ClipSampler:
     def num_clips(self) -> int:
         return self.spec.train_clips if self.mode == "train" else self.spec.test_clips
 
+    @property
+    def position(self) -> str:
+        return self.spec.train_position if self.mode == "train" else self.spec.test_position
+
     def starts(self, n_frames: int, rng: np.random.Generator | None = None) -> np.ndarray:
-        """First frame of each clip."""
+        """First frame of each clip (zslbench's placements; see `indices` for the reference's)."""
         if n_frames < 1:
             raise ValueError(f"a video needs at least one frame, got {n_frames}")
         last_start = max(n_frames - self.spec.span, 0)
@@ -60,5 +91,32 @@ class ClipSampler:
 
     def indices(self, n_frames: int, rng: np.random.Generator | None = None) -> np.ndarray:
         """Frame indices, int64 [clips, clip_len], all in [0, n_frames)."""
+        if self.position == "reference":
+            if self.mode == "train" and rng is None:
+                raise ValueError("training sampling needs a random generator")
+            return reference_indices(n_frames, self.spec.clip_len, self.num_clips, rng)
         offsets = np.arange(self.spec.clip_len, dtype=np.int64) * self.spec.frame_stride
         return (self.starts(n_frames, rng)[:, None] + offsets[None, :]) % n_frames
+
+
+def reference_indices(
+    n_frames: int, clip_len: int, clips: int, rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """The reference's frames for `clips` clips, int64 [clips, clip_len]: random starts within each
+    period with `rng` (training), the period's first frame without (testing). See the module's
+    docstring; frame numbers past the end read the last frame, as the reference's reader copied it."""
+    if n_frames < 1:
+        raise ValueError(f"a video needs at least one frame, got {n_frames}")
+    period = max(n_frames // clips, 1)
+    snippets = min(clips, n_frames // period)
+    if rng is None:
+        shifts = np.zeros(snippets, np.int64)
+    else:
+        shifts = rng.integers(0, max(1, period - clip_len), size=snippets, dtype=np.int64)
+    firsts = np.arange(0, n_frames, period, dtype=np.int64)[:snippets] + shifts
+    wanted = np.unique(firsts[:, None] + np.arange(clip_len, dtype=np.int64)[None, :])
+    kept = np.minimum(wanted, n_frames - 1)
+    total = clips * clip_len
+    while kept.size < total:
+        kept = np.concatenate([kept, kept[: total - kept.size]])
+    return kept[:total].reshape(clips, clip_len)

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zslbench.core.errors import ZslbenchError, did_you_mean, unknown_name_error
 from zslbench.datasets import dataset_spec, is_dataset
@@ -23,6 +23,9 @@ from zslbench.datasets.roots import configured_roots, name_warning
 from zslbench.text.vocab import ClassList
 from zslbench.video.layouts import LAYOUTS, IndexOptions, index_dataset
 from zslbench.video.manifest import Manifest, read_manifest
+
+if TYPE_CHECKING:
+    from zslbench.video.sampler import ClipSpec
 
 
 def parse_data_options(items: Iterable[str]) -> dict[str, Path]:
@@ -173,15 +176,15 @@ class DatasetVideos:
 
 
 def dataset_videos(
-    class_list: ClassList, sources: dict[str, Path], decoder: str = "pyav", short_side: int | None = None
+    class_list: ClassList, sources: dict[str, Path], decoder: str = "pyav", clips: ClipSpec | None = None
 ) -> Manifest:
     """The videos of `class_list`'s dataset, each once (see `select_videos`, which also says which
     rows were left out)."""
-    return select_videos(class_list, sources, decoder, short_side).manifest
+    return select_videos(class_list, sources, decoder, clips).manifest
 
 
 def select_videos(
-    class_list: ClassList, sources: dict[str, Path], decoder: str = "pyav", short_side: int | None = None
+    class_list: ClassList, sources: dict[str, Path], decoder: str = "pyav", clips: ClipSpec | None = None
 ) -> DatasetVideos:
     """The videos of `class_list`'s dataset (`--data`, else its configured root: `data_source`): a
     manifest CSV, or a folder indexed with its layout (see `read_source`); rows of other labels and
@@ -189,17 +192,14 @@ def select_videos(
 
     A decoder that is not exact (decord) is allowed only on a manifest verified for it
     (`zslbench data check --verify-decoder`); raises ZslbenchError otherwise. So is a prepared
-    manifest whose short side is not the protocol's `short_side` (its frames would be scaled twice).
+    manifest that `clips` would read scaled twice: prepared at another short side, or read under a
+    resize other than the decoder's with rounded sizes (the reference's needs the original frames).
     A manifest with no row of the dataset's classes is a ZslbenchError naming the labels it has."""
     source = data_source(class_list.name, sources)
     path = source.path
     manifest = read_source(class_list, source)
-    prepared = manifest.prepared
-    if prepared and short_side is not None and prepared["settings"]["short_side"] != short_side:
-        raise ZslbenchError(
-            f"{path} was prepared at short side {prepared['settings']['short_side']}, the protocol reads {short_side}",
-            f"prepare the source manifest again with --short-side {short_side}",
-        )
+    if manifest.prepared and clips is not None:
+        _check_prepared(path, manifest.prepared["settings"]["short_side"], clips)
     if decoder == "decord":
         from zslbench.video.verify import require_verified
 
@@ -226,6 +226,21 @@ def select_videos(
         kept.append(record)
     ignored = IgnoredRows(class_list.name, tuple(duplicates), dict(foreign), tuple(foreign_paths[:EXAMPLES]))
     return DatasetVideos(Manifest(tuple(kept), manifest.vocabulary, manifest.path, manifest.notes), ignored)
+
+
+def _check_prepared(path: Path, prepared_at: int, clips: ClipSpec) -> None:
+    """A prepared manifest's frames were scaled (rounded sizes) once already: refuse to scale them again."""
+    if (clips.resize, clips.resize_rounding) != ("decoder", "round"):
+        raise ZslbenchError(
+            f"{path} is a prepared manifest (frames already scaled to short side {prepared_at}); the protocol "
+            f"resizes with clips.resize {clips.resize}, clips.resize_rounding {clips.resize_rounding}",
+            "pass the original videos' folder or manifest, not the prepared one",
+        )
+    if prepared_at != clips.short_side:
+        raise ZslbenchError(
+            f"{path} was prepared at short side {prepared_at}, the protocol reads {clips.short_side}",
+            f"prepare the source manifest again with --short-side {clips.short_side}",
+        )
 
 
 def read_source(class_list: ClassList, source: DataSource) -> Manifest:

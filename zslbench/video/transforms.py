@@ -4,10 +4,14 @@ In the loader workers, `crop_clips` takes a random crop and a random horizontal 
 training, the centre crop for testing, and stays uint8: a clip crosses to the main process in a
 quarter of the bytes of float32. On the device, `to_model_input` converts to float, normalises and
 puts channels first. Every frame of a clip shares its crop and flip, so motion is not distorted.
+
+The reference implementation's resize (`clips.resize: torch_bilinear`) works on floats, so under it
+`resize_like_reference` runs in the workers first and the clips cross as float32 in [0, 1].
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -18,26 +22,73 @@ from zslbench.video.normalisation import KINETICS_MEAN, KINETICS_STD
 if TYPE_CHECKING:
     import torch
 
+RESIZE_CHUNK = 32  # frames scaled at once by resize_like_reference: bounds the float copy of a 1080p video
 
-def crop_offsets(height: int, width: int, crop: int, rng: np.random.Generator | None) -> tuple[int, int]:
-    """Top-left corner of a `crop` x `crop` window: random with `rng`, centred without."""
+
+def crop_offsets(
+    height: int, width: int, crop: int, rng: np.random.Generator | None, rounding: str = "floor"
+) -> tuple[int, int]:
+    """Top-left corner of a `crop` x `crop` window: random with `rng`, centred without. The centre's
+    offset is (size - crop) / 2, floored, or with `rounding="half_even"` rounded as Python's `round`
+    (the reference's `center_crop`: 59 / 2 -> 30, where floor gives 29)."""
     if height < crop or width < crop:
         raise ValueError(f"frames of {width}x{height} are smaller than the {crop}x{crop} crop")
     if rng is None:
+        if rounding == "half_even":
+            return round((height - crop) / 2), round((width - crop) / 2)
         return (height - crop) // 2, (width - crop) // 2
     return int(rng.integers(0, height - crop + 1)), int(rng.integers(0, width - crop + 1))
 
 
-def crop_clips(frames: np.ndarray, crop: int, rng: np.random.Generator | None = None) -> np.ndarray:
-    """uint8 [clips, T, H, W, 3] -> uint8 [clips, T, crop, crop, 3]; `rng` given: train augmentation."""
-    clips = []
+def crop_clips(
+    frames: np.ndarray,
+    crop: int,
+    rng: np.random.Generator | None = None,
+    rounding: str = "floor",
+    per_video: bool = False,
+) -> np.ndarray:
+    """[clips, T, H, W, 3] -> [clips, T, crop, crop, 3], same dtype; `rng` given: train augmentation,
+    a random crop and flip per clip, or with `per_video` one for all the video's clips (the reference
+    transformed a video's clips as one stack)."""
+    clips, drawn = [], None
     for clip in frames:
-        top, left = crop_offsets(clip.shape[1], clip.shape[2], crop, rng)
+        if drawn is None or not per_video:
+            top, left = crop_offsets(clip.shape[1], clip.shape[2], crop, rng, rounding)
+            drawn = (top, left, rng is not None and rng.random() < 0.5)
+        top, left, flip = drawn
         window = clip[:, top : top + crop, left : left + crop]
-        if rng is not None and rng.random() < 0.5:
-            window = window[:, :, ::-1]
-        clips.append(window)
+        clips.append(window[:, :, ::-1] if flip else window)
     return np.ascontiguousarray(np.stack(clips))
+
+
+def reference_size(height: int, width: int, short_side: int) -> tuple[int, int]:
+    """(height, width) the reference's `Resize(short_side)` gives: scale = short_side / min(h, w), each
+    side floor(side x scale) in double precision, as torch 1.2's interpolate sized its output (320x240
+    -> 170x128)."""
+    scale = float(short_side) / min(height, width)
+    return max(1, math.floor(height * scale)), max(1, math.floor(width * scale))
+
+
+def resize_like_reference(frames: np.ndarray, short_side: int, rounding: str = "floor") -> np.ndarray:
+    """uint8 [..., H, W, 3] -> float32 [..., h, w, 3] in [0, 1]: the reference's ToFloatTensorInZeroOne
+    then Resize (auxiliary/transforms.py): x / 255 as float32, then torch's bilinear interpolation,
+    align_corners=False, no antialiasing, over the whole stack. The output size is given, so source
+    coordinates map by input / output size, as torch 1.2 did; a `scale_factor` in torch >= 1.6 maps by
+    1 / scale instead (another 170-wide image). `rounding`: "round" for zslbench's sizes instead."""
+    import torch
+
+    *lead, height, width, _ = frames.shape
+    if rounding == "floor":
+        size = reference_size(height, width, short_side)
+    else:
+        size = tuple(max(1, round(side * short_side / min(height, width))) for side in (height, width))
+    stack = torch.from_numpy(np.ascontiguousarray(frames)).reshape(-1, height, width, 3)
+    out = torch.empty((stack.shape[0], *size, 3), dtype=torch.float32)
+    for first in range(0, stack.shape[0], RESIZE_CHUNK):  # each plane is scaled on its own: chunks agree
+        planes = stack[first : first + RESIZE_CHUNK].permute(3, 0, 1, 2).to(torch.float32) / 255  # [3, n, H, W]
+        resized = torch.nn.functional.interpolate(planes, size=size, mode="bilinear", align_corners=False)
+        out[first : first + RESIZE_CHUNK] = resized.permute(1, 2, 3, 0)
+    return out.reshape(*lead, *size, 3).numpy()
 
 
 def to_model_input(
@@ -47,10 +98,12 @@ def to_model_input(
     channels_last: bool = False,
 ) -> torch.Tensor:
     """uint8 [..., T, H, W, 3] -> float32 [..., 3, T, H, W], scaled to [0, 1] and normalised, on the
-    clips' own device. `channels_last`: the channels_last_3d memory layout (faster convolutions on CUDA)."""
+    clips' own device; float clips are already in [0, 1] (`resize_like_reference`). `channels_last`:
+    the channels_last_3d memory layout (faster convolutions on CUDA)."""
     import torch
 
-    batch = clips.movedim(-1, -4).float().div_(255.0)
+    batch = clips.movedim(-1, -4)
+    batch = batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch.float().clone()
     shape = (3, 1, 1, 1)
     batch = batch.sub_(torch.tensor(mean, device=batch.device).view(shape))
     batch = batch.div_(torch.tensor(std, device=batch.device).view(shape))
