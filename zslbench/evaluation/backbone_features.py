@@ -216,7 +216,9 @@ def _identity(request: BackboneExtraction, backbone: torch.nn.Module, width: flo
             "weights_sha256": weights_sha256(backbone.state_dict()),
         },
         "output": "clip-averaged pooled features",
-        **sampling_identity(identity_data(protocol.data)["clips"], KINETICS_MEAN, KINETICS_STD, request.loading.decoder),
+        **sampling_identity(
+            identity_data(protocol.data)["clips"], KINETICS_MEAN, KINETICS_STD, request.loading.decoder
+        ),
     }
 
 

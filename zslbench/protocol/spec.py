@@ -396,7 +396,8 @@ def _check_clips(path: Path, clips: dict[str, Any]) -> None:
     reference = [f"{kind}_position" for kind in ("train", "test") if clips[f"{kind}_position"] == "reference"]
     if reference and clips["frame_stride"] != 1:
         raise ZslbenchError(
-            f"{path}: clips.{reference[0]} reference reads consecutive frames; clips.frame_stride is {clips['frame_stride']}",
+            f"{path}: clips.{reference[0]} reference reads consecutive frames, "
+            f"clips.frame_stride is {clips['frame_stride']}",
             "set clips.frame_stride to 1, or use zslbench's placement (uniform / spread)",
         )
 

@@ -99,9 +99,7 @@ class ClipSampler:
         return (self.starts(n_frames, rng)[:, None] + offsets[None, :]) % n_frames
 
 
-def reference_indices(
-    n_frames: int, clip_len: int, clips: int, rng: np.random.Generator | None = None
-) -> np.ndarray:
+def reference_indices(n_frames: int, clip_len: int, clips: int, rng: np.random.Generator | None = None) -> np.ndarray:
     """The reference's frames for `clips` clips, int64 [clips, clip_len]: random starts within each
     period with `rng` (training), the period's first frame without (testing). See the module's
     docstring; frame numbers past the end read the last frame, as the reference's reader copied it."""
