@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from ports import free_port
 from tiny_runs import tiny_config
 
 from zslbench.core.errors import ZslbenchError
@@ -269,3 +273,23 @@ def test_results_of_a_reference_variant_are_checked_against_its_base_published_n
     assert row.protocol == "brattoli2020-k700-ucf-hmdb@v1"
     plain = compare([Observation(**{**ours.__dict__, "published_as": ""})], published)
     assert plain == []  # without published_as its own name has no published numbers
+
+
+def test_two_gloo_processes_take_the_whole_batch_each_with_batch_per_device(synth_dataset, tmp_path):
+    """The reference's DataParallel batch: 8 videos on each of 2 processes, 16 per step, so its epoch
+    of clips_per_epoch=1 ends after 1 // 16 + 2 = 2 steps (3 would be a full pass at 8 per process)."""
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
+        "-m", "zslbench", "train", "--model", "e2e_r2plus1d", "--width", "0.125", "--epochs", "1",
+        "--protocol", str(synth_dataset.protocol), "--data", f"synth-source={synth_dataset.root / 'source.csv'}",
+        "--set", "train.batch_per=device", "--set", "train.clips_per_epoch=1", "--out", str(out), "--json",
+    ]  # fmt: skip
+    run = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout[run.stdout.index("{") :])
+    assert result["steps"] == 2 and result["replica_hashes"][0] == result["replica_hashes"][1]
+    settings = torch.load(out / "checkpoint.pt", weights_only=True)["settings"]
+    assert (settings["batch_per"], settings["batch_per_process"], settings["processes"]) == ("device", 8, 2)
