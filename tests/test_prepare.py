@@ -341,28 +341,23 @@ def test_training_and_evaluation_run_from_prepared_manifests(runner, tmp_path, s
     assert reading["videos_read"] == {"seek": 16}  # prepared files are mp4: every read seeks
 
 
-def test_a_manifest_prepared_at_another_short_side_is_refused(runner, tmp_path, synth_dataset):
-    prepared = tmp_path / "prepared32"
+@pytest.mark.parametrize(
+    ("short_side", "sets", "message"),
+    [
+        ("32", [], "prepared at short side 32, the protocol reads 64"),
+        ("64", ["--set", "clips.resize=torch_bilinear"], "resizes with clips.resize torch_bilinear"),
+    ],
+)
+def test_a_manifest_prepared_for_other_pixels_is_refused(runner, tmp_path, synth_dataset, short_side, sets, message):
+    """Prepared frames are scaled once already: another short side, or a resize from the original
+    frames (the reference's), would scale them twice."""
+    prepared = tmp_path / "prepared"
     done = runner.invoke(app, ["data", "prepare", str(synth_dataset.root / "source.csv"), "-o", str(prepared),
-                               "--short-side", "32"])  # fmt: skip
+                               "--short-side", short_side])  # fmt: skip
     assert done.exit_code == 0, done.stderr
     train = ["train", "--model", "e2e_r2plus1d", "--width", "0.125", "--epochs", "1", "--protocol",
-             str(synth_dataset.protocol), "--data", f"synth-source={prepared / 'source.csv'}",
+             str(synth_dataset.protocol), "--data", f"synth-source={prepared / 'source.csv'}", *sets,
              "--out", str(tmp_path / "run")]  # fmt: skip
     done = runner.invoke(app, train)
-    assert done.exit_code == 2
-    assert "prepared at short side 32, the protocol reads 64" in done.stderr and "Traceback" not in done.stderr
-
-
-def test_a_prepared_manifest_is_refused_where_the_protocol_resizes_the_original_frames(runner, tmp_path, synth_dataset):
-    prepared = tmp_path / "prepared64"
-    done = runner.invoke(app, ["data", "prepare", str(synth_dataset.root / "source.csv"), "-o", str(prepared),
-                               "--short-side", "64"])  # fmt: skip
-    assert done.exit_code == 0, done.stderr
-    train = ["train", "--model", "e2e_r2plus1d", "--width", "0.125", "--epochs", "1", "--protocol",
-             str(synth_dataset.protocol), "--data", f"synth-source={prepared / 'source.csv'}",
-             "--set", "clips.resize=torch_bilinear", "--out", str(tmp_path / "run")]  # fmt: skip
-    done = runner.invoke(app, train)
-    assert done.exit_code == 2 and "Traceback" not in done.stderr
-    assert "resizes with clips.resize torch_bilinear" in done.stderr and "original videos" in done.stderr
+    assert done.exit_code == 2 and message in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "run").exists()
