@@ -30,7 +30,7 @@ WORKFLOW = tuple(name for names in PANELS.values() for name in names)
 OPTION_PANELS = {
     "What to run on": ("--protocol", "--set", "--data", "--features", "--dataset", "--classes", "--allow-overlap"),
     "Model": ("--option", "--width", "--dropout", "--init", "--pretrained-on", "--backbone", "--weights"),
-    "Schedule": ("--epochs", "--batch-size", "--lr", "--loss", "--seed", "--max-steps", "--resume"),
+    "Schedule": ("--epochs", "--batch-size", "--lr", "--loss", "--seed", "--max-steps", "--resume", "--select-on-test"),
     "Reading videos": ("--workers", "--decoder", "--prefetch", "--pin-memory", "--no-pin-memory"),
     "Hardware": ("--device", "--amp", "--no-amp", "--amp-dtype", "--channels-last"),
     "Failures": ("--failure-budget", "--class-failure-budget"),

@@ -229,6 +229,7 @@ def _check_format(fmt: str, json_out: bool) -> str:
 
 def _render(rows) -> None:
     from zslbench.metrics import BUILTIN_METRICS, metric_names, metric_words
+    from zslbench.reporting.gate import SELECTED_MARK, selection_notes
 
     styles = {"pass": "green", "fail": "bold red", "missing": "yellow", "stale": "yellow", "incomplete": "bold red"}
     table = Table(header_style="bold")
@@ -242,10 +243,13 @@ def _render(rows) -> None:
     short = {"random_half": "half"}
     for r in rows:
         names = (r.who, r.protocol, r.dataset, short.get(r.split, r.split), metric_words(r.metric)[1])
-        numbers = ("" if r.ours is None else f"{r.ours:.2f}", r.reference_text, r.allowed_text)
+        ours = "" if r.ours is None else f"{r.ours:.2f}" + (SELECTED_MARK if r.note else "")
+        numbers = (ours, r.reference_text, r.allowed_text)
         note = [Text(r.reason)] if notes else []
         table.add_row(f"[{styles[r.status]}]{r.status}[/]", *map(Text, names), *numbers, *note)
     console.print(table)
+    for line in selection_notes(rows):  # the marked numbers' models were chosen on the test set: optimistic
+        console.print(Text(f"{SELECTED_MARK} {line}", style="yellow"), soft_wrap=True)
     counts = {s: sum(r.status == s for r in rows) for s in styles}
     legend = ["half: 10 half-class splits"]
     splits = {r.split for r in rows}

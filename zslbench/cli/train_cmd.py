@@ -93,6 +93,17 @@ ClassFailureBudgetOpt = Annotated[
         help="Share of one class's videos that may fail; a class with none decoded always fails",
     ),
 ]
+SelectOnTestOpt = Annotated[
+    bool,
+    typer.Option(
+        "--select-on-test",
+        help=(
+            "Select the model on the test set: score every epoch on the test datasets and keep the best mean "
+            "top-1 as OUT/selected_on_test.pt, as the reference implementation did; its numbers are optimistic "
+            "(recorded as such). Needs the test datasets' data"
+        ),
+    ),
+]
 TensorboardOpt = Annotated[bool, typer.Option("--tensorboard", help="Also log to OUT/tensorboard (needs tensorboard)")]
 
 NOT_IN_JSON = ("interrupted_by", "epoch_step")  # an interrupted run prints no JSON; the rest is as it was
@@ -129,6 +140,7 @@ def train(
     prefetch: PrefetchOpt = 2,
     pin_memory: PinMemoryOpt = None,
     max_steps: MaxStepsOpt = None,
+    select_on_test: SelectOnTestOpt = False,
     failure_budget: FailureBudgetOpt = FAILURE_BUDGET,
     class_failure_budget: ClassFailureBudgetOpt = CLASS_FAILURE_BUDGET,
     tensorboard: TensorboardOpt = False,
@@ -178,6 +190,7 @@ def train(
         features=features,
         failure_budget=failure_budget,
         class_failure_budget=class_failure_budget,
+        select_on_test=select_on_test,
     )
     _run(config, json_out)
 
@@ -209,10 +222,17 @@ def _run(config: TrainConfig, json_out: bool) -> None:
         return
     incomplete = not result.stopped_early and not result.complete
     if json_out:
-        print_json({key: _plain(value) for key, value in result.__dict__.items() if key not in NOT_IN_JSON})
+        shown = {key: value for key, value in result.__dict__.items() if key not in NOT_IN_JSON}
+        if shown["selected_on_test"] is None:  # only runs with --select-on-test have the key
+            del shown["selected_on_test"]
+        print_json({key: _plain(value) for key, value in shown.items()})
     else:
         console.print(_summary(result))
         console.print(Text(f"checkpoint {result.checkpoint}"))
+        if (selected := result.selected_on_test) is not None:
+            chosen = f"epoch {selected['epoch']}, mean test top-1 {selected['value']:.2f}"
+            message = f"selected on the test set ({chosen}; optimistic): {selected['checkpoint']}"
+            err_console.print(Text(message, style="yellow"), soft_wrap=True)
         if incomplete:
             err_console.print(Text(f"incomplete: {result.data['why']}", style="bold red"), soft_wrap=True)
             for name in result.data["unseen_classes"][:10]:

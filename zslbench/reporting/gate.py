@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 from zslbench.core.atomic import write_text
 from zslbench.core.errors import ZslbenchError
@@ -39,6 +39,7 @@ class Comparison:
     allowed: float | None
     status: str  # pass | fail | missing | stale | incomplete
     reason: str = ""
+    note: str = ""  # our result's model_selection (e.g. selected on the test set: optimistic); "" otherwise
 
     @property
     def difference(self) -> float | None:
@@ -74,12 +75,15 @@ def compare(
             reason = ours.incomplete or _stale(ours, ref)  # an incomplete run fails whatever it is compared with
             status = ("incomplete" if ours.incomplete else "stale") if reason else None
             who = f"{ours.who} ({ours.protocol})" if ours.compared_as != ours.protocol else ours.who
-            out.append(_row(who, ref, ours.value, ours.std, status, reason, tolerance, std_k))
+            row = _row(who, ref, ours.value, ours.std, status, reason, tolerance, std_k)
+            out.append(replace(row, note=ours.model_selection))
             reported.add(ours)
     for ours in results:  # an incomplete run with nothing to compare with must still fail the gate
         if ours.incomplete and ours not in reported:
             where = (ours.who, ours.protocol_label, ours.dataset, ours.split, ours.metric)
-            out.append(Comparison(*where, ours.value, None, None, None, "incomplete", ours.incomplete))
+            out.append(
+                Comparison(*where, ours.value, None, None, None, "incomplete", ours.incomplete, ours.model_selection)
+            )
     return out
 
 
@@ -185,11 +189,26 @@ def markdown_summary(rows: Sequence[Comparison]) -> str:
         "|---|---|---|---|---|---|---:|---:|---:|---|",
     ]
     for r in rows:
-        ours = "" if r.ours is None else f"{r.ours:.2f}"
+        ours = "" if r.ours is None else f"{r.ours:.2f}" + (" \\" + SELECTED_MARK if r.note else "")
         names = (r.status, r.who, r.protocol, r.dataset, r.split, r.metric)
         cells = (*names, ours, r.reference_text, r.allowed_text, r.reason)
         lines.append("| " + " | ".join(map(_md_cell, cells)) + " |")
+    lines += [f"\n\\{SELECTED_MARK} {line}" for line in selection_notes(rows)]  # `\*`: not a list item
     return "\n".join(lines) + "\n"
+
+
+SELECTED_MARK = "*"  # after our number when its model was chosen another way (`Comparison.note`)
+
+
+def selection_notes(rows: Sequence[Comparison]) -> list[str]:
+    """One line per distinct `note`: the models whose numbers it concerns (marked `SELECTED_MARK`), and
+    the note. A number whose model the test set chose (`train --select-on-test`, the reference's
+    checkpoints) is optimistic; a reader must see that beside it, not only in the record."""
+    by_note: dict[str, list[str]] = {}
+    for r in rows:
+        if r.note and r.who not in by_note.setdefault(r.note, []):
+            by_note[r.note].append(r.who)
+    return [f"{', '.join(who)}: {note}" for note, who in by_note.items()]
 
 
 def _md_cell(text: str) -> str:
@@ -211,6 +230,8 @@ def junit_xml(rows: Sequence[Comparison]) -> str:
             body = f"<failure message={quoteattr(r.reason)}/>"
         elif r.status in ("missing", "stale"):
             body = f"<skipped message={quoteattr(r.status + ': ' + r.reason)}/>"
+        if r.note:  # a passing number is still one whose model the test set may have chosen
+            body += f"<system-out>{escape('note: ' + r.note)}</system-out>"
         cases.append(f'  <testcase classname="zslbench.reporting.gate" name={name}>{body}</testcase>')
     header = f'<testsuite name="zslbench check" tests="{len(rows)}" failures="{failures}" skipped="{skipped}">'
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + header + "\n" + "\n".join(cases) + "\n</testsuite>\n"

@@ -30,6 +30,7 @@ class Observation:
     source: str  # result path, or where the number was published
     incomplete: str = ""  # why the record's run is incomplete (too many failed videos); "" when complete
     published_as: str = ""  # the protocol whose published numbers a result's protocol compares with
+    model_selection: str = ""  # how the model was chosen when not by the usual rule (e.g. on the test set)
 
     @property
     def protocol_label(self) -> str:
@@ -58,6 +59,7 @@ def from_record(record: dict[str, Any]) -> list[Observation]:
         "source": record.get("_path", ""),
         "incomplete": incomplete_reason(record),
         "published_as": (protocol.get("resolved") or {}).get("published_as", ""),
+        "model_selection": _model_selection(record),
     }
     rows = []
     for metric in record_metrics(record):
@@ -75,6 +77,13 @@ def from_record(record: dict[str, Any]) -> list[Observation]:
             for metric in GZSL_METRICS
         ]
     return rows
+
+
+def _model_selection(record: dict[str, Any]) -> str:
+    """The training's `model_selection` setting (`train --select-on-test`, imported reference
+    checkpoints): a number so chosen is optimistic, and checks say so. "" when not recorded."""
+    settings = (record.get("training") or {}).get("settings") or {}
+    return str(settings.get("model_selection") or "")
 
 
 def from_published(number: PublishedNumber) -> Observation:

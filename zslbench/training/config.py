@@ -42,6 +42,7 @@ class TrainConfig:
     features: Path | None = None  # a backbone features file: train a model of kind `features` on it
     failure_budget: float = FAILURE_BUDGET  # share of the videos that may fail to decode (run complete)
     class_failure_budget: float = CLASS_FAILURE_BUDGET  # share of one class's videos that may fail
+    select_on_test: bool = False  # keep the epoch with the best test top-1, as the reference did (optimistic)
 
 
 @dataclass
@@ -64,3 +65,4 @@ class TrainResult:
     data: dict[str, Any] | None = None  # the failure budget's verdict (checkpoint.failure_verdict)
     interrupted_by: int | None = None  # the signal (SIGINT: 2) that stopped the run between two steps
     epoch_step: int = 0  # steps done in the epoch after `epochs` (0 at an epoch's end)
+    selected_on_test: dict[str, Any] | None = None  # --select-on-test: {"epoch", "value", "checkpoint"}

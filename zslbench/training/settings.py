@@ -16,6 +16,11 @@ from zslbench.models.losses import LOSSES
 from zslbench.protocol.spec import Protocol
 from zslbench.training.config import TrainConfig
 
+TEST_SET_SELECTION = (
+    "selected on the test sets: the epoch with the best mean top-1 over all classes of the test datasets, "
+    "as the reference implementation did (optimistic)"
+)  # settings["model_selection"] of a run trained with --select-on-test (zslbench.training.selection)
+
 
 def protocol_reference(protocol: Protocol) -> dict[str, Any]:
     """How a checkpoint names its protocol (with the --set overrides it was trained with): evaluation
@@ -67,6 +72,8 @@ def resolve_settings(protocol: Protocol, config: TrainConfig, context: Context |
     settings["batch_per_process"] = per_rank_batch(settings["batch_size"], world_size, settings["batch_per"])
     if settings["loss"] not in LOSSES:
         raise ZslbenchError(f"unknown loss {settings['loss']!r}", f"choose one of {', '.join(LOSSES)}")
+    if config.select_on_test:  # only then: older checkpoints lack the key, and resume skips what they lack
+        settings["model_selection"] = TEST_SET_SELECTION
     return settings
 
 

@@ -46,6 +46,7 @@ from zslbench.text import load_embedder
 from zslbench.text.class_vectors import embed_class_lists
 from zslbench.text.vocab import ClassList
 from zslbench.training.config import TrainConfig, TrainResult
+from zslbench.training.selection import SelectionOnTest
 from zslbench.training.settings import protocol_reference, resolve_settings, steps_per_epoch
 from zslbench.training.state import (
     DataAccount,
@@ -137,6 +138,7 @@ class _Run:
     log: MetricsLog
     progress: Progress | None
     started: float  # time.perf_counter() before the first step
+    selection: SelectionOnTest | None = None  # --select-on-test: each epoch's checkpoint scored on the test sets
 
     @property
     def out(self) -> Path:
@@ -165,6 +167,9 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     refused resume or a non-finite loss raise ZslbenchError."""
     if config.features is not None:
         from zslbench.training.on_features import train_on_features
+
+        if config.select_on_test:
+            raise ZslbenchError("--select-on-test trains on videos only", "drop --features or --select-on-test")
 
         return train_on_features(config, progress)
     spec = model_spec(config.model)
@@ -206,6 +211,7 @@ def _set_up(config: TrainConfig, context: Context, progress: Progress | None) ->
     if (seen := _init_pretraining(config)) is not None:
         identity["pretraining"] = seen
     saved = _start_state(config, Path(config.out), identity)
+    selection = SelectionOnTest.start(config, protocol, context, saved)  # refused here, before the first step
     state = _new_state(config, settings, embed_dim, context, saved)
     net = _replicated(state.model, context)
     sampler, loader = _data_loader(config, context, settings, protocol, manifest, classes)
@@ -230,6 +236,7 @@ def _set_up(config: TrainConfig, context: Context, progress: Progress | None) ->
         log=_metrics_log(Path(config.out), context, config.tensorboard, saved),
         progress=progress,
         started=time.perf_counter(),
+        selection=selection,
     )
 
 
@@ -319,6 +326,8 @@ def _data_loader(
 def _train_epochs(run: _Run) -> EpochEnd:
     """Train until the last epoch is done or a step ends the run early. Ctrl-C only asks for a stop
     meanwhile (StopSignals); its usual meaning is back when this returns."""
+    if run.selection is not None:
+        run.selection.catch_up(run.state.epoch, run.state.step)
     with StopSignals() as signals:
         while run.state.epoch < run.settings["epochs"]:
             end = _run_epoch(run, signals)
@@ -393,6 +402,8 @@ def _end_epoch(run: _Run) -> None:
     run.log.write(row)
     if state.epoch < run.settings["epochs"]:
         _save(run, finished=False)
+        if run.selection is not None:
+            run.selection.after_epoch(state.epoch)
 
 
 def _optimise(run: _Run, batch: dict[str, Any]) -> torch.Tensor:
@@ -463,6 +474,8 @@ def _finish(run: _Run, end: EpochEnd) -> TrainResult:
         _save(run, finished=True, replica_hashes=hashes)
         if run.context.is_main:
             _write_failures(run.out, run.account.failures)
+        if run.selection is not None:  # single process only (SelectionOnTest.start)
+            run.selection.after_epoch(run.state.epoch)
     barrier(run.context)
     return _result(run, replica_hashes=hashes, stopped_early=stopped_early)
 
@@ -487,6 +500,7 @@ def _result(
         data=data,
         interrupted_by=interrupted_by,
         epoch_step=state.step,
+        selected_on_test=run.selection.summary() if run.selection is not None else None,
     )
 
 

@@ -1,0 +1,116 @@
+"""`train --select-on-test`: the reference's model selection on the test set, opt-in and recorded.
+
+One tiny real run (2 epochs on the synthetic benchmark, stopped mid-run and resumed) is scored after
+each epoch; the tests recompute the selection from the per-epoch records and follow the note through
+`eval` and `check`.
+"""
+
+import json
+
+import pytest
+import torch
+
+from zslbench.cli import app
+from zslbench.evaluation.records import find_records
+from zslbench.models.checkpoint import load_checkpoint, weights_sha256
+from zslbench.training.settings import TEST_SET_SELECTION
+
+
+def train_args(synth, out, *extra):
+    source = f"synth-source={synth.root / 'source.csv'}"
+    model = ["--model", "e2e_r2plus1d", "--width", "0.125", "--protocol", str(synth.protocol)]
+    return ["train", *model, "--data", source, "--epochs", "2", "--out", str(out), *extra]
+
+
+def target(synth):
+    return ["--data", f"synth-target={synth.root / 'target.csv'}"]
+
+
+@pytest.fixture(scope="module")
+def selected_run(synth_dataset, tmp_path_factory):
+    """A 2-epoch run with --select-on-test, stopped by --max-steps inside epoch 2, then resumed: the
+    resumed run must continue the comparison. Also returns what a resume without the flag said."""
+    from typer.testing import CliRunner
+
+    runner, out = CliRunner(), tmp_path_factory.mktemp("selected") / "run"
+    args = train_args(synth_dataset, out, *target(synth_dataset), "--select-on-test")
+    first = runner.invoke(app, [*args, "--max-steps", "7"])
+    assert first.exit_code == 0, (first.stdout, first.stderr)
+    without = runner.invoke(app, [*train_args(synth_dataset, out, *target(synth_dataset)), "--resume"])
+    resumed = runner.invoke(app, [*args, "--resume"])
+    assert resumed.exit_code == 0, (resumed.stdout, resumed.stderr)
+    return out, without
+
+
+def per_epoch_criterion(out):
+    """{epoch: mean top-1 over the test datasets on `all`}, from the records alone."""
+    criterion, hashes = {}, {}
+    for folder in sorted((out / "selection").glob("epoch_*")):
+        records = find_records([folder])
+        epoch = int(folder.name.removeprefix("epoch_"))
+        criterion[epoch] = sum(r["metrics"]["all"]["top1"] for r in records) / len(records)
+        hashes[epoch] = {r["model"]["identity"]["model"]["weights_sha256"] for r in records}
+    return criterion, hashes
+
+
+def test_the_selected_checkpoint_is_the_epoch_with_the_best_mean_test_top1(selected_run, synth_dataset):
+    out, _ = selected_run
+    criterion, hashes = per_epoch_criterion(out)
+    assert sorted(criterion) == [1, 2]  # every epoch scored, the one before the stop included
+    best = max(sorted(criterion), key=lambda epoch: criterion[epoch])  # ties: the earliest (strictly greater)
+    selected = load_checkpoint(out / "selected_on_test.pt")
+    assert selected["epoch"] == best and selected["selected_on_test"]["epoch"] == best
+    assert selected["selected_on_test"]["value"] == pytest.approx(criterion[best])
+    assert hashes[best] == {weights_sha256(selected["state_dict"])[: len(next(iter(hashes[best])))]}
+    assert selected["settings"]["model_selection"] == TEST_SET_SELECTION
+    last = load_checkpoint(out / "checkpoint.pt")  # the last state stays the run's checkpoint
+    assert last["epoch"] == 2 and last["finished"] and last["settings"]["model_selection"] == TEST_SET_SELECTION
+    state = json.loads((out / "selection" / "selection.json").read_text())
+    assert state["best"]["epoch"] == best and sorted(state["epochs"]) == ["1", "2"]
+
+
+def test_selection_leaves_the_training_untouched_and_the_default_never_selects(selected_run, trained_tiny):
+    """`trained_tiny` is the same run without the flag: the same weights, but no selection and no note."""
+    out, _ = selected_run
+    plain = load_checkpoint(trained_tiny / "checkpoint.pt")
+    assert "model_selection" not in plain["settings"]
+    assert not (trained_tiny / "selection").exists() and not (trained_tiny / "selected_on_test.pt").exists()
+    ours = load_checkpoint(out / "checkpoint.pt")["state_dict"]
+    assert all(torch.equal(ours[key], value) for key, value in plain["state_dict"].items())
+
+
+def test_a_resume_cannot_switch_selection_off(selected_run):
+    _, without = selected_run
+    assert without.exit_code == 2 and "Traceback" not in without.stderr
+    assert "trained with --select-on-test" in without.stderr and len(without.stderr.strip().splitlines()) == 1
+
+
+def test_eval_and_check_show_that_the_test_set_chose_the_model(runner, selected_run, synth_dataset, tmp_path):
+    out, _ = selected_run
+    results, baseline = tmp_path / "results", tmp_path / "baseline.json"
+    args = ["eval", "--weights", str(out / "selected_on_test.pt"), *target(synth_dataset), "--results", str(results)]
+    evaluated = runner.invoke(app, args)
+    assert evaluated.exit_code == 0, evaluated.stderr
+    assert f"note: {TEST_SET_SELECTION}" in evaluated.stderr
+    assert runner.invoke(app, ["check", str(results), "--write-baseline", str(baseline)]).exit_code == 0
+    shown = runner.invoke(app, ["check", str(results), "--against", str(baseline)])
+    assert shown.exit_code == 0, shown.stdout
+    assert f"* e2e_r2plus1d: {TEST_SET_SELECTION}" in shown.stdout
+    assert any(cell.endswith("*") for line in shown.stdout.splitlines() for cell in line.split())  # marked number
+    rows = json.loads(runner.invoke(app, ["check", str(results), "--against", str(baseline), "--json"]).stdout)
+    assert rows and all(row["note"] == TEST_SET_SELECTION for row in rows)
+    markdown = runner.invoke(app, ["check", str(results), "--against", str(baseline), "--format", "md"]).stdout
+    assert f"\\* e2e_r2plus1d: {TEST_SET_SELECTION}" in markdown
+
+
+def test_without_the_test_data_the_flag_fails_before_training(runner, synth_dataset, tmp_path):
+    for extra, message in [
+        ((), "no data for synth-target"),
+        (("--data", f"synth-target={tmp_path / 'missing.csv'}"), "does not exist"),
+    ]:
+        out = tmp_path / "run"
+        failed = runner.invoke(app, train_args(synth_dataset, out, *extra, "--select-on-test"))
+        assert failed.exit_code == 2, (failed.stdout, failed.stderr)
+        assert message in failed.stderr and "--select-on-test" in failed.stderr
+        assert len(failed.stderr.strip().splitlines()) == 1 and "Traceback" not in failed.stderr
+        assert not out.exists()  # refused before the first step: no checkpoint, no metrics

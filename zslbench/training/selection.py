@@ -1,0 +1,171 @@
+"""`--select-on-test`: choose the epoch by its test accuracy, as the reference implementation did.
+
+bbrattoli/ZeroShotVideoClassification (main.py) evaluates the model on the test datasets after every
+epoch and keeps the checkpoint whose mean top-1 over the test datasets (each over all of its classes)
+is strictly the best so far. The test set then chooses the model, so its numbers are optimistic;
+zslbench does this only when asked, to reproduce the reference, and records that it did.
+
+After each epoch's checkpoint is written, it is evaluated with the library's evaluator into
+OUT/selection/epoch_NNN/ (every epoch's test numbers stay visible); OUT/selection/selection.json holds
+each epoch's criterion and the best epoch, so a resumed run continues the comparison; the best
+epoch's checkpoint is copied (atomically, with `selected_on_test` saying which epoch and its value)
+to OUT/selected_on_test.pt. OUT/checkpoint.pt stays the last state, which `--resume` continues.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zslbench.core.atomic import write_text
+from zslbench.core.distributed import Context
+from zslbench.core.errors import ZslbenchError
+from zslbench.models.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from zslbench.protocol.spec import Protocol
+from zslbench.training.config import TrainConfig
+from zslbench.training.state import RESUME_HINT
+from zslbench.video.sources import data_source
+
+SELECTION = "selection"  # OUT/selection/: epoch_NNN/ records and selection.json
+STATE_FILE = "selection.json"
+SELECTED = "selected_on_test.pt"
+CRITERION = "mean over the test datasets of top-1 on the `all` split (every class of the dataset)"
+
+
+@dataclass
+class SelectionOnTest:
+    """The comparison across epochs: each evaluated epoch's criterion, and the best one so far."""
+
+    config: TrainConfig
+    epochs: dict[str, dict[str, Any]] = field(default_factory=dict)  # "3" -> {"value", "top1", "complete"}
+    best: dict[str, Any] | None = None  # {"epoch": 3, "value": 41.2}
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.config.out) / SELECTION
+
+    @classmethod
+    def start(
+        cls, config: TrainConfig, protocol: Protocol, context: Context, saved: dict[str, Any] | None
+    ) -> SelectionOnTest | None:
+        """None without --select-on-test. Otherwise check, before the first step, that selection can run
+        (one process, an `all` split with top-1, every test dataset's data), and continue a resumed
+        run's comparison; a resume that would switch the flag on or off is refused."""
+        was_on = bool(saved) and "model_selection" in (saved or {}).get("settings", {})
+        if saved is not None and was_on != config.select_on_test:
+            path = Path(config.out) / CHECKPOINT
+            how = "with" if was_on else "without"
+            raise ZslbenchError(f"cannot resume {path}: it was trained {how} --select-on-test", RESUME_HINT)
+        if not config.select_on_test:
+            return None
+        _check_can_select(protocol, config.data, context)
+        selection = cls(config)
+        if saved is not None:
+            selection._load()
+        return selection
+
+    def catch_up(self, epoch: int, step: int) -> None:
+        """A resumed run whose checkpoint ends an epoch the selection never scored (the run stopped
+        during that evaluation) scores it now, before training on."""
+        if epoch > 0 and step == 0 and str(epoch) not in self.epochs:
+            self.after_epoch(epoch)
+
+    def after_epoch(self, epoch: int) -> None:
+        """Evaluate OUT/checkpoint.pt (the end of `epoch`, 1-based) on the test datasets; keep it as
+        OUT/selected_on_test.pt when its criterion is strictly above the best so far."""
+        records = self._evaluate(epoch)
+        top1 = {record["dataset"]["name"]: float(record["metrics"]["all"]["top1"]) for _, record in records}
+        value = sum(top1.values()) / len(top1)
+        complete = all(record["data"].get("complete", True) for _, record in records)
+        self.epochs[str(epoch)] = {"value": value, "top1": top1, "complete": complete}
+        if self.best is None or value > self.best["value"]:
+            self.best = {"epoch": epoch, "value": value}
+            _copy_selected(Path(self.config.out), self.best, top1)
+        self._store()
+
+    def summary(self) -> dict[str, Any] | None:
+        """For TrainResult: the selected epoch, its criterion and its file; None before any epoch."""
+        if self.best is None:
+            return None
+        return {**self.best, "checkpoint": str(Path(self.config.out) / SELECTED)}
+
+    def _evaluate(self, epoch: int) -> list[tuple[Path, dict[str, Any]]]:
+        """The checkpoint's records under OUT/selection/epoch_NNN/, the training's RNG untouched (the
+        evaluator builds a model, which draws from it): with or without the flag, the same weights."""
+        from zslbench.evaluation.run import EvalConfig, evaluate
+
+        config = self.config
+        evaluation = EvalConfig(
+            weights=Path(config.out) / CHECKPOINT,
+            data=config.data,
+            protocol=config.protocol,
+            results=self.folder / f"epoch_{epoch:03d}",
+            workers=config.workers,
+            device=config.device,
+            loading=config.loading,
+            overwrite=True,  # a resumed run may score an epoch again
+        )
+        with _rng_kept():
+            return evaluate(evaluation).records
+
+    def _load(self) -> None:
+        path = self.folder / STATE_FILE
+        if path.is_file():
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            self.epochs, self.best = saved["epochs"], saved["best"]
+
+    def _store(self) -> None:
+        payload = {"criterion": CRITERION, "epochs": self.epochs, "best": self.best}
+        write_text(self.folder / STATE_FILE, json.dumps(payload, indent=2) + "\n")
+
+
+def _check_can_select(protocol: Protocol, data: dict[str, Path], context: Context) -> None:
+    """One-line refusals for a selection that could not run: under torchrun (evaluation would close
+    the training's process group), without an `all` split scoring top-1, or without the test data."""
+    if context.world_size > 1:
+        raise ZslbenchError(
+            "--select-on-test runs in a single process only", "drop torchrun, or train without --select-on-test"
+        )
+    evaluation = protocol.data["evaluation"]
+    if "all" not in {split["kind"] for split in evaluation["splits"]} or "top1" not in evaluation["metrics"]:
+        raise ZslbenchError(
+            f"--select-on-test compares top-1 on the `all` split, which {protocol.name} does not score",
+            "add `{kind: all}` to evaluation.splits and top1 to evaluation.metrics (--set), or drop --select-on-test",
+        )
+    for test in protocol.test_classes():
+        try:
+            path = data_source(test.name, data).path
+        except ZslbenchError as err:
+            message = f"--select-on-test evaluates on {test.name} after every epoch: {err.message}"
+            raise ZslbenchError(message, err.hint) from None
+        if not path.exists():
+            raise ZslbenchError(
+                f"--select-on-test evaluates on {test.name} after every epoch, but {path} does not exist",
+                f"pass --data {test.name}=PATH with its videos' manifest or folder",
+            )
+
+
+def _copy_selected(out: Path, best: dict[str, Any], top1: dict[str, float]) -> None:
+    """OUT/checkpoint.pt to OUT/selected_on_test.pt, written atomically, saying which epoch it is."""
+    state = load_checkpoint(out / CHECKPOINT)
+    state.pop("format", None)  # save_checkpoint writes it first
+    state["selected_on_test"] = {**best, "criterion": CRITERION, "top1": top1}
+    save_checkpoint(out / SELECTED, state)
+
+
+@contextmanager
+def _rng_kept() -> Iterator[None]:
+    """Run a block and put every RNG the training draws from back as it was."""
+    python, numpy = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else []):
+        yield
+    random.setstate(python)
+    np.random.set_state(numpy)
