@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -226,9 +227,13 @@ def test_later_settings_at_their_old_values_keep_the_fingerprint(synth_dataset):
     assert identity_data(moved.data)["clips"]["crop_rounding"] == "half_even"
 
 
-def test_reference_positions_refuse_a_frame_stride(synth_dataset):
-    with pytest.raises(ZslbenchError, match="reads consecutive frames"):
+def test_reference_positions_refuse_a_frame_stride(synth_dataset, tmp_path):
+    with pytest.raises(ZslbenchError, match=r"^--set clips\.frame_stride=2: clips\.test_position reference reads"):
         read_protocol(synth_dataset.protocol, ["clips.test_position=reference", "clips.frame_stride=2"])
+    stride = tmp_path / "stride.yaml"
+    stride.write_text("include: brattoli2020-k700-ucf-hmdb-reference\nname: s\nclips: {frame_stride: 2}\n")
+    with pytest.raises(ZslbenchError, match=f"^{re.escape(str(stride))}: clips.train_position reference reads"):
+        read_protocol(stride)
     with pytest.raises(ZslbenchError, match="one of spread, reference"):
         read_protocol(synth_dataset.protocol, ["clips.test_position=linear"])
 
@@ -319,3 +324,29 @@ def test_the_reference_test_clips_of_a_real_video_end_to_end(shared_dir, name):
     top, left = round((size[0] - 112) / 2), round((size[1] - 112) / 2)
     expected = planes[:, :, top : top + 112, left : left + 112].permute(1, 2, 3, 0).reshape(25, 16, 112, 112, 3)
     assert torch.equal(item["clips"], expected)
+
+
+def test_only_the_shipped_protocol_itself_is_compared_with_published_numbers(tmp_path):
+    """A protocol that includes a -reference one inherits its published_as; it is compared, but as
+    stale, naming what differs. The embedding alone is no difference here (it is compared on its own)."""
+    from zslbench.reporting.observations import unlike_shipped
+
+    name = "brattoli2020-k700-ucf-hmdb-reference"
+    assert unlike_shipped(load_protocol(name).describe()) == ""
+    assert unlike_shipped(load_protocol(name, sets=["embedding.model=glove-6b-50d"]).describe()) == ""
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(f"include: {name}\nname: {name}\ntrain: {{clips_per_epoch: 5000}}\n")
+    changed = unlike_shipped(read_protocol(mine).describe())
+    assert changed == f"protocol content differs from the shipped {name}: train.clips_per_epoch"
+    renamed = read_protocol(mine, ["name=mine"]).describe()
+    assert unlike_shipped(renamed) == "mine is not a shipped protocol"
+
+    published = [ref for ref in published_references() if ref.model == "e2e_r2plus1d"]
+    ours = Observation(
+        who="mine", model="e2e_r2plus1d", published=False, protocol=name, version=1, fingerprint="f" * 64,
+        protocol_note="", dataset="ucf101", split="random_half", metric="top1", value=48.0, std=1.0,
+        compliance="compliant", embedding="word2vec:GoogleNews-vectors-negative300.bin", source="",
+        published_as="brattoli2020-k700-ucf-hmdb", unshipped=changed,
+    )  # fmt: skip
+    (row,) = [r for r in compare([ours], published) if r.ours is not None]
+    assert (row.status, row.reason) == ("stale", changed)

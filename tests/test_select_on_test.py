@@ -1,8 +1,9 @@
 """`train --select-on-test`: the reference's model selection on the test set, opt-in and recorded.
 
 One tiny real run (2 epochs on the synthetic benchmark, stopped mid-run and resumed) is scored after
-each epoch; the tests recompute the selection from the per-epoch records and follow the note through
-`eval` and `check`.
+each epoch with one clip per video (the reference's per-epoch test); the tests recompute each epoch's
+score the ordinary way (`eval` of the same weights under a one-clip protocol) and follow the note
+through `eval` and `check`.
 """
 
 import json
@@ -12,7 +13,7 @@ import torch
 
 from zslbench.cli import app
 from zslbench.evaluation.records import find_records
-from zslbench.models.checkpoint import load_checkpoint, weights_sha256
+from zslbench.models.checkpoint import load_checkpoint
 from zslbench.training.settings import TEST_SET_SELECTION
 
 
@@ -42,31 +43,47 @@ def selected_run(synth_dataset, tmp_path_factory):
     return out, without
 
 
-def per_epoch_criterion(out):
-    """{epoch: mean top-1 over the test datasets on `all`}, from the records alone."""
-    criterion, hashes = {}, {}
-    for folder in sorted((out / "selection").glob("epoch_*")):
-        records = find_records([folder])
-        epoch = int(folder.name.removeprefix("epoch_"))
-        criterion[epoch] = sum(r["metrics"]["all"]["top1"] for r in records) / len(records)
-        hashes[epoch] = {r["model"]["identity"]["model"]["weights_sha256"] for r in records}
-    return criterion, hashes
+@pytest.fixture(scope="module")
+def one_clip_epochs(synth_dataset, tmp_path_factory):
+    """{epoch: (all top-1 with one test clip, weights)} made the ordinary way, without the flag: the same
+    seed trains the same weights, under a protocol whose test reads one clip per video, evaluated by
+    `eval` into records after epoch 1 and after epoch 2 (a finished run continued with --epochs 2)."""
+    from typer.testing import CliRunner
+
+    runner, root = CliRunner(), tmp_path_factory.mktemp("one_clip")
+    out, epochs = root / "run", {}
+    for epoch in (1, 2):
+        args = train_args(synth_dataset, out, "--set", "clips.test_clips=1")
+        args[args.index("--epochs") + 1] = str(epoch)
+        trained = runner.invoke(app, [*args, *(["--resume"] if epoch == 2 else [])])
+        assert trained.exit_code == 0, trained.stderr
+        results = root / f"results{epoch}"
+        evaluated = runner.invoke(
+            app, ["eval", "--weights", str(out), *target(synth_dataset), "--results", str(results)]
+        )
+        assert evaluated.exit_code == 0, evaluated.stderr
+        (record,) = find_records([results])
+        assert record["data"]["clips_per_video"] == 1
+        epochs[epoch] = (record["metrics"]["all"]["top1"], load_checkpoint(out)["state_dict"])
+    return epochs
 
 
-def test_the_selected_checkpoint_is_the_epoch_with_the_best_mean_test_top1(selected_run, synth_dataset):
+def test_the_selected_checkpoint_is_the_epoch_with_the_best_one_clip_test_top1(selected_run, one_clip_epochs):
     out, _ = selected_run
-    criterion, hashes = per_epoch_criterion(out)
-    assert sorted(criterion) == [1, 2]  # every epoch scored, the one before the stop included
-    best = max(sorted(criterion), key=lambda epoch: criterion[epoch])  # ties: the earliest (strictly greater)
+    state = json.loads((out / "selection" / "selection.json").read_text())
+    assert sorted(state["epochs"]) == ["1", "2"]  # every epoch scored, the one before the stop included
+    for epoch, (top1, _) in one_clip_epochs.items():  # one clip per video, as the reference's per-epoch test
+        assert state["epochs"][str(epoch)]["top1"] == {"synth-target": pytest.approx(top1)}
+    best = max((1, 2), key=lambda epoch: one_clip_epochs[epoch][0])  # ties: the earliest (strictly greater)
     selected = load_checkpoint(out / "selected_on_test.pt")
-    assert selected["epoch"] == best and selected["selected_on_test"]["epoch"] == best
-    assert selected["selected_on_test"]["value"] == pytest.approx(criterion[best])
-    assert hashes[best] == {weights_sha256(selected["state_dict"])[: len(next(iter(hashes[best])))]}
+    assert selected["epoch"] == best and selected["selected_on_test"]["epoch"] == best == state["best"]["epoch"]
+    assert selected["selected_on_test"]["value"] == pytest.approx(one_clip_epochs[best][0])
+    weights = one_clip_epochs[best][1]
+    assert all(torch.equal(selected["state_dict"][name], weights[name]) for name in weights)
     assert selected["settings"]["model_selection"] == TEST_SET_SELECTION
     last = load_checkpoint(out / "checkpoint.pt")  # the last state stays the run's checkpoint
     assert last["epoch"] == 2 and last["finished"] and last["settings"]["model_selection"] == TEST_SET_SELECTION
-    state = json.loads((out / "selection" / "selection.json").read_text())
-    assert state["best"]["epoch"] == best and sorted(state["epochs"]) == ["1", "2"]
+    assert not list((out / "selection").glob("epoch_*"))  # no records: one clip is not the protocol's test
 
 
 def test_selection_leaves_the_training_untouched_and_the_default_never_selects(selected_run, trained_tiny):

@@ -7,6 +7,7 @@ under the protocol it was trained with (same fingerprint).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,10 @@ class CheckpointModel:
         protocol: str | Protocol | None,
         device: str = "auto",
         loading: LoaderOptions | None = None,
+        clips: ClipSpec | None = None,
     ) -> None:
+        """`clips`: read the test videos with these clip settings instead of the protocol's (see
+        evaluation.test_clips: no record may claim the protocol then)."""
         self.weights = Path(weights)
         self.state = load_checkpoint(weights)
         name = self.state["model"]["name"]
@@ -41,7 +45,7 @@ class CheckpointModel:
             )
         self.protocol = checkpoint_protocol(self.state, protocol)
         self.context = setup(device)
-        self.clips = ClipSpec.from_protocol(self.protocol.data["clips"])
+        self.clips = clips or ClipSpec.from_protocol(self.protocol.data["clips"])
         self.is_features = self.state["model"].get("input") == "features"
         if self.is_features:  # a method over backbone features: --data names features files
             self.identity = {"model": self._model_identity(), "backbone": self.state["backbone"]}
@@ -68,7 +72,7 @@ class CheckpointModel:
         load_weights(module, self.state["state_dict"], str(self.weights))
         identity = {
             "model": self._model_identity(embed_dim=model["embed_dim"]),
-            **sampling_identity(identity_data(self.protocol.data)["clips"], spec.mean, spec.std, loading.decoder),
+            **sampling_identity(_clip_identity(self.clips), spec.mean, spec.std, loading.decoder),
         }
         return VideoEncoder(module, identity, self.clips, spec.mean, spec.std, self.context, loading)
 
@@ -90,6 +94,11 @@ class CheckpointModel:
 
     def close(self) -> None:
         teardown(self.context)
+
+
+def _clip_identity(clips: ClipSpec) -> dict[str, Any]:
+    """The clip settings as cache keys name them (settings at their old defaults left out)."""
+    return identity_data({"clips": dataclasses.asdict(clips)})["clips"]
 
 
 def checkpoint_protocol(state: dict[str, Any], ref: str | Protocol | None) -> Protocol:

@@ -88,13 +88,8 @@ def record_and_distances(
 ) -> tuple[dict[str, Any], Distances]:
     """`dataset_record`, and the distances it was scored from (for the per-video predictions)."""
     t0 = time.perf_counter()
-    distances = _distances(protocol, test, embedder, embedded)
-    evaluation = protocol.data["evaluation"]
-    partition = needs_partition(evaluation["splits"])
-    seen = seen_unseen_split(protocol, test, embedder, distances.classes).seen if partition else None
-    metrics = score_protocol(
-        distances.matrix, distances.labels, distances.classes, evaluation["splits"], evaluation["metrics"], seen
-    )
+    distances = test_distances(protocol, test, embedder, embedded)
+    metrics = protocol_metrics(protocol, test, embedder, distances)
     scored, unusable = distances.rows, distances.unusable
     state = maker.state
     record = {
@@ -125,7 +120,20 @@ def record_and_distances(
     return record, distances
 
 
-def _distances(protocol: Protocol, test: ClassList, embedder: TextEmbedder, embedded: Embedded) -> Distances:
+def protocol_metrics(
+    protocol: Protocol, test: ClassList, embedder: TextEmbedder, distances: Distances
+) -> dict[str, Any]:
+    """Every split and metric the protocol names, scored from `distances` (a record's `metrics`); the
+    test-side seen / unseen partition is computed when a split needs it."""
+    evaluation = protocol.data["evaluation"]
+    partition = needs_partition(evaluation["splits"])
+    seen = seen_unseen_split(protocol, test, embedder, distances.classes).seen if partition else None
+    return score_protocol(
+        distances.matrix, distances.labels, distances.classes, evaluation["splits"], evaluation["metrics"], seen
+    )
+
+
+def test_distances(protocol: Protocol, test: ClassList, embedder: TextEmbedder, embedded: Embedded) -> Distances:
     """The distances of every video that has an embedding to every class, in the protocol's class
     order. Unusable embeddings (no direction) get a row of NaN: scored, as misses."""
     sorted_order = protocol.data["evaluation"]["class_order"] == "sorted"

@@ -380,12 +380,19 @@ def read_protocol(path: Path, sets: Sequence[str] = ()) -> Protocol:
         data = protocol.data
     for ref in [protocol.train_source, *protocol.test]:
         protocol.class_list(ref)  # a missing class list is a protocol error, found now
-    _check_evaluation(path, data["evaluation"])
-    _check_clips(path, data["clips"])
+    _check_evaluation(_origin(path, protocol.sets, "evaluation"), data["evaluation"])
+    _check_clips(_origin(path, protocol.sets, "clips"), data["clips"])
     return protocol
 
 
-def _check_clips(path: Path, clips: dict[str, Any]) -> None:
+def _origin(path: Path, sets: Sequence[str], section: str) -> str:
+    """Where a section's values came from, for an error about them: the last `--set` that changed
+    the section, else the file."""
+    touched = [item for item in sets if item.split("=", 1)[0].split(".")[0] == section]
+    return f"--set {touched[-1]}" if touched else str(path)
+
+
+def _check_clips(path: Path | str, clips: dict[str, Any]) -> None:
     """A crop larger than the short side the videos are scaled to would fail on every video, one by
     one, during training; it is a protocol error, found when the protocol loads."""
     if clips["crop"] > clips["short_side"]:
@@ -402,7 +409,7 @@ def _check_clips(path: Path, clips: dict[str, Any]) -> None:
         )
 
 
-def _check_evaluation(path: Path, evaluation: dict[str, Any]) -> None:
+def _check_evaluation(path: Path | str, evaluation: dict[str, Any]) -> None:
     """What the schema cannot say about `evaluation`: a split scored once has repeats 1, and the GZSL
     metrics (which need the seen / unseen partition) come from a `gzsl` split, not `metrics`."""
     for split in evaluation["splits"]:

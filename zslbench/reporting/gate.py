@@ -99,6 +99,8 @@ def _same_setting(result: Observation, ref: Observation) -> bool:
 def _stale(result: Observation, ref: Observation) -> str:
     if result.version != ref.version:
         return f"protocol version {result.version} vs {ref.version}"
+    if ref.published and result.unshipped:  # a published number was made under the shipped protocol only
+        return result.unshipped
     if ref.fingerprint and result.fingerprint != ref.fingerprint:
         return f"protocol content changed (fingerprint {result.fingerprint[:8]} vs {ref.fingerprint[:8]})"
     if not _same_embedding(result.embedding, ref.embedding):

@@ -3,6 +3,7 @@ value, std). Tables and checks are reductions over these rows."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ class Observation:
     incomplete: str = ""  # why the record's run is incomplete (too many failed videos); "" when complete
     published_as: str = ""  # the protocol whose published numbers a result's protocol compares with
     model_selection: str = ""  # how the model was chosen when not by the usual rule (e.g. on the test set)
+    unshipped: str = ""  # how a record's protocol differs from the shipped protocol of its name ("" if not)
 
     @property
     def protocol_label(self) -> str:
@@ -40,6 +42,39 @@ class Observation:
     def compared_as(self) -> str:
         """The protocol name published numbers are matched on: a `-reference` variant's base."""
         return self.published_as or self.protocol
+
+
+def unlike_shipped(protocol: dict[str, Any]) -> str:
+    """How a record's protocol (`record["protocol"]`) differs from the shipped protocol of its name,
+    apart from the embedding model (compared on its own): "" when it is that protocol. Published
+    numbers name shipped protocols, so only their exact content is like for like."""
+    shipped = _shipped_data(protocol["name"])
+    if shipped is None:
+        return f"{protocol['name']} is not a shipped protocol"
+    ours = _comparable(protocol.get("resolved") or {})
+    differing = [key for key in sorted(set(ours) | set(shipped)) if ours.get(key) != shipped.get(key)]
+    return f"protocol content differs from the shipped {protocol['name']}: {', '.join(differing)}" if differing else ""
+
+
+@functools.cache
+def _shipped_data(name: str) -> dict[str, Any] | None:
+    from zslbench.protocol.spec import load_protocol, shipped_protocols
+
+    return _comparable(load_protocol(name).data) if name in shipped_protocols() else None
+
+
+def _comparable(data: dict[str, Any]) -> dict[str, Any]:
+    """Resolved protocol data flattened to "section.key" settings, without the embedding model and
+    with the later settings at their old defaults left out (so older records compare equal)."""
+    from zslbench.protocol.spec import identity_data
+
+    flat = {}
+    for key, value in identity_data(data).items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{sub}": item for sub, item in value.items() if f"{key}.{sub}" != "embedding.model"})
+        else:
+            flat[key] = value
+    return flat
 
 
 def from_record(record: dict[str, Any]) -> list[Observation]:
@@ -60,6 +95,7 @@ def from_record(record: dict[str, Any]) -> list[Observation]:
         "incomplete": incomplete_reason(record),
         "published_as": (protocol.get("resolved") or {}).get("published_as", ""),
         "model_selection": _model_selection(record),
+        "unshipped": unlike_shipped(protocol),
     }
     rows = []
     for metric in record_metrics(record):

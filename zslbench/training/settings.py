@@ -17,8 +17,8 @@ from zslbench.protocol.spec import Protocol
 from zslbench.training.config import TrainConfig
 
 TEST_SET_SELECTION = (
-    "selected on the test sets: the epoch with the best mean top-1 over all classes of the test datasets, "
-    "as the reference implementation did (optimistic)"
+    "selected on the test sets: the epoch with the best mean top-1 over all classes of the test datasets "
+    "(one clip per video; ActivityNet left out), as the reference implementation did (optimistic)"
 )  # settings["model_selection"] of a run trained with --select-on-test (zslbench.training.selection)
 
 
