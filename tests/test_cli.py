@@ -321,7 +321,12 @@ def test_outputs_obey_the_umask_not_mkstemps_0600(runner, in_tmp):
         ("zslbench sp", ["split"]),
         (
             "zslbench split --protocol brattoli2020-k7",
-            ["brattoli2020-k700-ucf-hmdb", "brattoli2020-k700-ucf-hmdb-anet"],
+            [
+                "brattoli2020-k700-ucf-hmdb",
+                "brattoli2020-k700-ucf-hmdb-anet",
+                "brattoli2020-k700-ucf-hmdb-anet-reference",
+                "brattoli2020-k700-ucf-hmdb-reference",
+            ],
         ),
         ("zslbench models show e2e_r", ["e2e_r2plus1d", "e2e_r3d"]),
     ],
