@@ -159,7 +159,7 @@ def test_an_r2plus1d_checkpoint_imports_and_embeds_exactly_as_before(r2plus1d, t
     assert origin["model_selection"] == MODEL_SELECTION and "best *test* accuracy" in MODEL_SELECTION
     assert origin["opt"]["device"] == "cuda" and origin["opt"]["n_classes"] == 664
     assert saved["settings"]["model_selection"] == MODEL_SELECTION and saved["finished"] is True
-    assert saved["protocol"]["name"] == "brattoli2020-k700-ucf-hmdb"
+    assert saved["protocol"]["name"] == "brattoli2020-k700-ucf-hmdb-reference"
     assert saved["protocol"]["sets"] == [f"embedding.model={json.dumps(WORD2VEC_GOOGLENEWS)}"]
     assert saved["classes"] is None and saved["embedder_id"] is None  # the import still works, recording the spec
     compliance = saved["compliance"]
@@ -181,7 +181,7 @@ def test_classes_are_derived_with_the_rule_at_the_checkpoints_tau(r2plus1d, tmp_
     opt = reference_opt(class_overlap=0.1, nopretrained=True)  # torchvision's Kinetics-400 weights to start
     source = save_reference(tmp_path / "checkpoint.pth.tar", {**state, **head}, opt)
     saved = load_checkpoint(import_reference(source, tmp_path / "imported.pt", embedding="glove-6b-50d"))
-    protocol = load_protocol("brattoli2020-k700-ucf-hmdb", sets=["overlap.tau=0.1"])
+    protocol = load_protocol("brattoli2020-k700-ucf-hmdb-reference", sets=["overlap.tau=0.1"])
     embedder = load_embedder("glove-6b-50d")
     assert saved["protocol"]["fingerprint"] == protocol.fingerprint and saved["protocol"]["sets"] == ["overlap.tau=0.1"]
     assert saved["classes"] == list(training_classes(protocol, embedder)[0].classes)
@@ -211,7 +211,7 @@ def test_a_c3d_checkpoint_imports_without_its_unused_fc7_and_fc8(tmp_path, monke
     assert saved["imported_from"]["ignored_tensors"] == [
         f"module.fc{i}.{p}" for i in (7, 8) for p in ("bias", "weight")
     ]
-    assert saved["protocol"]["name"] == "brattoli2020-k700-ucf-hmdb-anet"
+    assert saved["protocol"]["name"] == "brattoli2020-k700-ucf-hmdb-anet-reference"
     assert saved["pretraining"]["status"] == "unknown" and "Sports-1M" in saved["pretraining"]["name"]
 
 
@@ -283,11 +283,14 @@ def test_other_files_are_refused_in_one_line(tmp_path, r2plus1d):
 
 
 def test_opt_names_the_protocol_and_the_model_as_the_reference_reads_them():
-    assert default_protocol("kinetics7002both") == ("brattoli2020-k700-ucf-hmdb", [])
-    assert default_protocol("kinetics7002others") == ("brattoli2020-k700-ucf-hmdb-anet", [])
-    assert default_protocol("kinetics2both") == ("brattoli2020-k400-ucf-hmdb", [])
-    assert default_protocol("kinetics2others") == ("brattoli2020-k700-ucf-hmdb-anet", ['train.source="kinetics400"'])
-    assert default_protocol(None) == ("brattoli2020-k700-ucf-hmdb", [])
+    assert default_protocol("kinetics7002both") == ("brattoli2020-k700-ucf-hmdb-reference", [])
+    assert default_protocol("kinetics7002others") == ("brattoli2020-k700-ucf-hmdb-anet-reference", [])
+    assert default_protocol("kinetics2both") == ("brattoli2020-k400-ucf-hmdb-reference", [])
+    assert default_protocol("kinetics2others") == (
+        "brattoli2020-k700-ucf-hmdb-anet-reference",
+        ['train.source="kinetics400"'],
+    )
+    assert default_protocol(None) == ("brattoli2020-k700-ucf-hmdb-reference", [])
     assert [reference_model({"network": n}) for n in ("r2plus1d_18", "r3d_18", "c3d")] == [
         "e2e_r2plus1d",
         "e2e_r3d",

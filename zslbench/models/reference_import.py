@@ -28,6 +28,7 @@ from zslbench.protocol.spec import DEFAULT_PROTOCOL, Protocol, load_protocol
 from zslbench.text.vocab import ClassList, load_class_list
 
 FORMAT_NAME = "brattoli2020-reference"
+REFERENCE_VARIANT = "-reference"  # the shipped protocols with the reference implementation's clip settings
 WORD2VEC_GOOGLENEWS = "word2vec:GoogleNews-vectors-negative300.bin"  # the paper's vectors, as zslbench names them
 MODEL_SELECTION = "the reference kept the checkpoint with the best *test* accuracy (model selection on the test set)"
 CLASSES_HOW = "derived with zslbench's rule at tau from opt; the reference's own list was not in the file"
@@ -244,9 +245,10 @@ def default_protocol(dataset: str | None) -> tuple[str, list[str]]:
     """The shipped protocol (and `--set`s) matching opt.dataset, as the reference reads it: dataset.py
     `get_datasets` tests on UCF101, HMDB51 and ActivityNet when the name holds 'other', else on UCF101
     and HMDB51 when it holds 'both'; auxiliary_dataset.py `get_kinetics` trains on Kinetics-700 when
-    it holds '700', else Kinetics-400. No dataset: the default protocol."""
+    it holds '700', else Kinetics-400. Its `-reference` variant: the weights were trained, and their
+    numbers published, with the reference's clip settings. No dataset: the default protocol's."""
     if dataset is None:
-        return DEFAULT_PROTOCOL, []
+        return f"{DEFAULT_PROTOCOL}{REFERENCE_VARIANT}", []
     if "other" not in dataset and "both" not in dataset:
         raise ZslbenchError(
             f"opt.dataset {dataset!r} is no Kinetics training the reference filters for zero-shot tests",
@@ -254,8 +256,9 @@ def default_protocol(dataset: str | None) -> tuple[str, list[str]]:
         )
     source = "k700" if "700" in dataset else "k400"
     if "other" in dataset:
-        return "brattoli2020-k700-ucf-hmdb-anet", [] if source == "k700" else ['train.source="kinetics400"']
-    return f"brattoli2020-{source}-ucf-hmdb", []
+        anet = f"brattoli2020-k700-ucf-hmdb-anet{REFERENCE_VARIANT}"
+        return anet, [] if source == "k700" else ['train.source="kinetics400"']
+    return f"brattoli2020-{source}-ucf-hmdb{REFERENCE_VARIANT}", []
 
 
 def reference_protocol(opt: dict[str, Any], protocol: str | Path | Protocol | None, embedding: str | None) -> Protocol:
