@@ -41,6 +41,23 @@ def test_sampler_and_decoder_agree_frame_for_frame(index_video, mode):
     assert [[read_index(f) for f in clip] for clip in frames] == indices.tolist()
 
 
+@pytest.mark.parametrize("sequential", [False, True], ids=["seek", "counting"])
+def test_a_read_can_transform_each_frame_as_it_is_kept(index_video, sequential):
+    """The transform sees each distinct frame once, full size, and only its outputs are kept."""
+    seen = []
+
+    def halve(frame: np.ndarray) -> np.ndarray:
+        seen.append(frame.shape)
+        return frame[::2, ::2].astype(np.float32) / 255
+
+    wanted = np.array([[5, 140, 5], [70, 3, 140]])  # unsorted, with repeats
+    video = Video(index_video, sequential=sequential)
+    frames = video.read(wanted, halve)
+    assert frames.shape == (2, 3, 32, 48, 3) and frames.dtype == np.float32
+    assert np.array_equal(frames, video.read(wanted)[..., ::2, ::2, :].astype(np.float32) / 255)
+    assert seen == [(64, 96, 3)] * 4  # frames 3, 5, 70 and 140, each once
+
+
 def test_scaled_size_keeps_the_aspect_ratio():
     assert scaled_size(340, 256, 128) == (170, 128)
     assert scaled_size(1920, 1080, 128) == (228, 128)

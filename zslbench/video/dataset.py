@@ -9,6 +9,7 @@ every dropped video, with workers or without. `batch["decoders"]` says how each 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,8 +75,6 @@ class VideoClipDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.sampler.mode == "train" else None
         try:
             frames, decoder = self._read(record.path, rng)
-            if self.spec.resize == "torch_bilinear":
-                frames = resize_like_reference(frames, self.spec.short_side, self.spec.resize_rounding)
             per_video = self.spec.train_augment == "per_video"
             clips = crop_clips(frames, self.spec.crop, rng, self.spec.crop_rounding, per_video)
         except DecodeError as err:
@@ -90,21 +89,27 @@ class VideoClipDataset(Dataset):
         }
 
     def _read(self, path, rng: np.random.Generator | None) -> tuple[np.ndarray, str]:
-        """The sampled frames, and how they were read; decord falls back to the exact reader per video."""
+        """The sampled frames (resized, with `clips.resize: torch_bilinear`), and how they were read;
+        decord falls back to the exact reader per video. The exact reader resizes each frame as it
+        keeps it, so a large video's full-size frames are never all held at once."""
         short_side, threads = self.spec.decoder_short_side, self.decode_threads
         rounding = self.spec.resize_rounding
+        resize = None
+        if self.spec.resize == "torch_bilinear":
+            resize = functools.partial(resize_like_reference, short_side=self.spec.short_side, rounding=rounding)
         if self.backend == "decord":
             from zslbench.video.decord_reader import DecordVideo
 
             try:
                 video = DecordVideo(path, short_side, rounding=rounding)
-                return video.read(self.sampler.indices(video.num_frames, rng)), "decord"
+                frames = video.read(self.sampler.indices(video.num_frames, rng))
+                return (resize(frames) if resize else frames), "decord"
             except DecodeError:
                 exact = Video(path, short_side, threads, rounding=rounding)  # a broken file raises its own reason
-                frames = exact.read(self.sampler.indices(exact.num_frames, rng))
+                frames = exact.read(self.sampler.indices(exact.num_frames, rng), resize)
                 return frames, f"decord->{exact.mode}"
         video = Video(path, short_side, threads, sequential=self.backend == "pyav-sequential", rounding=rounding)
-        frames = video.read(self.sampler.indices(video.num_frames, rng))
+        frames = video.read(self.sampler.indices(video.num_frames, rng), resize)
         return frames, "seek->sequential" if video.fallbacks else video.mode
 
 

@@ -16,7 +16,7 @@ is offered only behind a verification (`zslbench data check --verify-decoder dec
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,21 @@ def _scaler():
     return _scalers[pid]
 
 
+class _Transformed:
+    """Where a read keeps its frames when each is transformed: `[i] = frame` stores transform(frame)
+    in `array`, made at the first frame's output shape and dtype."""
+
+    def __init__(self, count: int, transform: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.count, self.transform = count, transform
+        self.array = np.empty((0,), np.uint8)
+
+    def __setitem__(self, i: int, frame: np.ndarray) -> None:
+        value = self.transform(frame)
+        if self.array.ndim == 1:  # the first frame: now the shape is known
+            self.array = np.empty((self.count, *value.shape), value.dtype)
+        self.array[i] = value
+
+
 class _Mismatch(Exception):
     """A seek did not bring the wanted frame: read the video by counting instead."""
 
@@ -110,13 +125,23 @@ class Video:
         self._turns = self.index.rotation // 90
         self.size = self._coded_size[::-1] if self._turns % 2 else self._coded_size
 
-    def read(self, indices: np.ndarray) -> np.ndarray:
-        """uint8 RGB frames [*indices.shape, H, W, 3]; each distinct index is decoded once."""
+    def read(self, indices: np.ndarray, transform: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+        """uint8 RGB frames [*indices.shape, H, W, 3]; each distinct index is decoded once. `transform`
+        maps each decoded frame [H, W, 3] as it is kept (the result is the stack of its outputs), so a
+        video read at full size never holds all its full-size frames (`clips.resize: torch_bilinear`)."""
         unique, inverse = np.unique(np.asarray(indices).ravel(), return_inverse=True)
         if unique.size and (unique[0] < 0 or unique[-1] >= self.num_frames):
             raise DecodeError(self.path, f"frame {unique[-1]} asked of a video with {self.num_frames} frames")
         width, height = self.size
-        frames = np.empty((len(unique), height, width, 3), np.uint8)
+        if transform is None:
+            frames = np.empty((len(unique), height, width, 3), np.uint8)
+        else:
+            frames = _Transformed(len(unique), transform)
+        self._read_into(unique, frames)
+        kept = frames if transform is None else frames.array
+        return kept[inverse].reshape(*np.shape(indices), *kept.shape[1:])
+
+    def _read_into(self, unique: np.ndarray, frames: Any) -> None:
         if self.mode == "seek":
             try:
                 self._read_seeking(unique, frames)
@@ -125,7 +150,6 @@ class Video:
                 self._read_counting(unique, frames)
         else:
             self._read_counting(unique, frames)
-        return frames[inverse].reshape(*np.shape(indices), height, width, 3)
 
     def iter_frames(self) -> Iterator[np.ndarray]:
         """Every shown frame in order, uint8 RGB [H, W, 3] (for re-encoding)."""
