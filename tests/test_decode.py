@@ -46,16 +46,16 @@ def test_a_read_can_transform_each_frame_as_it_is_kept(index_video, sequential):
     """The transform sees each distinct frame once, full size, and only its outputs are kept."""
     seen = []
 
-    def halve(frame: np.ndarray) -> np.ndarray:
-        seen.append(frame.shape)
-        return frame[::2, ::2].astype(np.float32) / 255
+    def halve(frames: np.ndarray) -> np.ndarray:
+        seen.append(frames.shape)
+        return frames[:, ::2, ::2].astype(np.float32) / 255
 
     wanted = np.array([[5, 140, 5], [70, 3, 140]])  # unsorted, with repeats
     video = Video(index_video, sequential=sequential)
-    frames = video.read(wanted, halve)
+    frames = video.read(wanted, halve, group=3)
     assert frames.shape == (2, 3, 32, 48, 3) and frames.dtype == np.float32
     assert np.array_equal(frames, video.read(wanted)[..., ::2, ::2, :].astype(np.float32) / 255)
-    assert seen == [(64, 96, 3)] * 4  # frames 3, 5, 70 and 140, each once
+    assert seen == [(3, 64, 96, 3), (1, 64, 96, 3)]  # frames 3, 5, 70 and 140, each once, 3 at a time
 
 
 def test_scaled_size_keeps_the_aspect_ratio():

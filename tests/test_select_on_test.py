@@ -80,9 +80,10 @@ def test_the_selected_checkpoint_is_the_epoch_with_the_best_one_clip_test_top1(s
     assert selected["selected_on_test"]["value"] == pytest.approx(one_clip_epochs[best][0])
     weights = one_clip_epochs[best][1]
     assert all(torch.equal(selected["state_dict"][name], weights[name]) for name in weights)
-    assert selected["settings"]["model_selection"] == TEST_SET_SELECTION
+    assert selected["settings"]["model_selection"] == f"{TEST_SET_SELECTION}: epoch {best}"
     last = load_checkpoint(out / "checkpoint.pt")  # the last state stays the run's checkpoint
-    assert last["epoch"] == 2 and last["finished"] and last["settings"]["model_selection"] == TEST_SET_SELECTION
+    assert last["epoch"] == 2 and last["finished"] and last["settings"]["select_on_test"] is True
+    assert "model_selection" not in last["settings"]  # the last state was not chosen by the test set
     assert not list((out / "selection").glob("epoch_*"))  # no records: one clip is not the protocol's test
 
 
@@ -90,7 +91,7 @@ def test_selection_leaves_the_training_untouched_and_the_default_never_selects(s
     """`trained_tiny` is the same run without the flag: the same weights, but no selection and no note."""
     out, _ = selected_run
     plain = load_checkpoint(trained_tiny / "checkpoint.pt")
-    assert "model_selection" not in plain["settings"]
+    assert "model_selection" not in plain["settings"] and "select_on_test" not in plain["settings"]
     assert not (trained_tiny / "selection").exists() and not (trained_tiny / "selected_on_test.pt").exists()
     ours = load_checkpoint(out / "checkpoint.pt")["state_dict"]
     assert all(torch.equal(ours[key], value) for key, value in plain["state_dict"].items())
@@ -108,16 +109,20 @@ def test_eval_and_check_show_that_the_test_set_chose_the_model(runner, selected_
     args = ["eval", "--weights", str(out / "selected_on_test.pt"), *target(synth_dataset), "--results", str(results)]
     evaluated = runner.invoke(app, args)
     assert evaluated.exit_code == 0, evaluated.stderr
-    assert f"note: {TEST_SET_SELECTION}" in evaluated.stderr
+    note = load_checkpoint(out / "selected_on_test.pt")["settings"]["model_selection"]
+    assert note.startswith(TEST_SET_SELECTION) and f"note: {note}" in evaluated.stderr
+    last = [*args[:2], str(out / "checkpoint.pt"), *args[3:-1], str(tmp_path / "last")]
+    plain = runner.invoke(app, last)
+    assert plain.exit_code == 0 and "note:" not in plain.stderr  # the last state was not chosen by the test set
     assert runner.invoke(app, ["check", str(results), "--write-baseline", str(baseline)]).exit_code == 0
     shown = runner.invoke(app, ["check", str(results), "--against", str(baseline)])
     assert shown.exit_code == 0, shown.stdout
-    assert f"* e2e_r2plus1d: {TEST_SET_SELECTION}" in shown.stdout
+    assert f"* e2e_r2plus1d: {note}" in shown.stdout
     assert any(cell.endswith("*") for line in shown.stdout.splitlines() for cell in line.split())  # marked number
     rows = json.loads(runner.invoke(app, ["check", str(results), "--against", str(baseline), "--json"]).stdout)
-    assert rows and all(row["note"] == TEST_SET_SELECTION for row in rows)
+    assert rows and all(row["note"] == note for row in rows)
     markdown = runner.invoke(app, ["check", str(results), "--against", str(baseline), "--format", "md"]).stdout
-    assert f"\\* e2e_r2plus1d: {TEST_SET_SELECTION}" in markdown
+    assert f"\\* e2e_r2plus1d: {note}" in markdown
 
 
 def test_without_the_test_data_the_flag_fails_before_training(runner, synth_dataset, tmp_path):
@@ -131,3 +136,32 @@ def test_without_the_test_data_the_flag_fails_before_training(runner, synth_data
         assert message in failed.stderr and "--select-on-test" in failed.stderr
         assert len(failed.stderr.strip().splitlines()) == 1 and "Traceback" not in failed.stderr
         assert not out.exists()  # refused before the first step: no checkpoint, no metrics
+
+
+def test_a_run_killed_while_its_last_epoch_is_scored_resumes_into_the_scoring(selected_run, synth_dataset, tmp_path):
+    """The state such a kill leaves (the final checkpoint written unfinished, the last epoch not in
+    selection.json), made from a finished run's own files: --resume scores it and finishes the run."""
+    import shutil
+
+    from zslbench.models.checkpoint import save_checkpoint
+
+    out = tmp_path / "run"
+    shutil.copytree(selected_run[0], out)
+    state = load_checkpoint(out / "checkpoint.pt")
+    state.pop("format", None)
+    save_checkpoint(out / "checkpoint.pt", {**state, "finished": False})
+    selection = json.loads((out / "selection" / "selection.json").read_text())
+    scored = selection["epochs"].pop("2")
+    if selection["best"]["epoch"] == 2:
+        selection["best"] = {"epoch": 1, "value": selection["epochs"]["1"]["value"]}
+    (out / "selection" / "selection.json").write_text(json.dumps(selection))
+
+    from typer.testing import CliRunner
+
+    args = train_args(synth_dataset, out, *target(synth_dataset), "--select-on-test", "--resume")
+    resumed = CliRunner().invoke(app, args)
+    assert resumed.exit_code == 0, resumed.stderr
+    after = json.loads((out / "selection" / "selection.json").read_text())
+    assert after["epochs"]["2"] == scored and load_checkpoint(out / "checkpoint.pt")["finished"]
+    original = json.loads((selected_run[0] / "selection" / "selection.json").read_text())
+    assert after["best"] == original["best"]

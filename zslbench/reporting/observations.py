@@ -51,9 +51,25 @@ def unlike_shipped(protocol: dict[str, Any]) -> str:
     shipped = _shipped_data(protocol["name"])
     if shipped is None:
         return f"{protocol['name']} is not a shipped protocol"
-    ours = _comparable(protocol.get("resolved") or {})
+    resolved = protocol.get("resolved") or {}
+    ours = _comparable(resolved)
     differing = [key for key in sorted(set(ours) | set(shipped)) if ours.get(key) != shipped.get(key)]
-    return f"protocol content differs from the shipped {protocol['name']}: {', '.join(differing)}" if differing else ""
+    if differing:
+        return f"protocol content differs from the shipped {protocol['name']}: {', '.join(differing)}"
+    embedding = (resolved.get("embedding") or {}).get("model")
+    if embedding and protocol.get("fingerprint") != _shipped_fingerprint(protocol["name"], embedding):
+        return f"protocol content differs from the shipped {protocol['name']}: its class lists or word rules"
+    return ""
+
+
+@functools.cache
+def _shipped_fingerprint(name: str, embedding: str) -> str:
+    """The shipped protocol's fingerprint with `embedding`: it also covers class lists and word rules."""
+    import json
+
+    from zslbench.protocol.spec import load_protocol
+
+    return load_protocol(name, sets=[f"embedding.model={json.dumps(embedding)}"]).fingerprint
 
 
 @functools.cache

@@ -36,6 +36,7 @@ from zslbench.core.errors import ZslbenchError
 from zslbench.models.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from zslbench.protocol.spec import Protocol, load_protocol
 from zslbench.training.config import TrainConfig
+from zslbench.training.settings import TEST_SET_SELECTION
 from zslbench.training.state import RESUME_HINT
 from zslbench.video.sampler import ClipSpec
 from zslbench.video.sources import data_source
@@ -69,7 +70,7 @@ class SelectionOnTest:
         """None without --select-on-test. Otherwise check, before the first step, that selection can run
         (one process, an `all` split with top-1, every test dataset's data), and continue a resumed
         run's comparison; a resume that would switch the flag on or off is refused."""
-        was_on = bool(saved) and "model_selection" in (saved or {}).get("settings", {})
+        was_on = bool(saved) and bool((saved or {}).get("settings", {}).get("select_on_test"))
         if saved is not None and was_on != config.select_on_test:
             path = Path(config.out) / CHECKPOINT
             how = "with" if was_on else "without"
@@ -176,6 +177,8 @@ def _copy_selected(out: Path, best: dict[str, Any], top1: dict[str, float]) -> N
     state = load_checkpoint(out / CHECKPOINT)
     state.pop("format", None)  # save_checkpoint writes it first
     state["selected_on_test"] = {**best, "criterion": CRITERION, "top1": top1}
+    # the note every record of these weights carries; the run's other checkpoints were not selected
+    state["settings"] = {**state["settings"], "model_selection": f"{TEST_SET_SELECTION}: epoch {best['epoch']}"}
     save_checkpoint(out / SELECTED, state)
 
 

@@ -19,7 +19,7 @@ from zslbench.training.config import TrainConfig
 TEST_SET_SELECTION = (
     "selected on the test sets: the epoch with the best mean top-1 over all classes of the test datasets "
     "(one clip per video; ActivityNet left out), as the reference implementation did (optimistic)"
-)  # settings["model_selection"] of a run trained with --select-on-test (zslbench.training.selection)
+)  # settings["model_selection"] of the checkpoint --select-on-test selected (zslbench.training.selection)
 
 
 def protocol_reference(protocol: Protocol) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def resolve_settings(protocol: Protocol, config: TrainConfig, context: Context |
     if settings["loss"] not in LOSSES:
         raise ZslbenchError(f"unknown loss {settings['loss']!r}", f"choose one of {', '.join(LOSSES)}")
     if config.select_on_test:  # only then: older checkpoints lack the key, and resume skips what they lack
-        settings["model_selection"] = TEST_SET_SELECTION
+        settings["select_on_test"] = True  # the selected checkpoint alone gets `model_selection` (selection.py)
     return settings
 
 

@@ -160,12 +160,14 @@ def videos_identity(manifest: Manifest) -> dict[str, Any]:
 def check_resumable(path: Path, state: dict[str, Any], ours: dict[str, Any]) -> None:
     """Refuse, in one line naming the first difference, a resume whose settings differ from the
     checkpoint's; `ours` holds this run's values under the checkpoint's keys. Epochs may change
-    (nothing in a run depends on its total), as long as some are left to train."""
+    (nothing in a run depends on its total), as long as some are left to train, or the run stopped
+    after its last epoch but before it finished (its final checkpoint and `--select-on-test`'s last
+    scoring are then done)."""
     for what, theirs, mine in _comparisons(state, ours):
         if theirs is not _ABSENT and theirs != mine:
             raise ZslbenchError(f"cannot resume {path}: {_difference(what, theirs, mine)}", RESUME_HINT)
     done, epochs = int(state["epoch"]), ours["settings"]["epochs"]
-    if epochs <= done:
+    if epochs < done or (epochs == done and state.get("finished")):  # unfinished at its end: finish it
         finished = "is a finished run" if state.get("finished") else "has trained"
         raise ZslbenchError(
             f"{path} {finished} of {done} epoch(s); --epochs {epochs} leaves nothing to train",

@@ -471,11 +471,12 @@ def _finish(run: _Run, end: EpochEnd) -> TrainResult:
     sync_buffers(run.context, run.state.model)
     hashes = gather(run.context, weights_sha256(run.state.model.state_dict())[:16])
     if not stopped_early:
+        if run.selection is not None:  # single process only; scored before the run is finished, so
+            _save(run, finished=False, replica_hashes=hashes)  # a run killed meanwhile resumes into it
+            run.selection.catch_up(run.state.epoch, run.state.step)
         _save(run, finished=True, replica_hashes=hashes)
         if run.context.is_main:
             _write_failures(run.out, run.account.failures)
-        if run.selection is not None:  # single process only (SelectionOnTest.start)
-            run.selection.after_epoch(run.state.epoch)
     barrier(run.context)
     return _result(run, replica_hashes=hashes, stopped_early=stopped_early)
 

@@ -80,18 +80,33 @@ def _scaler():
 
 
 class _Transformed:
-    """Where a read keeps its frames when each is transformed: `[i] = frame` stores transform(frame)
-    in `array`, made at the first frame's output shape and dtype."""
+    """Where a read keeps its frames when they are transformed: `[i] = frame` collects frame i, and
+    every `group` frames (and at `finish`) the transform maps the collected [n, H, W, 3] to [n, ...],
+    stored in `array`, so only one group is held at full size."""
 
-    def __init__(self, count: int, transform: Callable[[np.ndarray], np.ndarray]) -> None:
-        self.count, self.transform = count, transform
+    def __init__(self, count: int, transform: Callable[[np.ndarray], np.ndarray], group: int) -> None:
+        self.count, self.transform, self.group = count, transform, group
         self.array = np.empty((0,), np.uint8)
+        self.pending: list[tuple[int, np.ndarray]] = []
 
     def __setitem__(self, i: int, frame: np.ndarray) -> None:
-        value = self.transform(frame)
-        if self.array.ndim == 1:  # the first frame: now the shape is known
-            self.array = np.empty((self.count, *value.shape), value.dtype)
-        self.array[i] = value
+        self.pending.append((i, frame))
+        if len(self.pending) == self.group:
+            self._flush()
+
+    def finish(self) -> np.ndarray:
+        self._flush()
+        return self.array
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        rows, frames = zip(*self.pending, strict=True)
+        values = self.transform(np.stack(frames))
+        if self.array.ndim == 1:  # the first group: now the shape is known
+            self.array = np.empty((self.count, *values.shape[1:]), values.dtype)
+        self.array[list(rows)] = values
+        self.pending = []
 
 
 class _Mismatch(Exception):
@@ -125,10 +140,13 @@ class Video:
         self._turns = self.index.rotation // 90
         self.size = self._coded_size[::-1] if self._turns % 2 else self._coded_size
 
-    def read(self, indices: np.ndarray, transform: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    def read(
+        self, indices: np.ndarray, transform: Callable[[np.ndarray], np.ndarray] | None = None, group: int = 16
+    ) -> np.ndarray:
         """uint8 RGB frames [*indices.shape, H, W, 3]; each distinct index is decoded once. `transform`
-        maps each decoded frame [H, W, 3] as it is kept (the result is the stack of its outputs), so a
-        video read at full size never holds all its full-size frames (`clips.resize: torch_bilinear`)."""
+        maps the decoded frames [n, H, W, 3] to [n, ...], `group` at a time as they are kept (the
+        result is the stack of its outputs), so a video read at full size never holds all its
+        full-size frames (`clips.resize: torch_bilinear`)."""
         unique, inverse = np.unique(np.asarray(indices).ravel(), return_inverse=True)
         if unique.size and (unique[0] < 0 or unique[-1] >= self.num_frames):
             raise DecodeError(self.path, f"frame {unique[-1]} asked of a video with {self.num_frames} frames")
@@ -136,9 +154,9 @@ class Video:
         if transform is None:
             frames = np.empty((len(unique), height, width, 3), np.uint8)
         else:
-            frames = _Transformed(len(unique), transform)
+            frames = _Transformed(len(unique), transform, group)
         self._read_into(unique, frames)
-        kept = frames if transform is None else frames.array
+        kept = frames if transform is None else frames.finish()
         return kept[inverse].reshape(*np.shape(indices), *kept.shape[1:])
 
     def _read_into(self, unique: np.ndarray, frames: Any) -> None:

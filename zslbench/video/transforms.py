@@ -22,7 +22,7 @@ from zslbench.video.normalisation import KINETICS_MEAN, KINETICS_STD
 if TYPE_CHECKING:
     import torch
 
-RESIZE_CHUNK = 32  # frames scaled at once by resize_like_reference: bounds the float copy of a 1080p video
+RESIZE_GROUP = 16  # frames resize_like_reference scales at once: one clip, as the reference's smallest stack
 
 
 def crop_offsets(
@@ -72,9 +72,13 @@ def reference_size(height: int, width: int, short_side: int) -> tuple[int, int]:
 def resize_like_reference(frames: np.ndarray, short_side: int, rounding: str = "floor") -> np.ndarray:
     """uint8 [..., H, W, 3] -> float32 [..., h, w, 3] in [0, 1]: the reference's ToFloatTensorInZeroOne
     then Resize (auxiliary/transforms.py): x / 255 as float32, then torch's bilinear interpolation,
-    align_corners=False, no antialiasing, over the whole stack. The output size is given, so source
-    coordinates map by input / output size, as torch 1.2 did; a `scale_factor` in torch >= 1.6 maps by
-    1 / scale instead (another 170-wide image). `rounding`: "round" for zslbench's sizes instead."""
+    align_corners=False, no antialiasing. The output size is given, so source coordinates map by
+    input / output size, as torch 1.2 did; a `scale_factor` in torch >= 1.6 maps by 1 / scale instead
+    (another 170-wide image). `rounding`: "round" for zslbench's sizes instead.
+
+    The reference resized a clip stack at once (16 frames or more). torch's CPU kernel takes another
+    code path for fewer planes, one float32 ulp apart at some sizes, so frames go through it in groups
+    of RESIZE_GROUP, the last group padded with its last frame: the same pixels as any larger stack."""
     import torch
 
     *lead, height, width, _ = frames.shape
@@ -83,11 +87,16 @@ def resize_like_reference(frames: np.ndarray, short_side: int, rounding: str = "
     else:
         size = tuple(max(1, round(side * short_side / min(height, width))) for side in (height, width))
     stack = torch.from_numpy(np.ascontiguousarray(frames)).reshape(-1, height, width, 3)
-    out = torch.empty((stack.shape[0], *size, 3), dtype=torch.float32)
-    for first in range(0, stack.shape[0], RESIZE_CHUNK):  # each plane is scaled on its own: chunks agree
-        planes = stack[first : first + RESIZE_CHUNK].permute(3, 0, 1, 2).to(torch.float32) / 255  # [3, n, H, W]
+    count = stack.shape[0]
+    out = torch.empty((count, *size, 3), dtype=torch.float32)
+    for first in range(0, count, RESIZE_GROUP):
+        group = stack[first : first + RESIZE_GROUP]
+        kept = group.shape[0]
+        if kept < RESIZE_GROUP:
+            group = torch.cat([group, group[-1:].expand(RESIZE_GROUP - kept, *group.shape[1:])])
+        planes = group.permute(3, 0, 1, 2).to(torch.float32) / 255  # [3, frames, H, W], as the reference
         resized = torch.nn.functional.interpolate(planes, size=size, mode="bilinear", align_corners=False)
-        out[first : first + RESIZE_CHUNK] = resized.permute(1, 2, 3, 0)
+        out[first : first + kept] = resized.permute(1, 2, 3, 0)[:kept]
     return out.reshape(*lead, *size, 3).numpy()
 
 
