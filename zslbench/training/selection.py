@@ -34,7 +34,7 @@ from zslbench.core.atomic import write_text
 from zslbench.core.distributed import Context
 from zslbench.core.errors import ZslbenchError
 from zslbench.models.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
-from zslbench.protocol.spec import Protocol, load_protocol
+from zslbench.protocol.spec import Protocol
 from zslbench.training.config import TrainConfig
 from zslbench.training.settings import TEST_SET_SELECTION
 from zslbench.training.state import RESUME_HINT
@@ -56,6 +56,7 @@ class SelectionOnTest:
     """The comparison across epochs: each evaluated epoch's criterion, and the best one so far."""
 
     config: TrainConfig
+    protocol: Protocol  # the run's, loaded once
     epochs: dict[str, dict[str, Any]] = field(default_factory=dict)  # "3" -> {"value", "top1": {dataset: %}}
     best: dict[str, Any] | None = None  # {"epoch": 3, "value": 41.2}
 
@@ -78,7 +79,7 @@ class SelectionOnTest:
         if not config.select_on_test:
             return None
         _check_can_select(protocol, config.data, context)
-        selection = cls(config)
+        selection = cls(config, protocol)
         if saved is not None:
             selection._load()
         return selection
@@ -112,8 +113,7 @@ class SelectionOnTest:
         same weights."""
         from zslbench.evaluation.test_clips import score_with_clips
 
-        config = self.config
-        protocol = load_protocol(config.protocol)
+        config, protocol = self.config, self.protocol
         one_clip = dataclasses.replace(ClipSpec.from_protocol(protocol.data["clips"]), test_clips=1)
         with _rng_kept():
             return score_with_clips(
@@ -151,18 +151,16 @@ def _check_can_select(protocol: Protocol, data: dict[str, Path], context: Contex
             f"--select-on-test compares top-1 on the `all` split, which {protocol.name} does not score",
             "add `{kind: all}` to evaluation.splits and top1 to evaluation.metrics (--set), or drop --select-on-test",
         )
-    for test in protocol.test_classes():
-        if test.name not in selection_datasets(protocol):
-            continue
+    for name in selection_datasets(protocol):
         try:
-            path = data_source(test.name, data).path
+            path = data_source(name, data).path
         except ZslbenchError as err:
-            message = f"--select-on-test evaluates on {test.name} after every epoch: {err.message}"
+            message = f"--select-on-test evaluates on {name} after every epoch: {err.message}"
             raise ZslbenchError(message, err.hint) from None
         if not path.exists():
             raise ZslbenchError(
-                f"--select-on-test evaluates on {test.name} after every epoch, but {path} does not exist",
-                f"pass --data {test.name}=PATH with its videos' manifest or folder",
+                f"--select-on-test evaluates on {name} after every epoch, but {path} does not exist",
+                f"pass --data {name}=PATH with its videos' manifest or folder",
             )
 
 

@@ -15,6 +15,7 @@ is offered only behind a verification (`zslbench data check --verify-decoder dec
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -53,15 +54,12 @@ def probe(path: Path | str) -> FrameIndex:
 
 
 def scaled_size(width: int, height: int, short_side: int, rounding: str = "round") -> tuple[int, int]:
-    """(width, height) with the shorter side equal to `short_side`, aspect ratio kept; the long side
-    rounded (320x240 -> 171x128), or with `rounding="floor"` floored as the reference's torch resize
-    sized its output (-> 170x128; `transforms.reference_size`)."""
-    if rounding == "floor":
-        from zslbench.video.transforms import reference_size
-
-        return reference_size(height, width, short_side)[::-1]
+    """(width, height) with the shorter side equal to `short_side`, aspect ratio kept; each side
+    rounded (320x240 -> 171x128), or with `rounding="floor"` floored as the reference's torch 1.2
+    `Resize` sized its output: floor(side x scale) in double precision (-> 170x128)."""
     scale = short_side / min(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    whole = math.floor if rounding == "floor" else round
+    return max(1, whole(width * scale)), max(1, whole(height * scale))
 
 
 _scalers: dict[int, Any] = {}

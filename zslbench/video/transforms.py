@@ -11,7 +11,6 @@ The reference implementation's resize (`clips.resize: torch_bilinear`) works on 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -61,14 +60,6 @@ def crop_clips(
     return np.ascontiguousarray(np.stack(clips))
 
 
-def reference_size(height: int, width: int, short_side: int) -> tuple[int, int]:
-    """(height, width) the reference's `Resize(short_side)` gives: scale = short_side / min(h, w), each
-    side floor(side x scale) in double precision, as torch 1.2's interpolate sized its output (320x240
-    -> 170x128)."""
-    scale = float(short_side) / min(height, width)
-    return max(1, math.floor(height * scale)), max(1, math.floor(width * scale))
-
-
 def resize_like_reference(frames: np.ndarray, short_side: int, rounding: str = "floor") -> np.ndarray:
     """uint8 [..., H, W, 3] -> float32 [..., h, w, 3] in [0, 1]: the reference's ToFloatTensorInZeroOne
     then Resize (auxiliary/transforms.py): x / 255 as float32, then torch's bilinear interpolation,
@@ -81,11 +72,10 @@ def resize_like_reference(frames: np.ndarray, short_side: int, rounding: str = "
     of RESIZE_GROUP, the last group padded with its last frame: the same pixels as any larger stack."""
     import torch
 
+    from zslbench.video.decode import scaled_size
+
     *lead, height, width, _ = frames.shape
-    if rounding == "floor":
-        size = reference_size(height, width, short_side)
-    else:
-        size = tuple(max(1, round(side * short_side / min(height, width))) for side in (height, width))
+    size = scaled_size(width, height, short_side, rounding)[::-1]
     stack = torch.from_numpy(np.ascontiguousarray(frames)).reshape(-1, height, width, 3)
     count = stack.shape[0]
     out = torch.empty((count, *size, 3), dtype=torch.float32)
