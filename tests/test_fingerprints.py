@@ -317,3 +317,22 @@ def test_class_vectors_are_keyed_by_the_libraries_that_compute_them(tmp_path, fr
     embed_class_lists(classes, embedder)
     assert len(list((fresh_cache / "class_vectors").glob("*.npz"))) == 2  # ...computed by other libraries
     assert "fasttext" in FastTextEmbedder.libraries  # fastText computes every vector it returns
+
+
+def test_feature_cache_sampling_keeps_old_keys_and_moves_with_test_crops_and_segments():
+    """A feature cache made before `test_crops` existed stays valid; a 3-crop or TSN-segment test read
+    never meets a 1-crop one in the cache."""
+    from dataclasses import asdict, replace
+
+    from zslbench.core.hashing import sha256_json
+    from zslbench.protocol.spec import identity_data
+    from zslbench.video.sampler import ClipSpec
+
+    def key(clips: dict) -> str:
+        return sha256_json(sampling_identity(identity_data({"clips": clips})["clips"], (0.5,) * 3, (0.25,) * 3))
+
+    spec = ClipSpec()
+    before = {name: value for name, value in asdict(spec).items() if name != "test_crops"}
+    assert key(asdict(spec)) == key(before)
+    moved = [replace(spec, test_crops=3), replace(spec, test_position="segments"), replace(spec, clip_len=8)]
+    assert len({key(asdict(other)) for other in moved} | {key(asdict(spec))}) == 4

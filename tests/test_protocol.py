@@ -365,3 +365,71 @@ def test_a_crop_larger_than_the_short_side_is_a_protocol_error(runner):
     result = runner.invoke(app, ["protocols", "show", "brattoli2020-k700-ucf-hmdb", "--set", "clips.crop=200"])
     assert result.exit_code == 2
     assert "clips.crop 200 is larger than clips.short_side 128" in single_error_line(result)
+
+
+# Each shipped protocol's fingerprint before `clips.test_crops`, the `segments` positions and the
+# `model_input` section existed: settings added at their neutral values must not move one (records,
+# checkpoints and feature caches name these).
+SHIPPED_FINGERPRINTS = {
+    "brattoli2020-k400-ucf-hmdb-reference": "a208a5011591d6706cbcc51df1b4dc59098dba95746a3e2efb5b34494f08a2d8",
+    "brattoli2020-k400-ucf-hmdb": "55fd7a302ce3500a0eb347cb940d416a0f16527d9f5ae27d475e1460723a73b9",
+    "brattoli2020-k700-ucf-hmdb-anet-reference": "f7f06e176db95eb191d81fbce69a736d9fe6ea1c4df14955571a265395a9a5d8",
+    "brattoli2020-k700-ucf-hmdb-anet": "953adffb49e14454574f9e0cd05bcfd293ac8d89f5aa98f18f9f5a5113290979",
+    "brattoli2020-k700-ucf-hmdb-reference": "24cbc7fcc772739e83282f6d07dd8c47743982b780fafcd8ce81b9e2325142f3",
+    "brattoli2020-k700-ucf-hmdb": "26ea9e050c51663bf97c8708d52b513aabd10113da2b1d78079e7d7fb7101bba",
+    "truze-k400-ucf-hmdb": "d4b69e6764f64c7372ecc30b30c2c6a10aabb95593bc6a68ff8812d0e66c397f",
+}
+
+
+def test_shipped_fingerprints_stay_as_they_were_before_the_video_text_settings():
+    assert {name: load_protocol(name).fingerprint for name in SHIPPED_FINGERPRINTS} == SHIPPED_FINGERPRINTS
+    for name in shipped_protocols():
+        proto = load_protocol(name)
+        assert proto.data["clips"]["test_crops"] == 1 and proto.model_input == {}
+        assert set(proto.data["model_input"].values()) == {None}
+
+
+def test_video_text_settings_move_the_fingerprint_and_model_input_names_the_pins(tmp_path):
+    plain = read_protocol(write_protocol(tmp_path))
+    neutral = write_protocol(
+        tmp_path / "n", MINIMAL + "clips: {test_crops: 1}\nmodel_input: {frames: null, crops: null}\n"
+    )
+    assert read_protocol(neutral).fingerprint == plain.fingerprint
+    sets = ["clips.test_crops=3", "clips.test_position=segments", "clips.train_position=segments"]
+    sets += ["model_input.frames=16", "model_input.sampling=dense", "model_input.crops=1", "model_input.views=3"]
+    moved = {item: read_protocol(plain.path, [item]) for item in sets}
+    assert len({proto.fingerprint for proto in moved.values()} | {plain.fingerprint}) == len(sets) + 1
+    assert [proto.changed for proto in moved.values()] == [(item.split("=")[0],) for item in sets]
+    assert moved["model_input.frames=16"].model_input == {"frames": 16}
+    assert moved["clips.test_crops=3"].model_input == {}
+    both = read_protocol(plain.path, ["model_input={size: 336, view_average: score}"])
+    assert both.model_input == {"size": 336, "view_average": "score"}
+    back = read_protocol(plain.path, ["model_input.frames=16", "model_input.frames=null"])
+    assert back.fingerprint == plain.fingerprint and back.changed == ()
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ("model_input.crops=2", r"^--set model_input.crops=2: model_input.crops must be one of 1, 3, got 2$"),
+        ("model_input.sampling=foo", r"^--set model_input.sampling=foo: model_input.sampling must be one of "),
+        ("model_input.frames=0", r"^--set model_input.frames=0: model_input.frames must be an integer in \[1, 512\]"),
+        ("model_input.size=7", r"^--set model_input.size=7: model_input.size must be an integer in \[8, 4096\]"),
+        ("model_input.views=true", r"^--set model_input.views=true: model_input.views must be an integer"),
+        ("model_input.frame=8", r"^--set model_input.frame=8: unknown key 'frame' in model_input. Did you mean"),
+        ("clips.test_crops=2", r"^--set clips.test_crops=2: clips.test_crops must be one of 1, 3, got 2$"),
+        ("clips.test_position=tsn", r"^--set clips.test_position=tsn: clips.test_position must be one of .*segments"),
+    ],
+)
+def test_a_bad_video_text_setting_is_one_error_naming_the_key(item, expected):
+    with pytest.raises(ZslbenchError) as err:
+        load_protocol(sets=[item])
+    assert re.search(expected, err.value.message), err.value.message
+    assert err.value.hint and "\n" not in str(err.value)
+
+
+def test_a_frame_stride_no_segment_placement_reads_is_refused():
+    both = ["clips.train_position=segments", "clips.test_position=segments", "clips.frame_stride=2"]
+    with pytest.raises(ZslbenchError, match=r"^--set clips.frame_stride=2: .*segments read one frame per segment"):
+        load_protocol(sets=both)
+    assert load_protocol(sets=both[1:]).data["clips"]["frame_stride"] == 2  # training still reads strided clips

@@ -66,6 +66,18 @@ DAYS = Bound(0, 1e6, "a number of days, e.g. 30")
 COUNT = Bound(1, INT_MAX, "a whole number from 1")  # epochs, batch size, steps, ...
 WORKERS = Bound(0, 1024, "processes besides this one; 0 does the work here")
 PREFETCH = Bound(1, 1024, "batches each worker prepares ahead, e.g. 2")
+# What a video-text model reads (models/video_input.py VideoInput; the protocol's `model_input` pins):
+INPUT_FRAMES = Bound(1, 512, "frames per clip, e.g. 8, 16 or 32")
+INPUT_STRIDE = Bound(1, 1024, "frames between two read frames of a dense clip; 1 reads consecutive frames")
+INPUT_SIZE = Bound(8, 4096, "the square input side in pixels, e.g. 224 for ViT-B/16")
+INPUT_VIEWS = Bound(1, 64, "temporal views (clips) per video, e.g. 1 or 3")
+# "segments": the video cut into `frames` equal segments, one frame from each (TSN, Wang et al. 2016;
+# what ViFi-CLIP, X-CLIP and Open-VCLIP test with); "dense": `frames` frames `stride` apart.
+INPUT_SAMPLINGS = ("segments", "dense")
+# How a video's views become one score: the mean of their L2-normalised embeddings ("embedding"),
+# or the mean of their cosine similarities to each class ("score", as MMAction2 averages views).
+INPUT_VIEW_AVERAGES = ("embedding", "score")
+INPUT_CROPS = (1, 3)  # one centre crop, or three along the long side (left, centre, right)
 MAX_SWEEP_POINTS = 10_001  # 0:2:0.0002; a finer sweep only takes minutes to say the same
 
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")

@@ -23,7 +23,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from zslbench.core.bounds import TAU
+from zslbench.core.bounds import (
+    INPUT_CROPS,
+    INPUT_FRAMES,
+    INPUT_SAMPLINGS,
+    INPUT_SIZE,
+    INPUT_STRIDE,
+    INPUT_VIEW_AVERAGES,
+    INPUT_VIEWS,
+    TAU,
+    Bound,
+)
 from zslbench.core.errors import ZslbenchError, did_you_mean, unknown_name_error
 from zslbench.core.hashing import sha256_json
 from zslbench.core.paths import data_dir
@@ -52,10 +62,13 @@ SPLIT_KINDS = ("random_half", "all", "unseen", "gzsl")
 ONE_SHOT_SPLITS = ("all", "unseen", "gzsl")  # split kinds without repeats
 
 BATCH_SCOPES = ("global", "device")
+# What a video-text model reads, pinned by the protocol (null: the model's own; models/video_input.py)
+MODEL_INPUT_KEYS = ("frames", "sampling", "stride", "size", "views", "crops", "view_average")
 # How clips are placed and made (video/sampler.py ClipSpec says what each choice does); the first
-# choice of each is zslbench's, "reference" / the last the reference implementation's.
-TRAIN_POSITIONS = ("uniform", "reference")
-TEST_POSITIONS = ("spread", "reference")
+# choice of each is zslbench's, "reference" / the second the reference implementation's; "segments" is
+# TSN's (Wang et al. 2016), as the CLIP-era video-text models read videos.
+TRAIN_POSITIONS = ("uniform", "reference", "segments")
+TEST_POSITIONS = ("spread", "reference", "segments")
 RESIZES = ("decoder", "torch_bilinear")
 ROUNDINGS = ("round", "floor")
 CROP_ROUNDINGS = ("floor", "half_even")
@@ -72,8 +85,18 @@ LATER_SETTINGS: dict[tuple[str, ...], Any] = {
     ("clips", "resize_rounding"): "round",
     ("clips", "crop_rounding"): "floor",
     ("clips", "train_augment"): "per_clip",
+    ("clips", "test_crops"): 1,
     ("published_as",): "",
+    **{("model_input", key): None for key in MODEL_INPUT_KEYS},
 }
+
+_PIN_DOC = "null: the model's own"
+
+
+def _pin(bound: Bound) -> Field:
+    """A nullable `model_input` integer in `bound`'s range (the one `VideoInput.checked` applies)."""
+    return Field(int, default=None, nullable=True, min=bound.low, max=bound.high, doc=f"{_PIN_DOC}; else {bound.hint}")
+
 
 SCHEMA = Section(
     {
@@ -159,7 +182,43 @@ SCHEMA = Section(
                 "resize_rounding": Field(str, default="round", choices=ROUNDINGS),
                 "crop_rounding": Field(str, default="floor", choices=CROP_ROUNDINGS),
                 "train_augment": Field(str, default="per_clip", choices=AUGMENTS),
+                "test_crops": Field(
+                    int,
+                    default=1,
+                    choices=INPUT_CROPS,
+                    doc="crops per test clip: the centre one, or 3 along the long side (left, centre, right)",
+                ),
             }
+        ),
+        "model_input": Section(
+            {
+                "frames": _pin(INPUT_FRAMES),
+                "sampling": Field(
+                    str,
+                    default=None,
+                    nullable=True,
+                    choices=INPUT_SAMPLINGS,
+                    doc=f"{_PIN_DOC}; segments: one frame per TSN segment; dense: frames `stride` apart",
+                ),
+                "stride": _pin(INPUT_STRIDE),
+                "size": _pin(INPUT_SIZE),
+                "views": _pin(INPUT_VIEWS),
+                "crops": Field(
+                    int,
+                    default=None,
+                    nullable=True,
+                    choices=INPUT_CROPS,
+                    doc=f"{_PIN_DOC}; 1: the centre crop; 3: left, centre and right along the long side",
+                ),
+                "view_average": Field(
+                    str,
+                    default=None,
+                    nullable=True,
+                    choices=INPUT_VIEW_AVERAGES,
+                    doc=f"{_PIN_DOC}; the mean of the views' embeddings, or of their class scores",
+                ),
+            },
+            doc="what a video-text model reads; each null key is the model's own (models/video_input.py)",
         ),
         "published_as": Field(
             str, default="", doc="the protocol whose published numbers `check` compares this one's results with"
@@ -204,6 +263,13 @@ class Protocol:
     @property
     def tau(self) -> float:
         return self.data["overlap"]["tau"]
+
+    @property
+    def model_input(self) -> dict[str, Any]:
+        """The video-text input settings the protocol pins ({"frames": 8, ...}); empty: every model
+        reads its own input (its `VideoInput`)."""
+        pins = self.data.get("model_input") or {}
+        return {key: value for key, value in pins.items() if value is not None}
 
     @property
     def base_dir(self) -> Path | None:
@@ -311,13 +377,22 @@ def check_tau(tau: float) -> float:
 
 def identity_data(data: dict[str, Any]) -> dict[str, Any]:
     """The resolved protocol as fingerprints and cache keys see it: without the LATER_SETTINGS left at
-    the values zslbench used before they existed."""
+    the values zslbench used before they existed, and without a section (`model_input`) that this
+    leaves empty."""
     out = copy.deepcopy(data)
+    emptied = set()
     for path, neutral in LATER_SETTINGS.items():
         *parents, key = path
         section = functools.reduce(lambda node, name: node.get(name, {}), parents, out)
         if key in section and section[key] == neutral:
             del section[key]
+            if parents:
+                emptied.add(tuple(parents))
+    for parents in emptied:
+        *above, name = parents
+        holder = functools.reduce(lambda node, part: node.get(part, {}), above, out)
+        if holder.get(name) == {}:
+            del holder[name]
     return out
 
 
@@ -394,7 +469,8 @@ def _origin(path: Path, sets: Sequence[str], section: str) -> str:
 
 def _check_clips(path: Path | str, clips: dict[str, Any]) -> None:
     """A crop larger than the short side the videos are scaled to would fail on every video, one by
-    one, during training; it is a protocol error, found when the protocol loads."""
+    one, during training; it is a protocol error, found when the protocol loads. So is a frame_stride
+    that no placement reads (reference: consecutive frames; segments: one frame per TSN segment)."""
     if clips["crop"] > clips["short_side"]:
         raise ZslbenchError(
             f"{path}: clips.crop {clips['crop']} is larger than clips.short_side {clips['short_side']}",
@@ -406,6 +482,12 @@ def _check_clips(path: Path | str, clips: dict[str, Any]) -> None:
             f"{path}: clips.{reference[0]} reference reads consecutive frames, "
             f"clips.frame_stride is {clips['frame_stride']}",
             "set clips.frame_stride to 1, or use zslbench's placement (uniform / spread)",
+        )
+    if clips["frame_stride"] != 1 and clips["train_position"] == clips["test_position"] == "segments":
+        raise ZslbenchError(
+            f"{path}: clips.train_position and clips.test_position segments read one frame per segment, "
+            f"clips.frame_stride {clips['frame_stride']} would apply to neither",
+            "set clips.frame_stride to 1",
         )
 
 

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from zslbench.video.decode import DEFAULT_BACKEND, DecodeError, Video
 from zslbench.video.manifest import VideoRecord
 from zslbench.video.sampler import ClipSampler, ClipSpec, Mode
-from zslbench.video.transforms import crop_clips, resize_like_reference
+from zslbench.video.transforms import crop_clips, crop_views, resize_like_reference
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,11 @@ class Failure:
 
 class VideoClipDataset(Dataset):
     """Item i: {"clips": uint8 [clips, T, crop, crop, 3], "label": int, "index": i, "decoder": str},
-    or a Failure; with `clips.resize: torch_bilinear` the clips are float32 in [0, 1] (the reference's
-    resize makes fractional pixels). "decoder" names how the video was read: "seek" or "sequential" (the exact reader),
-    "decord", or a fallback such as "decord->sequential".
+    or a Failure. Testing with `clips.test_crops: 3`, "clips" is [clips x 3, T, crop, crop, 3]: clip-major,
+    then the left / top, centre and right / bottom crop (`transforms.crop_views`). With `clips.resize:
+    torch_bilinear` the clips are float32 in [0, 1] (the reference's resize makes fractional pixels).
+    "decoder" names how the video was read: "seek" or "sequential" (the exact reader), "decord", or a
+    fallback such as "decord->sequential".
 
     Randomness (clip positions, crops, flips) comes from a generator seeded by (seed, epoch, i), so
     an item is the same whichever worker loads it and a resumed run sees the same clips.
@@ -75,8 +77,7 @@ class VideoClipDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.sampler.mode == "train" else None
         try:
             frames, decoder = self._read(record.path, rng)
-            per_video = self.spec.train_augment == "per_video"
-            clips = crop_clips(frames, self.spec.crop, rng, self.spec.crop_rounding, per_video)
+            clips = self._crop(frames, rng)
         except DecodeError as err:
             return Failure(index, str(record.path), err.reason)
         except ValueError as err:  # e.g. frames smaller than the crop
@@ -87,6 +88,13 @@ class VideoClipDataset(Dataset):
             "index": index,
             "decoder": decoder,
         }
+
+    def _crop(self, frames: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+        """[clips, T, H, W, 3] -> the item's clips: random crops and flips (training), the test crops."""
+        if self.sampler.mode == "test":
+            return crop_views(frames, self.spec.crop, self.spec.test_crops, self.spec.crop_rounding)
+        per_video = self.spec.train_augment == "per_video"
+        return crop_clips(frames, self.spec.crop, rng, self.spec.crop_rounding, per_video)
 
     def _read(self, path, rng: np.random.Generator | None) -> tuple[np.ndarray, str]:
         """The sampled frames (resized, with `clips.resize: torch_bilinear`), and how they were read;

@@ -1,6 +1,6 @@
 """Which frames of a video each clip reads: pure index arithmetic, testable without video.
 
-Two placements of each kind, named by the protocol's `clips` section:
+Three placements of each kind, named by the protocol's `clips` section:
 
 - zslbench's (`train_position: uniform`, `test_position: spread`): training reads `n` clips, each
   starting anywhere in [0, frames - span]; testing spreads `n` clips linearly over the valid starts
@@ -11,6 +11,12 @@ Two placements of each kind, named by the protocol's `clips` section:
   reader keeps each wanted frame once, in order, so clips that overlap (period < clip_len, i.e. fewer
   than 400 frames for 25 clips) share frames; a frame past the end repeats the last frame; and the kept
   frames are then repeated from the first until there are n x clip_len, and cut into the n clips.
+- TSN segments (`segments`; Wang et al., ECCV 2016, Sec. 3.1; how ViFi-CLIP, X-CLIP and Open-VCLIP
+  read videos): the whole video is cut into `clip_len` equal segments and each clip takes one frame
+  from each. Testing, view k of V reads frame floor(n / clip_len x (i + (k + 0.5) / V)) of segment i:
+  for V = 1 each segment's middle frame (the test sampling of TSN's code and MMAction2's SampleFrames).
+  Training draws one frame at a uniformly random time inside each segment. `frame_stride` does not
+  apply; a video of fewer than `clip_len` frames repeats frames.
 
 Every clip always has exactly `clip_len` frames.
 """
@@ -35,7 +41,9 @@ class ClipSpec:
     (see `transforms.resize_like_reference`). `resize_rounding`: how the long side's length is made
     whole ("round"; the reference's "floor"). `crop_rounding`: the centre crop's offset, (size - crop)
     / 2 floored, or rounded half to even (the reference's Python `round`). `train_augment`: a random
-    crop and flip per clip, or one per video shared by its clips (the reference)."""
+    crop and flip per clip, or one per video shared by its clips (the reference). `test_crops`: 1 (the
+    centre crop) or 3 crops along the long side per test clip (`transforms.crop_views`); training
+    ignores it."""
 
     clip_len: int = 16
     frame_stride: int = 1
@@ -49,6 +57,7 @@ class ClipSpec:
     resize_rounding: str = "round"
     crop_rounding: str = "floor"
     train_augment: str = "per_clip"
+    test_crops: int = 1
 
     @classmethod
     def from_protocol(cls, clips: dict[str, Any]) -> ClipSpec:
@@ -91,6 +100,10 @@ class ClipSampler:
 
     def indices(self, n_frames: int, rng: np.random.Generator | None = None) -> np.ndarray:
         """Frame indices, int64 [clips, clip_len], all in [0, n_frames)."""
+        if self.position == "segments":
+            if self.mode == "train" and rng is None:
+                raise ValueError("training sampling needs a random generator")
+            return segment_indices(n_frames, self.spec.clip_len, self.num_clips, rng if self.mode == "train" else None)
         if self.position == "reference":
             if self.mode == "train" and rng is None:
                 raise ValueError("training sampling needs a random generator")
@@ -118,3 +131,26 @@ def reference_indices(n_frames: int, clip_len: int, clips: int, rng: np.random.G
     while kept.size < total:
         kept = np.concatenate([kept, kept[: total - kept.size]])
     return kept[:total].reshape(clips, clip_len)
+
+
+def segment_indices(n_frames: int, clip_len: int, clips: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """TSN frames (Wang et al., ECCV 2016), int64 [clips, clip_len]: frame i of a clip lies in segment i
+    of `clip_len` equal segments, [n i / clip_len, n (i + 1) / clip_len) in frame units.
+
+    Without `rng` (testing), clip k of `clips` reads floor(n / clip_len x (i + (k + 0.5) / clips)),
+    computed in integers (exact for any n); for one clip, each segment's middle frame. With `rng`
+    (training), each clip reads the frame shown at a uniformly random time in each segment: time t drawn
+    from the n steps of 1 / clip_len frame that the segment spans, frame floor(t). Every frame of the
+    segment is then equally likely when clip_len divides n; a frame the segment shares with its neighbour
+    counts by its share. Fewer than clip_len frames: segments fall inside one frame, which repeats."""
+    if n_frames < 1:
+        raise ValueError(f"a video needs at least one frame, got {n_frames}")
+    segment = np.arange(clip_len, dtype=np.int64)[None, :]
+    if rng is None:
+        view = np.arange(clips, dtype=np.int64)[:, None]
+        numerator = n_frames * (2 * segment * clips + 2 * view + 1)
+        frames = numerator // (2 * clip_len * clips)
+    else:
+        steps = rng.integers(0, n_frames, size=(clips, clip_len), dtype=np.int64)
+        frames = (n_frames * segment + steps) // clip_len
+    return np.minimum(frames, n_frames - 1)

@@ -1,9 +1,10 @@
 """From decoded uint8 frames to the model's input, in two halves split across the process boundary.
 
 In the loader workers, `crop_clips` takes a random crop and a random horizontal flip per clip for
-training, the centre crop for testing, and stays uint8: a clip crosses to the main process in a
-quarter of the bytes of float32. On the device, `to_model_input` converts to float, normalises and
-puts channels first. Every frame of a clip shares its crop and flip, so motion is not distorted.
+training, the centre crop for testing (`crop_views`: or three crops along the long side), and stays
+uint8: a clip crosses to the main process in a quarter of the bytes of float32. On the device,
+`to_model_input` converts to float, normalises and puts channels first. Every frame of a clip shares
+its crop and flip, so motion is not distorted.
 
 The reference implementation's resize (`clips.resize: torch_bilinear`) works on floats, so under it
 `resize_like_reference` runs in the workers first and the clips cross as float32 in [0, 1].
@@ -58,6 +59,33 @@ def crop_clips(
         window = clip[:, top : top + crop, left : left + crop]
         clips.append(window[:, :, ::-1] if flip else window)
     return np.ascontiguousarray(np.stack(clips))
+
+
+THREE_CROPS = 3  # test views per clip along the long side (SlowFast / MMAction2 "three crop" testing)
+
+
+def three_crop_offsets(height: int, width: int, crop: int, rounding: str = "floor") -> list[tuple[int, int]]:
+    """Top-left corners (top, left) of three `crop` x `crop` windows along the long side: left (top),
+    centre, right (bottom), flush with the frame's edges; the short side centred. The centre follows
+    `crop_offsets`' rounding. As SlowFast's `uniform_crop` (spatial_idx 0, 1, 2); a square frame is cut
+    along its width, as there."""
+    top, left = crop_offsets(height, width, crop, None, rounding)
+    if height > width:
+        return [(0, left), (top, left), (height - crop, left)]
+    return [(top, 0), (top, left), (top, width - crop)]
+
+
+def crop_views(frames: np.ndarray, crop: int, crops: int = 1, rounding: str = "floor") -> np.ndarray:
+    """Test crops, same dtype: [clips, T, H, W, 3] -> [clips x crops, T, crop, crop, 3], clip-major then
+    crop-minor (rows k x crops .. k x crops + crops - 1 are clip k's). `crops` 1: the centre crop, as
+    `crop_clips` without a generator; 3: `three_crop_offsets`' windows, each the same for every frame."""
+    if crops == 1:
+        return crop_clips(frames, crop, None, rounding)
+    if crops != THREE_CROPS:
+        raise ValueError(f"test crops are 1 or 3, got {crops}")
+    corners = three_crop_offsets(frames.shape[2], frames.shape[3], crop, rounding)
+    windows = [clip[:, top : top + crop, left : left + crop] for clip in frames for top, left in corners]
+    return np.ascontiguousarray(np.stack(windows))
 
 
 def resize_like_reference(frames: np.ndarray, short_side: int, rounding: str = "floor") -> np.ndarray:
