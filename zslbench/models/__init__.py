@@ -13,9 +13,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from zslbench.core.registry import Registry
+from zslbench.models.video_input import VideoInput
+from zslbench.models.video_text.prompts import TEXT_OPTIONS, TextSpec
 from zslbench.video.normalisation import KINETICS_MEAN, KINETICS_STD
 
-Kind = Literal["end_to_end", "features"]
+# end_to_end: trained on videos to regress the protocol's class vectors; features: a method on a backbone's
+# pooled features; video_text: brings its own text tower (models/video_text/contract.py)
+Kind = Literal["end_to_end", "features", "video_text"]
+KINDS = ("end_to_end", "features", "video_text")
 ANY_BACKBONE = "any"  # ModelSpec.backbone of a method that takes the pooled features of any backbone
 
 
@@ -32,9 +37,14 @@ class ModelSpec:
     std: tuple[float, float, float] = KINETICS_STD
     options: dict[str, Any] = field(default_factory=dict)  # builder keyword arguments and their defaults
     origin: str = "zslbench"
+    input: VideoInput | None = None  # video_text: what it reads by default (its weights may refine size, mean, std)
+    text: TextSpec | None = None  # video_text: its default templates, ensembling and phrases
 
     def describe(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["input"] = self.input.describe() if self.input else None
+        data["text"] = {k: v for k, v in self.text.describe().items() if k != "phrase_rules"} if self.text else None
+        return data
 
 
 Builder = Callable[..., Any]  # (embed_dim, **options) -> torch.nn.Module mapping clips (or features=) to vectors
@@ -50,13 +60,31 @@ def register_model(
     feature_dim: int,
     mean: tuple[float, float, float] = KINETICS_MEAN,
     std: tuple[float, float, float] = KINETICS_STD,
+    input: VideoInput | None = None,
+    text: TextSpec | None = None,
     **options: Any,
 ) -> Callable[[Builder], Builder]:
-    """Register `builder(embed_dim, **options)`; `options` are its keyword arguments with defaults."""
+    """Register `builder(embed_dim, **options)`; `options` are its keyword arguments with defaults.
+
+    A `video_text` model's builder is `builder(weights, **options)` returning a
+    `models.video_text.contract.VideoTextModel`; `input` and `text` are its defaults (required), and
+    `mean` / `std` are taken from `input`."""
+    from zslbench.core.errors import ZslbenchError
+
+    if kind not in KINDS:
+        raise ZslbenchError(f"model {name!r}: unknown kind {kind!r}", f"choose {', '.join(KINDS)}")
+    if kind == "video_text":
+        if input is None:
+            raise ZslbenchError(f"video-text model {name!r} declares no input", "pass input=VideoInput(...)")
+        input, text = input.checked(), text or TextSpec()
+        mean, std = input.mean, input.std
+        options = {**dict.fromkeys(TEXT_OPTIONS), **options}  # the evaluator's: templates, ensembling, phrases
 
     def decorate(builder: Builder) -> Builder:
         origin = builder.__module__.split(".")[0]
-        builder.model_spec = ModelSpec(name, kind, backbone, summary, feature_dim, mean, std, dict(options), origin)
+        builder.model_spec = ModelSpec(
+            name, kind, backbone, summary, feature_dim, mean, std, dict(options), origin, input, text
+        )
         MODELS.add(name, builder, origin=origin, target_path=f"{builder.__module__}:{builder.__qualname__}")
         return builder
 
@@ -100,7 +128,34 @@ def all_model_specs(on_problem: Callable[[str], None] | None = None) -> list[Mod
 def build_model(name: str, embed_dim: int, **options: Any):
     """Construct a registered video model; unknown options are an error naming the allowed ones."""
     spec = model_spec(name)
+    if spec.kind == "video_text":
+        from zslbench.core.errors import ZslbenchError
+
+        raise ZslbenchError(
+            f"{name} is a video-text model: it brings its own text tower and weights",
+            f"evaluate it with `zslbench eval --model {name} --weights PATH`",
+        )
     return MODELS.get(name)(embed_dim, **_checked_options(spec, options))
+
+
+def build_from_checkpoint(model: dict[str, Any]):
+    """The module a checkpoint's `model` metadata describes, built without pretrained weights (the
+    checkpoint holds them): `init` is cleared only for a model that has that option (a plugin may not)."""
+    spec = model_spec(model["name"])
+    options = {**model["options"], **({"init": None} if "init" in spec.options else {})}
+    return build_model(model["name"], int(model["embed_dim"]), **options)
+
+
+def build_video_text_model(name: str, weights: Any, **options: Any):
+    """Construct a registered video-text model from `weights` (a path, or None where the builder allows
+    it); unknown options are an error naming the allowed ones."""
+    from zslbench.core.errors import ZslbenchError
+
+    spec = model_spec(name)
+    if spec.kind != "video_text":
+        raise ZslbenchError(f"{name} is a model of kind {spec.kind}, not video_text", "zslbench models list")
+    checked = _checked_options(spec, options)
+    return MODELS.get(name)(weights, **{k: v for k, v in checked.items() if k not in TEXT_OPTIONS})
 
 
 def build_feature_method(name: str, embed_dim: int, features: Any, **options: Any):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from zslbench.models import ANY_BACKBONE, register_model
+from zslbench.models.video_input import VideoInput
+from zslbench.models.video_text.prompts import TextSpec
 
 # c3d.py's input statistics, repeated here because importing it would import torch (this module
 # must not); tests/test_c3d.py checks that the two agree.
@@ -140,6 +142,69 @@ def conse(embed_dim: int, features, top_t: int = 10):
     from zslbench.models.feature_methods import ConSE
 
     return ConSE(features, embed_dim, top_t)
+
+
+# A video-text model's input options: None reads the model's own (its registered VideoInput, refined by
+# its weights: the config's image size, the preprocessor's statistics, X-CLIP's frame count).
+INPUT_OPTIONS = dict.fromkeys(("frames", "sampling", "stride", "size", "views", "crops", "view_average"))
+
+
+@register_model(
+    "clip_frames",
+    kind="video_text",
+    backbone="clip-vit",
+    summary="CLIP's image tower on each frame, then the mean over time (ViFi-CLIP) or a small trainable attention",
+    feature_dim=512,
+    input=VideoInput(),
+    text=TextSpec(),
+    temporal="mean",
+    tokenizer=None,
+    **INPUT_OPTIONS,
+)
+def clip_frames(weights, temporal: str = "mean", tokenizer: str | None = None, **input_values):
+    """CLIP per frame (ViFi-CLIP, Rasheed et al. CVPR 2023: frame embeddings averaged over time).
+    `weights`: an HF CLIP folder, or an OpenAI-CLIP-format state dict (.pt/.pth, bare or wrapped as
+    the video papers release them) with `tokenizer` a folder of CLIP tokenizer files."""
+    from pathlib import Path
+
+    from zslbench.models.video_text.clip_frames import load_clip_frames
+
+    tokenizer_path = Path(tokenizer) if tokenizer else None
+    return load_clip_frames(_weights_path(weights), temporal=temporal, tokenizer=tokenizer_path, **input_values)
+
+
+@register_model(
+    "xclip",
+    kind="video_text",
+    backbone="xclip-vit",
+    summary="X-CLIP (Ni et al., ECCV 2022): cross-frame attention, video-conditioned text prompts",
+    feature_dim=512,
+    input=VideoInput(),
+    text=TextSpec(),
+    **INPUT_OPTIONS,
+)
+def xclip(weights, **input_values):
+    """transformers' XCLIPModel from an HF folder; its frame count is its config's."""
+    from zslbench.models.video_text.xclip import load_xclip
+
+    return load_xclip(_weights_path(weights), **input_values)
+
+
+def _weights_path(weights):
+    """The weights' path, once transformers (the `video-text` extra) is importable."""
+    import importlib.util
+    from pathlib import Path
+
+    from zslbench.core.errors import ZslbenchError
+
+    if importlib.util.find_spec("transformers") is None:
+        raise ZslbenchError(
+            "the built-in video-text models run on HF transformers, which is not installed",
+            "pip install 'zslbench[video-text]'",
+        )
+    if weights is None:
+        raise ZslbenchError("a video-text model needs its weights", "pass --weights DIR (an HF model folder) or FILE")
+    return Path(weights)
 
 
 def _build(backbone_name: str, embed_dim: int, width: float, dropout: float, init: str | None, frozen: bool):

@@ -114,8 +114,7 @@ def class_words(name: str, overrides: Overrides | None = None) -> Phrase:
     overrides = overrides or default_overrides()
     if name in overrides.words:
         return overrides.words[name]
-    text = _POSSESSIVE.sub("", _NOT_QUALIFIER.sub(" ", name))
-    tokens = [part.lower() for chunk in _SEPARATORS.split(text) for part in _CAMEL_PART.findall(chunk)]
+    tokens = name_tokens(name)
     lemmas = ((token, _lemmatise(token)) for token in tokens)
     words = tuple(lemma for token, lemma in lemmas if token not in STOP_WORDS and lemma not in STOP_WORDS)
     if not words:
@@ -124,6 +123,13 @@ def class_words(name: str, overrides: Overrides | None = None) -> Phrase:
             f"add `{name}: [word, ...]` to {overrides.path}",
         )
     return words
+
+
+def name_tokens(name: str) -> list[str]:
+    """A class name's lower-case words before stop words and lemmas: CamelCase, underscores, spaces and
+    hyphens split, a "(not ...)" qualifier and "'s" dropped."""
+    text = _POSSESSIVE.sub("", _NOT_QUALIFIER.sub(" ", name))
+    return [part.lower() for chunk in _SEPARATORS.split(text) for part in _CAMEL_PART.findall(chunk)]
 
 
 def phrases_for(names: Iterable[str], overrides: Overrides | None = None) -> list[Phrase]:
