@@ -17,10 +17,11 @@ from typing import Any
 from zslbench.core.errors import ZslbenchError
 from zslbench.protocol.overlap import OverlapTable, compute_overlap
 from zslbench.protocol.spec import Protocol
+from zslbench.protocol.verdicts import COMPLIANT, FINETUNING_COMPLIANT, NOT_COMPLIANT, UNKNOWN
 from zslbench.text import TextEmbedder
 from zslbench.text.vocab import ClassList, load_class_list
 
-NONE, UNKNOWN, CLASSES = "none", "unknown", "classes"
+NONE, CLASSES = "none", "classes"
 
 
 @dataclass(frozen=True)
@@ -125,11 +126,24 @@ def training_classes(
 
 def audit_model(state: dict[str, Any], test: ClassList, protocol: Protocol, embedder: TextEmbedder) -> dict[str, Any]:
     """Eq. 3 for one test dataset: every training and pretraining class of a checkpoint at
-    distance >= tau. The verdict is "unknown" when the training or pretraining classes are."""
+    distance >= tau. The verdict is "unknown" when the training or pretraining classes are.
+
+    A video-text model (`state["image_text"]` present) is audited in tiers: its declared video
+    fine-tuning classes (`state["classes"]`, [] for none) with Eq. 3, its image-text pretraining
+    declared as text ("none" for none) and never auditable: passing fine-tuning classes then give
+    "finetuning_compliant", not "compliant"."""
     verdict: dict[str, Any] = {"tau": protocol.tau, "dataset": test.name, "violations": []}
+    video_text = "image_text" in state
     training = state.get("classes")
     if training is None:
-        return {**verdict, "verdict": UNKNOWN, "why": "the model's training classes are not known"}
+        why = "the model's training classes are not known"
+        if video_text:
+            why = "its video fine-tuning classes are not declared (declare them with --finetuned-on LIST, or none)"
+        return {**verdict, "verdict": UNKNOWN, "why": why}
+    image_text = state.get("image_text")
+    if video_text and not image_text:
+        why = "its image-text pretraining is not declared (--image-text 'OpenAI CLIP, 400M image-text pairs', or none)"
+        return {**verdict, "verdict": UNKNOWN, "why": why}
     seen = pretraining_of(state)
     if seen.status == UNKNOWN:
         return {
@@ -137,7 +151,9 @@ def audit_model(state: dict[str, Any], test: ClassList, protocol: Protocol, embe
             "verdict": UNKNOWN,
             "why": "the initial weights' pretraining classes are unknown (declare them with --pretrained-on)",
         }
-    checked = [("training", ClassList("training classes", tuple(training), "checkpoint"))]
+    trained_role = "fine-tuning" if video_text else "training"
+    listed = ClassList(state.get("classes_name") or f"{trained_role} classes", tuple(training), "checkpoint")
+    checked = [(trained_role, listed)] if training else []  # a video-text model may declare no fine-tuning
     if seen.status == CLASSES:
         checked.append(("pretraining", ClassList(seen.name or "pretraining classes", seen.classes, "checkpoint")))
     for role, classes in checked:
@@ -147,7 +163,16 @@ def audit_model(state: dict[str, Any], test: ClassList, protocol: Protocol, embe
             for v in violations(table, protocol.tau)
         ]
     verdict["checked"] = [f"{role}: {classes.name} ({len(classes)} classes)" for role, classes in checked]
-    verdict["verdict"] = "not_compliant" if verdict["violations"] else "compliant"
+    verdict["checked"] += [] if training else [f"{trained_role}: none"]
+    verdict["verdict"] = NOT_COMPLIANT if verdict["violations"] else COMPLIANT
+    if video_text and image_text != NONE:
+        verdict["unaudited"] = f"image-text pretraining: {image_text}"
+        if not verdict["violations"]:
+            verdict["verdict"] = FINETUNING_COMPLIANT
+            verdict["why"] = (
+                f"the video fine-tuning classes pass Eq. 3; the image-text pretraining ({image_text}) cannot be "
+                "audited: its captions are not a class list"
+            )
     return verdict
 
 

@@ -105,6 +105,8 @@ def _stale(result: Observation, ref: Observation) -> str:
         return f"protocol content changed (fingerprint {result.fingerprint[:8]} vs {ref.fingerprint[:8]})"
     if not _same_embedding(result.embedding, ref.embedding):
         return f"embedding {result.embedding} vs {ref.embedding}"
+    if not ref.published and result.card != ref.card:  # other frames, views or templates: another number
+        return f"the model's input or templates changed (card {result.card[:8] or 'none'} vs {ref.card[:8] or 'none'})"
     return ""
 
 

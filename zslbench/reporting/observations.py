@@ -26,13 +26,14 @@ class Observation:
     metric: str
     value: float
     std: float | None
-    compliance: str  # compliant | not_compliant | unknown | published
+    compliance: str  # a verdict of protocol/verdicts.py, or published
     embedding: str
     source: str  # result path, or where the number was published
     incomplete: str = ""  # why the record's run is incomplete (too many failed videos); "" when complete
     published_as: str = ""  # the protocol whose published numbers a result's protocol compares with
     model_selection: str = ""  # how the model was chosen when not by the usual rule (e.g. on the test set)
     unshipped: str = ""  # how a record's protocol differs from the shipped protocol of its name ("" if not)
+    card: str = ""  # a video-text model's input and text fingerprint (frames, views, templates); "" for others
 
     @property
     def protocol_label(self) -> str:
@@ -112,6 +113,7 @@ def from_record(record: dict[str, Any]) -> list[Observation]:
         "published_as": (protocol.get("resolved") or {}).get("published_as", ""),
         "model_selection": _model_selection(record),
         "unshipped": unlike_shipped(protocol),
+        "card": (record.get("card") or {}).get("fingerprint", ""),
     }
     rows = []
     for metric in record_metrics(record):

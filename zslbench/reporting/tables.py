@@ -84,10 +84,11 @@ def _column_order(column: str) -> tuple:
 
 
 def _verdict(verdicts: set[str]) -> str:
-    for verdict, text in (("not_compliant", "NOT compliant"), ("unknown", "unknown"), ("compliant", "compliant")):
-        if verdict in verdicts:
-            return text
-    return "published"
+    """The most severe verdict of a row's records, in words; "published" for published numbers only."""
+    from zslbench.protocol.verdicts import VERDICT_WORDS, VERDICTS, worst_verdict
+
+    known = verdicts & set(VERDICTS)
+    return VERDICT_WORDS[worst_verdict(known)] if known else "published"
 
 
 def render(frame, fmt: str) -> str:
