@@ -44,6 +44,12 @@ _API = {
     "EvalOutcome": "zslbench.evaluation.run",
     "evaluate": "zslbench.evaluation.run",
     "evaluate_features": "zslbench.evaluation.run",
+    # video-text models (CLIP-era): what they read, their prompts, what their weights saw
+    "VideoInput": "zslbench.models.video_input",
+    "TextSpec": "zslbench.models.video_text.prompts",
+    "text_spec": "zslbench.models.video_text.prompts",
+    "Declared": "zslbench.models.video_text.declared",
+    "VideoTextModel": "zslbench.models.video_text.contract",
     # plugins
     "register_model": "zslbench.models",
     "register_dataset": "zslbench.datasets",
@@ -51,11 +57,15 @@ _API = {
 }
 __all__ = [
     "ClassList",
+    "Declared",
     "EvalConfig",
     "EvalOutcome",
     "Protocol",
+    "TextSpec",
     "TrainConfig",
     "TrainResult",
+    "VideoInput",
+    "VideoTextModel",
     "__version__",
     "audit_model",
     "compute_overlap",
@@ -69,6 +79,7 @@ __all__ = [
     "register_metric",
     "register_model",
     "shipped_protocols",
+    "text_spec",
     "train",
     "training_classes",
     "violations",

@@ -285,3 +285,20 @@ def short_id(identity: str) -> str:
     """An embedder id for people: each long hash cut to 16 hex digits (the full id is in --json and
     in every record), so the line fits a terminal."""
     return _LONG_HEX.sub(lambda match: match.group(0)[:16], identity)
+
+
+OptionOpt = Annotated[
+    list[str] | None, typer.Option("--option", help="KEY=VALUE: a model option (zslbench models show NAME)")
+]
+ImageTextOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--image-text",
+        help="A video-text model's image-text pretraining, as text (e.g. 'OpenAI CLIP, 400M web image-text pairs'), "
+        "or none",
+    ),
+]
+FinetunedOnOpt = Annotated[
+    str | None,
+    typer.Option("--finetuned-on", help="A video-text model's video fine-tuning classes: dataset, class list, or none"),
+]

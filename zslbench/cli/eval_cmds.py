@@ -13,7 +13,10 @@ from zslbench.cli.app import app
 from zslbench.cli.bounds import DeviceOpt, bounded
 from zslbench.cli.common import (
     DecoderOpt,
+    FinetunedOnOpt,
+    ImageTextOpt,
     JsonOpt,
+    OptionOpt,
     PinMemoryOpt,
     PrefetchOpt,
     SetOpt,
@@ -49,6 +52,9 @@ def eval_command(
     sets: SetOpt = None,
     data: DataOpt = None,
     dataset: Annotated[list[str] | None, typer.Option("--dataset", help="Only these test datasets")] = None,
+    option: OptionOpt = None,
+    image_text: ImageTextOpt = None,
+    finetuned_on: FinetunedOnOpt = None,
     name: Annotated[str | None, typer.Option("--name", help="Label for results/<name>/ [default: model name]")] = None,
     results: Annotated[Path, typer.Option("--results", help="Where result records go")] = Path("results"),
     overwrite: Annotated[
@@ -70,8 +76,14 @@ def eval_command(
     pin_memory: PinMemoryOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Score a model on the protocol's test datasets; one result record per dataset. Exit 1 if incomplete."""
+    """Score a model on the protocol's test datasets; one result record per dataset. Exit 1 if incomplete.
+
+    A video-text model (CLIP, X-CLIP) runs from its weights under any protocol: `--model clip_frames
+    --weights DIR`, its input and templates set with --option, its history declared with --image-text
+    and --finetuned-on for the compliance audit."""
+    from zslbench.cli.common import parse_options
     from zslbench.evaluation.run import EvalConfig, evaluate, evaluate_features
+    from zslbench.models.video_text.declared import Declared
     from zslbench.video.sources import parse_data_options
 
     if (weights is None) == (features is None) and not (weights is None and model):  # --model alone: the zoo's
@@ -101,6 +113,8 @@ def eval_command(
             loading=loader_options(decoder, prefetch, pin_memory),
             overwrite=overwrite,
             log_samples=log_samples,
+            options=parse_options(option),
+            declared=Declared(image_text, finetuned_on),
         )
         with per_dataset("extracting", not json_out) as progress:
             outcome = evaluate(config, progress)
@@ -120,6 +134,7 @@ def eval_command(
 
 
 def _render(outcome) -> None:
+    from zslbench.protocol.verdicts import VERDICT_STYLES, VERDICT_WORDS
     from zslbench.video.sources import ignored_warnings
 
     table = Table(header_style="bold")
@@ -134,14 +149,14 @@ def _render(outcome) -> None:
         everything = metrics.get("all", {})
         videos = f"{data['scored']}/{data['expected']}" + ("" if data["complete"] else " [red]incomplete[/]")
         verdict = record["compliance"]["verdict"]
-        style = {"compliant": "green", "not_compliant": "bold red", "unknown": "yellow"}[verdict]
+        style = VERDICT_STYLES.get(verdict, "")
         table.add_row(
             Text(record["dataset"]["name"]),
             videos,
             f"{half['mean']:.1f} ± {half['std']:.1f}" if half else "",
             *(f"{everything[name]:.1f}" if name in everything else "" for name, _ in shown),
             *(cell(metrics) for cell in extra.values()),
-            f"[{style}]{verdict.replace('_', ' ')}[/]",
+            Text(VERDICT_WORDS.get(verdict, verdict), style=style),
         )
     console.print(table)
     for path, record in outcome.records:
@@ -149,7 +164,10 @@ def _render(outcome) -> None:
         if record["data"].get("samples"):
             console.print(Text(f"per-video predictions {path.with_name(record['data']['samples'])}", style="dim"))
         if record["compliance"].get("why"):
-            err_console.print(Text(f"compliance unknown: {record['compliance']['why']}", style="yellow"))
+            verdict = VERDICT_WORDS.get(record["compliance"]["verdict"], "")
+            err_console.print(Text(f"compliance {verdict}: {record['compliance']['why']}", style="yellow"))
+        if record.get("card"):
+            console.print(Text(f"input {describe_card(record['card'])}", style="dim"), soft_wrap=True)
         selection = ((record.get("training") or {}).get("settings") or {}).get("model_selection")
         if selection:
             err_console.print(Text(f"note: {selection}", style="yellow"), soft_wrap=True)
@@ -166,6 +184,16 @@ def _render(outcome) -> None:
             err_console.print(Text(f"... and {len(failures) - 5} more failed videos in the record", style="yellow"))
         for line in ignored_warnings(record["data"].get("ignored"), record["dataset"]["name"]):
             err_console.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
+
+
+def describe_card(card: dict[str, Any]) -> str:
+    """A video-text record's input and text in one line: frames, sampling, size, views, templates."""
+    source, text = card["input"], card["text"]
+    views = f"{source['views']} view(s) x {source['crops']} crop(s), {source['view_average']} average"
+    sampling = source["sampling"] + ("" if source["sampling"] == "segments" else f" stride {source['stride']}")
+    templates = f"{card['templates']} template(s) ({text['template_set']}, {text['ensemble']} ensemble)"
+    frames = f"{source['frames']} frames ({sampling}) at {source['size']}"
+    return f"{frames}, {views}; {templates}; card {card['fingerprint'][:12]}"
 
 
 def _test_side_columns(records, first: tuple[str, str]) -> dict[str, Any]:
@@ -201,6 +229,12 @@ def extract(
     backbone: Annotated[
         str | None, typer.Option("--backbone", help="r2plus1d_18 or r3d_18: its pooled features instead")
     ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="A video-text model for --weights (clip_frames, xclip)")
+    ] = None,
+    option: OptionOpt = None,
+    image_text: ImageTextOpt = None,
+    finetuned_on: FinetunedOnOpt = None,
     init: Annotated[
         Path | None, typer.Option(help="Backbone weights: torchvision state dict or a zslbench checkpoint")
     ] = None,
@@ -233,7 +267,8 @@ def extract(
     """Write a features file: a backbone's pooled video features, or a trained model's embeddings.
 
     --backbone: the pooled features of every video, for models of kind features. --weights: a trained
-    model's embeddings of a test dataset, for `eval --features`."""
+    model's embeddings of a test dataset, for `eval --features`; a video-text model's (--model
+    clip_frames --weights DIR) with its class embeddings, so the file is scored in its own text space."""
     from zslbench.core.errors import ZslbenchError
     from zslbench.video.sources import parse_data_options
 
@@ -268,9 +303,24 @@ def extract(
     else:
         if init or width is not None or pretrained_on:
             raise ZslbenchError("--init, --width and --pretrained-on go with --backbone", "a checkpoint holds its own")
-        summary = _extract_embeddings(
-            weights, dataset, sources, out, proto, batch_size, workers, device, loader_options(decoder)
+        from zslbench.cli.common import parse_options
+        from zslbench.evaluation.extract import extract_embeddings
+        from zslbench.evaluation.run import EvalConfig
+        from zslbench.models.video_text.declared import Declared
+
+        config = EvalConfig(
+            weights=weights,
+            data=sources,
+            protocol=proto,
+            model=model,
+            batch_size=batch_size,
+            workers=workers,
+            device=device,
+            loading=loader_options(decoder),
+            options=parse_options(option),
+            declared=Declared(image_text, finetuned_on),
         )
+        summary = extract_embeddings(config, dataset, out)
     if summary is None:  # not the main process
         return
     if json_out:
@@ -309,37 +359,6 @@ def _render_extract(summary: dict[str, Any], backbone: bool) -> None:
             "[yellow]the --init weights' pretraining is unknown: models trained on these features get the "
             "compliance verdict unknown (declare it with --pretrained-on)[/]"
         )
-
-
-def _extract_embeddings(weights, dataset, sources, out, protocol, batch_size, workers, device, loading) -> dict | None:
-    import numpy as np
-
-    from zslbench.evaluation.checkpoint_model import CheckpointModel
-    from zslbench.evaluation.embeddings_file import write_features
-    from zslbench.evaluation.run import test_lists
-
-    runner = CheckpointModel(weights, None, protocol, device, loading)
-    try:
-        (test,) = test_lists(runner.protocol, [dataset])
-        records, vectors, failures = runner.embed(test, sources, batch_size, workers)
-        if not runner.context.is_main:
-            return None
-        kept = [i for i, v in enumerate(vectors) if v is not None]
-        state = runner.state
-        path = write_features(
-            out,
-            np.stack([vectors[i] for i in kept]),
-            [records[i].label for i in kept],
-            state["model"]["name"],
-            test.name,
-            state.get("classes"),
-            state.get("pretrained_on"),
-            runner.protocol.fingerprint,
-        )
-    finally:
-        runner.close()
-    dim = len(vectors[kept[0]]) if kept else 0
-    return {"path": str(path), "dataset": test.name, "videos": len(kept), "dim": dim, "failed": len(failures)}
 
 
 @cache_app.command("info")

@@ -36,6 +36,23 @@ def list_models(json_out: JsonOpt = False) -> None:
         norm = f"{_fmt(spec.mean)} / {_fmt(spec.std)}"
         table.add_row(*map(Text, (spec.name, spec.kind, spec.backbone, f"{spec.feature_dim}-d", norm, spec.origin)))
     console.print(table)
+    video_text = [spec for spec in specs if spec.input is not None]
+    if video_text:
+        console.print(_video_text_table(video_text))
+
+
+def _video_text_table(specs) -> Table:
+    """What the video-text models read by default (their weights may refine size and statistics),
+    and their default templates; the other models read the protocol's clips."""
+    table = Table(title="video-text models: default input and text", title_justify="left", header_style="bold")
+    for column in ("model", "frames", "sampling", "size", "views x crops", "templates", "ensemble", "phrases"):
+        table.add_column(column, no_wrap=column == "model")
+    for spec in specs:
+        source, text = spec.input, spec.text
+        views = f"{source.views} x {source.crops} ({source.view_average})"
+        cells = (spec.name, str(source.frames), source.sampling, str(source.size), views)
+        table.add_row(*map(Text, (*cells, f"{text.name} ({len(text.templates)})", text.ensemble, text.phrases)))
+    return table
 
 
 @models_app.command("show")
@@ -52,6 +69,8 @@ def show(
         return
     grid = Table.grid(padding=(0, 2))
     for key, value in spec.describe().items():
+        if isinstance(value, dict) and key in ("input", "text"):
+            value = ", ".join(f"{k}={v}" for k, v in value.items() if k != "fingerprint")
         grid.add_row(key, Text(str(value)))
     console.print(grid)
 

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from zslbench.cli.app import app
 from zslbench.cli.bounds import DeviceOpt
-from zslbench.cli.common import JsonOpt, SetOpt, command, console, err_console, print_json
+from zslbench.cli.common import JsonOpt, OptionOpt, SetOpt, command, console, err_console, print_json
 from zslbench.cli.progress import is_main_process, per_epoch
 from zslbench.cli.train_cmd import (
     AmpOpt,
@@ -21,7 +21,6 @@ from zslbench.cli.train_cmd import (
     LrOpt,
     MaxStepsOpt,
     ModelOpt,
-    OptionOpt,
     OutOpt,
     ProtocolOpt,
     ResumeOpt,

@@ -14,6 +14,7 @@ from zslbench.cli.bounds import DeviceOpt, bounded
 from zslbench.cli.common import (
     DecoderOpt,
     JsonOpt,
+    OptionOpt,
     PinMemoryOpt,
     PrefetchOpt,
     SetOpt,
@@ -45,9 +46,6 @@ DataOpt = Annotated[
 ]
 FeaturesOpt = Annotated[
     Path | None, typer.Option("--features", help="Backbone features of the source dataset (zslbench extract)")
-]
-OptionOpt = Annotated[
-    list[str] | None, typer.Option("--option", help="KEY=VALUE: a model option (zslbench models show NAME)")
 ]
 ProtocolOpt = Annotated[
     str | None, typer.Option("--protocol", "-p", help="Protocol name or YAML file", autocompletion=complete_protocols)

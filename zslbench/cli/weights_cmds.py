@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from zslbench.cli.app import app
-from zslbench.cli.common import JsonOpt, command, console, err_console, print_json
+from zslbench.cli.common import FinetunedOnOpt, ImageTextOpt, JsonOpt, command, console, err_console, print_json
 from zslbench.core.errors import EXIT_FAILED
 
 weights_app = typer.Typer(
@@ -30,6 +30,7 @@ def list_weights(json_out: JsonOpt = False) -> None:
 
     `file` says whether its file is in the zoo folder (`weights verify` checks its sha256)."""
     from zslbench.models.weights import list_entries, path_of, zoo_dir
+    from zslbench.protocol.verdicts import VERDICT_STYLES, VERDICT_WORDS
 
     entries = list_entries()
     if json_out:
@@ -39,13 +40,13 @@ def list_weights(json_out: JsonOpt = False) -> None:
     for column in ("id", "model", "protocol", "classes", "compliance", "MB", "file", "from"):
         table.add_column(column, no_wrap=column != "protocol", overflow="fold")
     for entry in entries:
-        present = path_of(entry).is_file()
+        present = path_of(entry).exists()
         table.add_row(
             Text(entry.id),
             Text(entry.model),
             Text(_protocol(entry.protocol)),
             str(entry.classes.get("count") if entry.classes.get("count") is not None else "unknown"),
-            Text(entry.compliance.replace("_", " "), style=_VERDICT_STYLE.get(entry.compliance, "")),
+            Text(VERDICT_WORDS.get(entry.compliance, entry.compliance), style=VERDICT_STYLES.get(entry.compliance, "")),
             f"{entry.size / 1e6:.1f}",
             "[green]present[/]" if present else "[yellow]missing[/]",
             Text(entry.origin),
@@ -60,7 +61,7 @@ def show(entry_id: IdArg, json_out: JsonOpt = False) -> None:
     from zslbench.models.weights import get_entry, path_of
 
     entry = get_entry(entry_id)
-    shown = {**entry.describe(), "path": str(path_of(entry)), "present": path_of(entry).is_file()}
+    shown = {**entry.describe(), "path": str(path_of(entry)), "present": path_of(entry).exists()}
     if json_out:
         print_json(shown)
         return
@@ -84,20 +85,28 @@ def add(
         str | None, typer.Option("--source", help="Where others get the file (a URL) [default: this path]")
     ] = None,
     notes: Annotated[str | None, typer.Option("--notes", help="[default: epochs, steps and options]")] = None,
+    image_text: ImageTextOpt = None,
+    finetuned_on: FinetunedOnOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Copy a checkpoint into the zoo and record its sha256, protocol, classes and compliance."""
-    from zslbench.models.weights import add as add_weights
-    from zslbench.models.weights import path_of
+    """Copy a checkpoint into the zoo and record its sha256, protocol, classes and compliance.
 
-    entry = add_weights(file, name, model, source, notes)
+    A video-text model's HF folder (or its state dict, with --model) is copied whole, its sha256 taken
+    over every file; --image-text and --finetuned-on declare what it saw, for the audit."""
+    from zslbench.models.video_text.declared import Declared
+    from zslbench.models.video_text.zoo_entry import add_to_zoo
+    from zslbench.models.weights import path_of
+    from zslbench.protocol.verdicts import VERDICT_WORDS
+
+    entry = add_to_zoo(file, name, model, source, notes, Declared(image_text, finetuned_on))
     if json_out:
         print_json({**entry.describe(), "path": str(path_of(entry))})
         return
-    console.print(Text(f"added {entry.id}: {entry.model} under {_protocol(entry.protocol)}, {entry.compliance}"))
+    verdict = VERDICT_WORDS.get(entry.compliance, entry.compliance)
+    console.print(Text(f"added {entry.id}: {entry.model} under {_protocol(entry.protocol)}, {verdict}"))
     console.print(Text(f"file {path_of(entry)} (sha256 {entry.sha256}, {entry.size} bytes)", style="dim"))
     if entry.compliance != "compliant":
-        err_console.print(Text(f"compliance {entry.compliance}: {entry.compliance_why}", style="yellow"))
+        err_console.print(Text(f"compliance {verdict}: {entry.compliance_why}", style="yellow"))
 
 
 @weights_app.command("verify")
@@ -202,12 +211,11 @@ def import_reference(
     err_console.print(Text(f"test accuracy {accuracy}: {state['imported_from']['model_selection']}", style="yellow"))
 
 
-_VERDICT_STYLE = {"compliant": "green", "not_compliant": "bold red", "unknown": "yellow"}
-
-
 def _protocol(ref: Any) -> str:
-    """`name vN (fingerprint prefix)`, with any --set overrides."""
+    """`name vN (fingerprint prefix)`, with any --set overrides; "any protocol" for a video-text model's."""
     if not isinstance(ref, dict):
         return str(ref)
+    if not ref:
+        return "any protocol"
     sets = "".join(f" --set {item}" for item in ref.get("sets", ()))
     return f"{ref.get('name')} v{ref.get('version')} ({str(ref.get('fingerprint'))[:12]}){sets}"

@@ -25,6 +25,9 @@ class CheckpointModel:
     """A trained checkpoint, ready to embed a protocol's test datasets: videos through the
     VideoEncoder (cached, sharded under torchrun), or features files for a model of kind features."""
 
+    space = None  # scored against the protocol's class vectors
+    card = None  # its input is the protocol's clips
+
     def __init__(
         self,
         weights: Path,
@@ -63,16 +66,15 @@ class CheckpointModel:
         }
 
     def _video_encoder(self, loading: LoaderOptions) -> VideoEncoder:
-        from zslbench.models import build_model, model_spec
+        from zslbench.models import build_from_checkpoint, model_spec
 
         model = self.state["model"]
         spec = model_spec(model["name"])
-        options = {**model["options"], "init": None}  # the checkpoint holds the weights
-        module = build_model(model["name"], model["embed_dim"], **options)
+        module = build_from_checkpoint(model)  # the checkpoint holds the weights
         load_weights(module, self.state["state_dict"], str(self.weights))
         identity = {
             "model": self._model_identity(embed_dim=model["embed_dim"]),
-            **sampling_identity(_clip_identity(self.clips), spec.mean, spec.std, loading.decoder),
+            **sampling_identity(clip_identity(self.clips), spec.mean, spec.std, loading.decoder),
         }
         return VideoEncoder(module, identity, self.clips, spec.mean, spec.std, self.context, loading)
 
@@ -96,7 +98,7 @@ class CheckpointModel:
         teardown(self.context)
 
 
-def _clip_identity(clips: ClipSpec) -> dict[str, Any]:
+def clip_identity(clips: ClipSpec) -> dict[str, Any]:
     """The clip settings as cache keys name them (settings at their old defaults left out)."""
     return identity_data({"clips": dataclasses.asdict(clips)})["clips"]
 

@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from zslbench.evaluation.class_space import ClassSpace, WordVectorSpace
 from zslbench.evaluation.records import KIND, SCHEMA, environment
-from zslbench.evaluation.scoring import class_distances, score_protocol, unusable_embedding
+from zslbench.evaluation.scoring import score_protocol, unusable_embedding
 from zslbench.models.checkpoint import training_summary
 from zslbench.protocol.compliance import audit_model
 from zslbench.protocol.spec import Protocol
 from zslbench.protocol.test_side import needs_partition, seen_unseen_split
 from zslbench.text import TextEmbedder
-from zslbench.text.class_vectors import embed_class_lists
 from zslbench.text.vocab import ClassList
 
 DEFAULT_FAILURE_BUDGET = 0.005  # share of a dataset's videos that may fail before a run is incomplete
@@ -55,6 +55,8 @@ class Maker:
     checkpoint: str | None = None
     failure_budget: float = DEFAULT_FAILURE_BUDGET
     timing: dict[str, float] = field(default_factory=dict)
+    space: ClassSpace | None = None  # what the videos are scored against; None: the protocol's class vectors
+    card: dict[str, Any] | None = None  # a video-text model's input and text (`video_text_run.card`)
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,8 @@ def record_and_distances(
 ) -> tuple[dict[str, Any], Distances]:
     """`dataset_record`, and the distances it was scored from (for the per-video predictions)."""
     t0 = time.perf_counter()
-    distances = test_distances(protocol, test, embedder, embedded)
+    space = maker.space or WordVectorSpace(embedder)
+    distances = test_distances(protocol, test, space, embedded)
     metrics = protocol_metrics(protocol, test, embedder, distances)
     scored, unusable = distances.rows, distances.unusable
     state = maker.state
@@ -101,10 +104,13 @@ def record_and_distances(
             "options": state["model"].get("options", {}),
             "identity": maker.identity,
             "checkpoint": maker.checkpoint,
+            **({"declared": state["declared"]} if "declared" in state else {}),  # a video-text model's history
         },
         "protocol": protocol.describe(),
         "dataset": {"name": test.name, "classes": len(test), "sha256": test.sha256},
-        "embedding": {"spec": protocol.embedding, "id": embedder.id},
+        "embedding": {"spec": protocol.embedding, "id": embedder.id},  # the rule's (split, audit, compliance)
+        "class_embeddings": space.describe(),  # what the videos were scored against
+        "card": maker.card,
         "metrics": metrics,
         "compliance": audit_model(state, test, protocol, embedder),
         "training": training_summary(state) if "settings" in state else None,  # None: a features file
@@ -133,20 +139,27 @@ def protocol_metrics(
     )
 
 
-def test_distances(protocol: Protocol, test: ClassList, embedder: TextEmbedder, embedded: Embedded) -> Distances:
+def class_order(protocol: Protocol, test: ClassList) -> list[str]:
+    """The test dataset's classes in the protocol's class order (what the seeded splits index)."""
+    return sorted(test.classes) if protocol.data["evaluation"]["class_order"] == "sorted" else list(test.classes)
+
+
+def test_distances(
+    protocol: Protocol, test: ClassList, space: ClassSpace | TextEmbedder, embedded: Embedded
+) -> Distances:
     """The distances of every video that has an embedding to every class, in the protocol's class
-    order. Unusable embeddings (no direction) get a row of NaN: scored, as misses."""
-    sorted_order = protocol.data["evaluation"]["class_order"] == "sorted"
-    order = sorted(test.classes) if sorted_order else list(test.classes)
-    (class_vectors,) = embed_class_lists([ClassList(test.name, tuple(order), test.source)], embedder)
+    order, in `space` (a text embedder: the protocol's class vectors). Unusable embeddings (no
+    direction) get a row of NaN: scored, as misses."""
+    if isinstance(space, TextEmbedder):
+        space = WordVectorSpace(space)
+    order = class_order(protocol, test)
     vectors = embedded.vectors
     scored = [i for i, vector in enumerate(vectors) if vector is not None]
     unusable = {i: why for i in scored if (why := unusable_embedding(vectors[i]))}
     index = {name: i for i, name in enumerate(order)}
-    dim = class_vectors.vectors.shape[1]
-    matrix = np.stack([vectors[i] for i in scored]) if scored else np.zeros((0, dim))
+    matrix = np.stack([vectors[i] for i in scored]) if scored else np.zeros((0, space.width(test)))
     label_ids = np.array([index[embedded.labels[i]] for i in scored], dtype=np.int64)
-    return Distances(order, scored, label_ids, class_distances(matrix, class_vectors.vectors), unusable)
+    return Distances(order, scored, label_ids, space.distances(matrix, test, order), unusable)
 
 
 def data_account(embedded: Embedded, scored: list[int], unusable: dict[int, str], budget: float) -> dict[str, Any]:

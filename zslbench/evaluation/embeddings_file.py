@@ -8,7 +8,10 @@ optional:
 - `pretrained_on` str: the dataset of any initial weights;
 - `model` str: a name for the results; `dataset` str: which test dataset the labels belong to;
 - `protocol_fingerprint` str: the protocol it was extracted under (`zslbench extract --weights`
-  writes it); scoring it under another protocol is refused.
+  writes it); scoring it under another protocol is refused;
+- a video-text model's class space (`class_space.space_arrays`: `class_space`, `class_names`, and
+  `class_texts` [C, templates, D]), its `card` (JSON) and declarations (`image_text`, `finetuned_on`):
+  its embeddings then live in its own text space (or are its similarities to each class).
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ def write_features(
     training_classes: list[str] | None,
     pretrained_on: str | None,
     protocol_fingerprint: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
+    """Write a features file atomically; `extra`: more arrays (a video-text model's class space)."""
 
     arrays: dict[str, Any] = {
         "embeddings": np.asarray(embeddings, dtype=np.float32),
@@ -45,7 +50,7 @@ def write_features(
         arrays["pretrained_on"] = np.array(pretrained_on)
     if protocol_fingerprint:
         arrays["protocol_fingerprint"] = np.array(protocol_fingerprint)
-    return write_npz(path, arrays)
+    return write_npz(path, {**arrays, **(extra or {})})
 
 
 def read_features(path: Path) -> dict[str, Any]:

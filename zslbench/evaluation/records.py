@@ -38,7 +38,10 @@ def maker(model: str, identity: dict[str, Any], protocol_fingerprint: str) -> di
     results: `results/<label>/<protocol>@v<version>/` holds one, and a `--set` changes the protocol's
     fingerprint but not its name."""
     made_by = identity.get("model", {}).get("weights_sha256") or identity.get("file_fingerprint")
-    return {"model": model, "weights": made_by, "protocol": protocol_fingerprint}
+    made = {"model": model, "weights": made_by, "protocol": protocol_fingerprint}
+    if identity.get("card"):  # a video-text model's input: other frames or views are other numbers
+        made["card"] = identity["card"]
+    return made
 
 
 def record_maker(record: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ dataset. Embeddings from any other model come in through a features file (`evalu
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,14 +18,17 @@ from zslbench.core.distributed import barrier
 from zslbench.core.errors import ZslbenchError
 from zslbench.core.hashing import file_fingerprint
 from zslbench.evaluation.checkpoint_model import CheckpointModel
+from zslbench.evaluation.class_space import ConditionedSpace, TextTowerSpace, WordVectorSpace, space_from_arrays
 from zslbench.evaluation.dataset_record import DEFAULT_FAILURE_BUDGET, Embedded, Maker, record_and_distances
 from zslbench.evaluation.embeddings_file import read_features
 from zslbench.evaluation.records import claim_record, incomplete_reason, maker, record_path
 from zslbench.evaluation.samples import save_result
+from zslbench.evaluation.video_text_run import VideoTextRunner
+from zslbench.models.video_text.declared import Declared
+from zslbench.models.video_text.detect import is_video_text, video_text_model_of
 from zslbench.models.weights import resolve_weights
 from zslbench.protocol.spec import Protocol, load_protocol
 from zslbench.text import load_embedder
-from zslbench.text.class_vectors import embed_class_lists
 from zslbench.text.vocab import ClassList
 from zslbench.video.dataset import LoaderOptions
 from zslbench.video.sources import check_data_names
@@ -46,6 +50,8 @@ class EvalConfig:
     loading: LoaderOptions = field(default_factory=LoaderOptions)  # decoder backend, pinned memory, prefetch
     overwrite: bool = False  # replace records that another model's weights made
     log_samples: bool = False  # also write each record's per-video predictions (`samples.py`)
+    options: dict[str, Any] = field(default_factory=dict)  # a video-text model's input and text options
+    declared: Declared = field(default_factory=Declared)  # a video-text model's image-text and fine-tuning history
 
 
 @dataclass
@@ -65,8 +71,7 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
     fails fast (ZslbenchError) instead of after the extraction."""
     started = time.perf_counter()
     check_label(config.label)
-    weights = config.weights if config.weights is not None else resolve_weights(config.model, config.protocol)
-    runner = CheckpointModel(weights, config.model, config.protocol, config.device, config.loading)
+    runner, weights = runner_for(config)
     try:
         protocol = runner.protocol
         tests = test_lists(protocol, config.datasets)
@@ -89,7 +94,7 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
                     labels=[record.label for record in records],
                     reading=runner.reading(),
                     ignored=runner.ignored(),
-                    clips_per_video=runner.clips.test_clips,
+                    clips_per_video=runner.clips.test_clips * runner.clips.test_crops,
                 )
                 by = Maker(
                     label=label,
@@ -98,6 +103,8 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
                     checkpoint=str(weights),
                     failure_budget=config.failure_budget,
                     timing={"extract_s": round(time.perf_counter() - t0, 3)},
+                    space=runner.space,
+                    card=runner.card,
                 )
                 record, distances = record_and_distances(protocol, test, embedder, embedded, by, started)
                 saved = save_result(record, embedded, distances, config.results, config.overwrite, config.log_samples)
@@ -106,6 +113,37 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
         return outcome
     finally:
         runner.close()
+
+
+def runner_for(config: EvalConfig) -> tuple[CheckpointModel | VideoTextRunner, Path]:
+    """(runner, weights): a video-text model from its weights (under any protocol, the default one
+    when none is given; from the zoo, with its declarations, without --weights), or a checkpoint
+    trained under a protocol."""
+    model = config.model or video_text_model_of(config.weights)
+    if model and is_video_text(model):
+        from zslbench.models.weights import find, verified_path
+        from zslbench.protocol.spec import DEFAULT_PROTOCOL
+
+        weights, declared = config.weights, config.declared
+        if weights is None:
+            entry = find(model)
+            weights = verified_path(entry)
+            declared = declared if declared != Declared() else Declared(entry.image_text, entry.finetuned_on)
+        protocol = load_protocol(config.protocol if config.protocol is not None else DEFAULT_PROTOCOL)
+        options = (config.options, protocol, declared, config.device, config.loading)
+        return VideoTextRunner(model, weights, *options), weights
+    if config.options:
+        raise ZslbenchError(
+            f"--option {next(iter(config.options))} is for video-text models",
+            "a checkpoint holds its model's options",
+        )
+    if config.declared != Declared():
+        raise ZslbenchError(
+            "--image-text and --finetuned-on declare a video-text model's history",
+            "a checkpoint records its own training classes (and --pretrained-on at training)",
+        )
+    weights = config.weights if config.weights is not None else resolve_weights(model, config.protocol)
+    return CheckpointModel(weights, model, config.protocol, config.device, config.loading), weights
 
 
 def evaluate_features(
@@ -136,26 +174,42 @@ def evaluate_features(
     embeddings, labels = data["embeddings"], data["labels"]
     wanted = dataset or (str(data["dataset"]) if "dataset" in data else None)
     test = _dataset_of(protocol, labels, wanted, features)
-    (vectors,) = embed_class_lists([test], embedder)
-    if embeddings.shape[1] != vectors.vectors.shape[1]:
-        raise ZslbenchError(
-            f"{features}: embeddings are {embeddings.shape[1]}-d but {protocol.embedding} class vectors are "
-            f"{vectors.vectors.shape[1]}-d",
-            "the embeddings must live in the protocol's class-vector space",
-        )
+    space = space_from_arrays(data, str(features)) or WordVectorSpace(embedder)
+    check_width(features, embeddings, space, test, protocol)
     state = {
         "classes": [str(c) for c in data["training_classes"]] if "training_classes" in data else None,
         "pretrained_on": str(data["pretrained_on"]) if "pretrained_on" in data else None,
         "compliance": {},
         "model": {"name": str(data.get("model", features.stem)), "options": {}},
     }
+    if "class_space" in data:  # a video-text model's: its declarations, as its own evaluation read them
+        declared = Declared(*(str(data[k]) if k in data else None for k in ("image_text", "finetuned_on")))
+        state = {**state, **declared.state()}
     identity = {"source": "features", "file": str(features), "file_fingerprint": file_fingerprint(features)}
     embedded = Embedded(
         records=[None] * len(labels), vectors=list(embeddings), failures={}, labels=list(map(str, labels))
     )
-    by = Maker(label or state["model"]["name"], state, identity, None, failure_budget, {"extract_s": 0.0})
+    card = json.loads(str(data["card"])) if "card" in data else None
+    by = Maker(label or state["model"]["name"], state, identity, None, failure_budget, {"extract_s": 0.0}, space, card)
     record, distances = record_and_distances(protocol, test, embedder, embedded, by, started)
     return EvalOutcome([(save_result(record, embedded, distances, results, overwrite, log_samples), record)])
+
+
+def check_width(path: Path, embeddings: np.ndarray, space: Any, test: ClassList, protocol: Protocol) -> None:
+    """The embeddings fit the space they are scored in (the protocol's class vectors, or the
+    video-text model's text space the file carries, whose classes must include the dataset's)."""
+    if isinstance(space, ConditionedSpace | TextTowerSpace):
+        known = set(space.classes) if isinstance(space, ConditionedSpace) else set(space.texts)
+        if missing := sorted(set(test.classes) - known):
+            raise ZslbenchError(f"{path}: its class embeddings lack {missing[0]!r} of {test.name}", "extract it again")
+        where = "the model's class embeddings need"
+    else:
+        where = f"{protocol.embedding} class vectors are"
+    if embeddings.shape[1] != space.width(test):
+        raise ZslbenchError(
+            f"{path}: embeddings are {embeddings.shape[1]}-d but {where} {space.width(test)}-d",
+            "the embeddings must live in the space they are scored in (extract them again)",
+        )
 
 
 def check_label(label: str | None) -> None:

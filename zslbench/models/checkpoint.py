@@ -359,6 +359,27 @@ def file_sha256(path: Path | str) -> str:
     return digest.hexdigest()
 
 
+def folder_sha256(folder: Path | str) -> str:
+    """The sha256 of a model folder (an HF `save_pretrained` folder): over every regular file's path
+    relative to it and its bytes' sha256, in path order, so a renamed, added or changed file changes it.
+    A symbolic link or anything but files and folders inside is an error: nothing outside is read."""
+    import hashlib
+
+    root = Path(folder)
+    lines = []
+    for path in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix()):
+        if path.is_symlink() or not (path.is_file() or path.is_dir()):
+            raise ZslbenchError(f"{path} is a link or a special file", "a model folder holds plain files only")
+        if path.is_file():
+            lines.append(f"{path.relative_to(root).as_posix()}\0{file_sha256(path)}\n")
+    return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
+
+
+def content_sha256(path: Path | str) -> str:
+    """`folder_sha256` of a folder, `file_sha256` of a file."""
+    return folder_sha256(path) if Path(path).is_dir() else file_sha256(path)
+
+
 def weights_sha256(state_dict: dict[str, Any]) -> str:
     """A hash of a model's tensors (names and bytes), the model identity in caches and records."""
     import hashlib

@@ -24,7 +24,14 @@ from zslbench.core.atomic import atomic_open, write_text
 from zslbench.core.errors import ZslbenchError, unknown_name_error
 from zslbench.core.hashing import sha256_json
 from zslbench.core.paths import path_component, user_data_dir
-from zslbench.models.checkpoint import checkpoint_file, file_sha256, is_safetensors, load_checkpoint, weights_sha256
+from zslbench.models.checkpoint import (
+    checkpoint_file,
+    content_sha256,
+    file_sha256,
+    is_safetensors,
+    load_checkpoint,
+    weights_sha256,
+)
 
 if TYPE_CHECKING:
     from zslbench.protocol.spec import Protocol
@@ -32,7 +39,7 @@ if TYPE_CHECKING:
 ZOO_FILE = "zoo.json"
 ZOO_FORMAT = "zslbench-weights-zoo-v1"
 USER = "user"  # the origin of entries that `zslbench weights add` wrote
-VERDICTS = ("compliant", "not_compliant", "unknown")
+VERDICTS = ("compliant", "not_compliant", "finetuning_compliant", "unknown")  # protocol/verdicts.py's
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,8 @@ class WeightsEntry:
     notes: str = ""
     origin: str = USER  # USER, or the package that declared it
     weights_sha256: str = ""  # of the tensors (checkpoint.weights_sha256): a result record's model identity
+    image_text: str | None = None  # a video-text model's declared image-text pretraining (`video_text.declared`)
+    finetuned_on: str | None = None  # a video-text model's declared video fine-tuning classes
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
@@ -179,7 +188,7 @@ class Verification:
 def verify(entry: WeightsEntry) -> Verification:
     """Hash the entry's file as it is on disk now."""
     path = path_of(entry)
-    return Verification(entry, path, file_sha256(path) if path.is_file() else None)
+    return Verification(entry, path, content_sha256(path) if path.is_file() or path.is_dir() else None)
 
 
 def verified_path(entry: WeightsEntry) -> Path:
@@ -207,13 +216,15 @@ def find(model: str, protocol: str | Protocol | None = None) -> WeightsEntry:
     from zslbench.models import model_spec
     from zslbench.protocol.spec import DEFAULT_PROTOCOL, load_protocol
 
-    model_spec(model)  # an unknown model is its own error; its module may declare weights
+    spec = model_spec(model)  # an unknown model is its own error; its module may declare weights
     entries = [entry for entry in list_entries() if entry.model == model]
     if not entries:
         raise ZslbenchError(
             f"the weights zoo has no weights of {model}",
             "pass --weights FILE, or add a checkpoint: zslbench weights add RUN --name ID",
         )
+    if spec.kind == "video_text":  # trained under no protocol: evaluated under any
+        return _only_video_text(model, entries)
     if protocol is None and len({_claims(e) for e in entries}) == 1:
         return _present_first(entries)
     wanted = load_protocol(protocol if protocol is not None else DEFAULT_PROTOCOL)
@@ -233,6 +244,16 @@ def find(model: str, protocol: str | Protocol | None = None) -> WeightsEntry:
     )
 
 
+def _only_video_text(model: str, entries: list[WeightsEntry]) -> WeightsEntry:
+    """A video-text model's one entry (several files of the same content count as one)."""
+    if len({(e.sha256, e.image_text, e.finetuned_on) for e in entries}) == 1:
+        return _present_first(entries)
+    raise ZslbenchError(
+        f"several weights of {model} are in the zoo: {', '.join(e.id for e in entries)}",
+        "pass --weights with one's folder or file (`zslbench weights show ID` prints its path)",
+    )
+
+
 def _claims(entry: WeightsEntry) -> tuple[str, str, str, str]:
     """What makes two entries the same weights for evaluation: the tensors, the protocol, the training
     classes and the verdict. A checkpoint and its export agree on all four; two files of the same
@@ -243,7 +264,7 @@ def _claims(entry: WeightsEntry) -> tuple[str, str, str, str]:
 
 def _present_first(entries: list[WeightsEntry]) -> WeightsEntry:
     """Of entries with the same claims, one whose file is on disk (a missing copy does not block it)."""
-    return next((entry for entry in entries if path_of(entry).is_file()), entries[0])
+    return next((entry for entry in entries if path_of(entry).exists()), entries[0])
 
 
 def add(
@@ -256,6 +277,7 @@ def add(
     """Copy a checkpoint (checkpoint.pt, its run folder, or a safetensors export) into the user's zoo
     and record it: sha256 and size of the copy, the protocol reference, training classes and
     compliance from its metadata. Adding the same file under the same id again changes nothing.
+    (A video-text model's weights go in through `video_text.zoo_entry.add_to_zoo`.)
 
     ZslbenchError: not a zslbench checkpoint, another model than `model`, or an id that names
     other weights already."""
@@ -268,13 +290,8 @@ def add(
     sha256 = file_sha256(src)
     entry_id = check_id(name or f"{trained}-{sha256[:12]}")
     entries = read_user_zoo()
-    taken = DECLARED.get(entry_id) or next((e for e in entries if e.id == entry_id), None)
+    taken = entry_taken(entry_id, sha256, entries)
     if taken is not None:  # the same bytes again (or a declared entry's file put in place): kept as it is
-        if taken.sha256 != sha256:
-            raise ZslbenchError(
-                f"weights {entry_id!r} already name other weights (sha256 {taken.sha256}, from {taken.origin})",
-                f"choose another --name, or `zslbench weights remove {entry_id}` first",
-            )
         if verify(taken).status != "ok":
             copy_checked(src, path_of(taken), sha256)
         return taken
@@ -285,17 +302,29 @@ def add(
     return entry
 
 
+def entry_taken(entry_id: str, sha256: str, entries: list[WeightsEntry]) -> WeightsEntry | None:
+    """The entry that already has `entry_id`, when it names the same bytes; None when the id is free.
+    An id that names other weights is a ZslbenchError."""
+    taken = DECLARED.get(entry_id) or next((e for e in entries if e.id == entry_id), None)
+    if taken is not None and taken.sha256 != sha256:
+        raise ZslbenchError(
+            f"weights {entry_id!r} already name other weights (sha256 {taken.sha256}, from {taken.origin})",
+            f"choose another --name, or `zslbench weights remove {entry_id}` first",
+        )
+    return taken
+
+
 def check_fits(state: dict[str, Any], what: str) -> None:
     """The tensors fit the video model the metadata names (built without its --init), so a zoo
     entry never fails only at evaluation. Models on features are checked when evaluated."""
-    from zslbench.models import build_model
+    from zslbench.models import build_from_checkpoint
     from zslbench.models.checkpoint import load_weights
 
     model = state["model"]
     if model.get("input") == "features":
         return
     try:
-        module = build_model(model["name"], int(model["embed_dim"]), **{**model["options"], "init": None})
+        module = build_from_checkpoint(model)
     except (KeyError, TypeError, ValueError) as err:
         raise ZslbenchError(f"{what}: its metadata does not build a model ({err})", "export it again") from None
     load_weights(module, state["state_dict"], what)
@@ -319,7 +348,11 @@ def remove(entry_id: str) -> WeightsEntry:
             raise ZslbenchError(f"weights {entry_id!r} are declared by {DECLARED[entry_id].origin}", "they stay")
         raise unknown_name_error("weights", entry_id, [e.id for e in entries], "see `zslbench weights list`")
     write_user_zoo([e for e in entries if e.id != entry_id])
-    path_of(entry).unlink(missing_ok=True)
+    path = path_of(entry)
+    if path.is_dir() and not path.is_symlink():  # a video-text model's folder
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
     return entry
 
 
@@ -377,8 +410,9 @@ def training_verdict(state: dict[str, Any]) -> tuple[str, str]:
     audits = [audit_model(state, test, protocol, embedder) for test in protocol.test_classes()]
     if not audits:
         return "unknown", f"protocol {protocol.name} names no test dataset"
-    verdicts = {audit["verdict"] for audit in audits}
-    verdict = next(v for v in ("not_compliant", "unknown", "compliant") if v in verdicts)
+    from zslbench.protocol.verdicts import worst_verdict
+
+    verdict = worst_verdict({audit["verdict"] for audit in audits})
     broken = [f"{v['class']!r} ~ {v['nearest']!r} ({a['dataset']})" for a in audits for v in a["violations"]]
     if broken:
         return verdict, f"{len(broken)} class(es) within tau {protocol.tau} of a test class, e.g. {broken[0]}"
