@@ -44,6 +44,38 @@ def test_plugin_model_is_listed_and_trains(plugin_env, synth_dataset, tmp_path):
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
     assert json.loads(trained.stdout)["steps"] == 6
+    evaluated = zslbench(
+        plugin_env, "eval", "--weights", str(tmp_path / "run"), "--data",
+        f"synth-target={synth_dataset.root / 'target.csv'}", "--results", str(tmp_path / "results"), "--json",
+    )  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr  # eval once added an `init` option frame_cnn never declared
+    (record,) = json.loads(evaluated.stdout)
+    assert record["model"]["name"] == "frame_cnn" and record["compliance"]["verdict"] == "compliant"
+
+
+def test_a_plugin_video_text_model_is_listed_and_evaluated(plugin_env, synth_dataset, tmp_path):
+    listed = zslbench(plugin_env, "models", "list", "--json")
+    model = next(m for m in json.loads(listed.stdout) if m["name"] == "frame_text")
+    assert model["kind"] == "video_text" and model["input"]["frames"] == 4 and model["text"]["templates"]
+    weights = tmp_path / "frame_text.pt"
+    saved = subprocess.run(
+        [sys.executable, "-c", "import sys, torch; from zslbench_example_plugin.video_text import load_frame_text; "
+         "torch.save(load_frame_text(None).state_dict(), sys.argv[1])", str(weights)],
+        capture_output=True, text=True, env=plugin_env, timeout=120,
+    )  # fmt: skip
+    assert saved.returncode == 0, saved.stderr
+    evaluated = zslbench(
+        plugin_env, "eval", "--model", "frame_text", "--weights", str(weights), "--protocol",
+        str(synth_dataset.protocol), "--data", f"synth-target={synth_dataset.root / 'target.csv'}",
+        "--option", "views=2", "--image-text", "none", "--finetuned-on", "none",
+        "--results", str(tmp_path / "results"), "--json",
+    )  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr
+    (record,) = json.loads(evaluated.stdout)
+    assert record["card"]["input"]["views"] == 2 and record["card"]["input"]["size"] == 48
+    assert record["class_embeddings"]["text"]["templates"] == ["a video of {}."]
+    assert record["data"]["scored"] == record["data"]["expected"] > 0
+    assert record["compliance"]["verdict"] == "compliant"
 
 
 def test_without_the_plugin_the_name_is_unknown(synth_dataset):
