@@ -134,3 +134,20 @@ def test_segment_training_draws_one_frame_inside_each_segment_from_the_generator
         sampler.indices(80)
     with pytest.raises(ValueError, match="at least one frame"):
         sampler.indices(0, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("clips", [1, 2, 3, 5])
+def test_centred_test_clips_sit_at_the_centres_of_equal_parts(clips):
+    """`centred`: start k = floor((k + 1/2) (n - span + 1) / clips), one clip in the middle of the video."""
+    from fractions import Fraction
+
+    spec = ClipSpec(clip_len=8, frame_stride=2, test_clips=clips, test_position="centred")
+    sampler = ClipSampler(spec, "test")
+    for n in range(1, 200):
+        valid = max(n - spec.span, 0) + 1
+        expected = [int(Fraction(valid, clips) * (k + Fraction(1, 2))) for k in range(clips)]
+        indices = sampler.indices(n)
+        assert list(indices[:, 0]) == [start % n for start in expected]
+        assert indices.shape == (clips, 8) and (indices >= 0).all() and (indices < n).all()
+    middle = ClipSampler(ClipSpec(clip_len=16, test_clips=1, test_position="centred"), "test").indices(100)
+    assert middle[0, 0] == 42 and middle[0, -1] == 57  # (100 - 16 + 1) // 2 = 42: centred, not at frame 0

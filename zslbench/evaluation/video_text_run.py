@@ -37,14 +37,15 @@ INPUT_FIELDS = ("frames", "sampling", "stride", "size", "views", "crops", "view_
 
 def clip_spec(source: VideoInput) -> ClipSpec:
     """The test sampling that reads `source`: `frames` frames per view (TSN segments, or dense with
-    `stride`), `views` temporal views, `crops` crops of `size` after resizing the short side to `size`."""
+    `stride`, the views at the centres of equal parts of the video), `views` temporal views, `crops`
+    crops of `size` after resizing the short side to `size`."""
     return ClipSpec(
         clip_len=source.frames,
         frame_stride=source.stride,
         test_clips=source.views,
         crop=source.size,
         short_side=source.size,
-        test_position="segments" if source.sampling == "segments" else "spread",
+        test_position="segments" if source.sampling == "segments" else "centred",
         test_crops=source.crops,
     )
 

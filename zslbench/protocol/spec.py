@@ -66,9 +66,10 @@ BATCH_SCOPES = ("global", "device")
 MODEL_INPUT_KEYS = ("frames", "sampling", "stride", "size", "views", "crops", "view_average")
 # How clips are placed and made (video/sampler.py ClipSpec says what each choice does); the first
 # choice of each is zslbench's, "reference" / the second the reference implementation's; "segments" is
-# TSN's (Wang et al. 2016), as the CLIP-era video-text models read videos.
+# TSN's (Wang et al. 2016), as the CLIP-era video-text models read videos; "centred": dense test clips at
+# the centres of equal parts of the video (MMAction2's), so one clip sits in the middle.
 TRAIN_POSITIONS = ("uniform", "reference", "segments")
-TEST_POSITIONS = ("spread", "reference", "segments")
+TEST_POSITIONS = ("spread", "reference", "segments", "centred")
 RESIZES = ("decoder", "torch_bilinear")
 ROUNDINGS = ("round", "floor")
 CROP_ROUNDINGS = ("floor", "half_even")

@@ -11,6 +11,8 @@ Three placements of each kind, named by the protocol's `clips` section:
   reader keeps each wanted frame once, in order, so clips that overlap (period < clip_len, i.e. fewer
   than 400 frames for 25 clips) share frames; a frame past the end repeats the last frame; and the kept
   frames are then repeated from the first until there are n x clip_len, and cut into the n clips.
+- centred (`test_position: centred`): `n` clips at the centres of `n` equal parts of the valid
+  starts, so a single clip sits in the middle of the video (MMAction2's dense test sampling).
 - TSN segments (`segments`; Wang et al., ECCV 2016, Sec. 3.1; how ViFi-CLIP, X-CLIP and Open-VCLIP
   read videos): the whole video is cut into `clip_len` equal segments and each clip takes one frame
   from each. Testing, view k of V reads frame floor(n / clip_len x (i + (k + 0.5) / V)) of segment i:
@@ -92,6 +94,8 @@ class ClipSampler:
         if n_frames < 1:
             raise ValueError(f"a video needs at least one frame, got {n_frames}")
         last_start = max(n_frames - self.spec.span, 0)
+        if self.mode == "test" and self.position == "centred":
+            return centred_starts(last_start + 1, self.num_clips)
         if self.mode == "test":
             return np.round(np.linspace(0, last_start, self.num_clips)).astype(np.int64)
         if rng is None:
@@ -110,6 +114,14 @@ class ClipSampler:
             return reference_indices(n_frames, self.spec.clip_len, self.num_clips, rng)
         offsets = np.arange(self.spec.clip_len, dtype=np.int64) * self.spec.frame_stride
         return (self.starts(n_frames, rng)[:, None] + offsets[None, :]) % n_frames
+
+
+def centred_starts(valid: int, clips: int) -> np.ndarray:
+    """Test clip starts at the centres of `clips` equal parts of the `valid` starts, int64 [clips]:
+    floor((k + 1/2) x valid / clips), in whole numbers. One clip sits in the middle of the video, as
+    MMAction2's dense test sampling places it (SampleFrames, test_mode); "spread" puts it at frame 0."""
+    k = np.arange(clips, dtype=np.int64)
+    return ((2 * k + 1) * valid) // (2 * clips)
 
 
 def reference_indices(n_frames: int, clip_len: int, clips: int, rng: np.random.Generator | None = None) -> np.ndarray:
