@@ -217,6 +217,9 @@ def test_a_changed_template_is_never_a_cache_hit(clip_folder):
         (["--option", "ensemble=median"], "ensemble"),
         (["--option", "frames=0"], "frames"),
         (["--option", "colour=1"], "no option 'colour'"),
+        (["--option", "templates=yes"], "templates"),
+        (["--option", "tokenizer=5"], "tokenizer"),
+        (["--option", "stride=4"], "stride"),  # segments read one frame per segment: a stride would be ignored
     ],
 )
 def test_bad_video_text_options_are_one_line(runner, synth_dataset, clip_folder, tmp_path, options, expected):
@@ -248,6 +251,16 @@ def test_extract_then_eval_features_scores_like_eval(runner, synth_dataset, clip
     (a,), (b,) = json.loads(direct.stdout), json.loads(scored.stdout)
     assert a["metrics"] == b["metrics"] and a["card"] == b["card"]
     assert b["compliance"]["verdict"] == "finetuning_compliant"
+    overlap = tmp_path / "overlap.txt"
+    overlap.write_text("\n".join(sorted({row["label"] for row in samples(tmp_path / "a")})) + "\n")
+    declared = runner.invoke(app, ["eval", "--features", str(out), "--protocol", str(synth_dataset.protocol),
+                                   "--results", str(tmp_path / "c"), "--image-text", "none",
+                                   "--finetuned-on", str(overlap), "--json"])  # fmt: skip
+    assert declared.exit_code == 0, declared.stderr[-2000:]
+    assert json.loads(declared.stdout)[0]["compliance"]["verdict"] == "not_compliant"  # declared now, not ignored
+    options = runner.invoke(app, ["eval", "--features", str(out), "--protocol", str(synth_dataset.protocol),
+                                  "--option", "frames=2"])  # fmt: skip
+    assert options.exit_code == 2 and "features file" in single_error_line(options)
     by_path = {row["path"]: row["top5"] for row in samples(tmp_path / "a")}
     for row in samples(tmp_path / "b"):  # a features file keeps no paths: rows come in the same order
         assert row["top5"] == list(by_path.values())[row["index"]]
@@ -259,9 +272,10 @@ def test_check_calls_a_baseline_of_another_card_stale(runner, synth_dataset, cli
     assert first.exit_code == 0, first.stderr[-2000:]
     wrote = runner.invoke(app, ["check", str(results), "--write-baseline", str(baseline)])
     assert wrote.exit_code == 0, wrote.stderr
-    same_name = run_eval(runner, synth_dataset, clip_folder, results, "--model", "clip_frames", "--name", "clip",
-                         "--option", "frames=4")  # fmt: skip
-    assert same_name.exit_code == 2 and "already holds" in single_error_line(same_name)  # never replaced silently
+    for option in ("frames=4", "templates=video", "phrases=words"):  # input or text: never replaced silently
+        same_name = run_eval(runner, synth_dataset, clip_folder, results, "--model", "clip_frames", "--name", "clip",
+                             "--option", option)  # fmt: skip
+        assert same_name.exit_code == 2 and "with card" in single_error_line(same_name), option
     again = run_eval(runner, synth_dataset, clip_folder, results, "--model", "clip_frames", "--name", "clip",
                      "--option", "frames=4", "--overwrite")  # fmt: skip
     assert again.exit_code == 0, again.stderr[-2000:]

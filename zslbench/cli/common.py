@@ -197,12 +197,13 @@ def print_error(message: str, hint: str | None = None) -> None:
 
 
 _PATH_CHECK = "check the permissions of this path and its folders, or choose another path"
-_SPACE = "free some space, or write to another disk (e.g. with --out)"
+_WHERE = "--out, --results, or $ZSLBENCH_CACHE for the caches"
+_SPACE = f"free some space, or write to another disk (e.g. with {_WHERE})"
 # errno -> (what happened, hint). Each is about the user's machine, not about zslbench's code.
 _ENVIRONMENT: dict[int, tuple[str, str]] = {
     errno.EACCES: ("permission denied", _PATH_CHECK),
     errno.EPERM: ("operation not permitted", _PATH_CHECK),
-    errno.EROFS: ("read-only file system", "write to a writable folder instead (e.g. with --out)"),
+    errno.EROFS: ("read-only file system", f"write to a writable folder instead (e.g. with {_WHERE})"),
     errno.ENOSPC: ("no space left on the device", _SPACE),
     errno.EDQUOT: ("disk quota exceeded", _SPACE),
     errno.EFBIG: ("file too large", "a file size limit (ulimit -f) or the file system's limit was reached"),

@@ -82,21 +82,27 @@ def eval_command(
     --weights DIR`, its input and templates set with --option, its history declared with --image-text
     and --finetuned-on for the compliance audit."""
     from zslbench.cli.common import parse_options
+    from zslbench.core.errors import ZslbenchError
     from zslbench.evaluation.run import EvalConfig, evaluate, evaluate_features
     from zslbench.models.video_text.declared import Declared
     from zslbench.video.sources import parse_data_options
 
     if (weights is None) == (features is None) and not (weights is None and model):  # --model alone: the zoo's
-        from zslbench.core.errors import ZslbenchError
-
         raise ZslbenchError(
             "pass exactly one of --weights and --features",
             "--weights runs/NAME, --features emb.npz, or --model NAME for its weights in the zoo",
         )
     proto = with_sets(protocol, sets)
     if features is not None:
-        wanted = dataset[0] if dataset else None
-        outcome = evaluate_features(features, proto, name, wanted, results, overwrite, failure_budget, log_samples)
+        if option:
+            raise ZslbenchError(
+                "--option does not apply to a features file: it holds its model's input and templates",
+                "pass the options to `zslbench extract`, or evaluate the model with --weights",
+            )
+        wanted, declared = dataset[0] if dataset else None, Declared(image_text, finetuned_on)
+        outcome = evaluate_features(
+            features, proto, name, wanted, results, overwrite, failure_budget, log_samples, declared
+        )
     else:
         config = EvalConfig(
             weights=weights,
@@ -163,9 +169,7 @@ def _render(outcome) -> None:
         console.print(Text(f"record {path}", style="dim"))
         if record["data"].get("samples"):
             console.print(Text(f"per-video predictions {path.with_name(record['data']['samples'])}", style="dim"))
-        if record["compliance"].get("why"):
-            verdict = VERDICT_WORDS.get(record["compliance"]["verdict"], "")
-            err_console.print(Text(f"compliance {verdict}: {record['compliance']['why']}", style="yellow"))
+        _compliance_notes(record["compliance"])
         if record.get("card"):
             console.print(Text(f"input {describe_card(record['card'])}", style="dim"), soft_wrap=True)
         selection = ((record.get("training") or {}).get("settings") or {}).get("model_selection")
@@ -184,6 +188,20 @@ def _render(outcome) -> None:
             err_console.print(Text(f"... and {len(failures) - 5} more failed videos in the record", style="yellow"))
         for line in ignored_warnings(record["data"].get("ignored"), record["dataset"]["name"]):
             err_console.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
+
+
+def _compliance_notes(compliance: dict[str, Any]) -> None:
+    """Why a verdict is not plainly compliant: what is unknown or unaudited, and the first violation."""
+    from zslbench.protocol.verdicts import VERDICT_WORDS
+
+    if compliance.get("why"):
+        verdict = VERDICT_WORDS.get(compliance["verdict"], "")
+        err_console.print(Text(f"compliance {verdict}: {compliance['why']}", style="yellow"), soft_wrap=True)
+    if compliance.get("violations"):
+        found = compliance["violations"]
+        first = f"{found[0]['class']!r} is {found[0]['distance']:.4f} from {found[0]['nearest']!r}"
+        count = f"{len(found)} {found[0]['role']} class(es) within tau {compliance['tau']}"
+        err_console.print(Text(f"NOT compliant: {count}, e.g. {first}", style="bold red"), soft_wrap=True)
 
 
 def describe_card(card: dict[str, Any]) -> str:

@@ -11,7 +11,17 @@ from rich.table import Table
 from rich.text import Text
 
 from zslbench.cli.app import app
-from zslbench.cli.common import FinetunedOnOpt, ImageTextOpt, JsonOpt, command, console, err_console, print_json
+from zslbench.cli.common import (
+    FinetunedOnOpt,
+    ImageTextOpt,
+    JsonOpt,
+    OptionOpt,
+    command,
+    console,
+    err_console,
+    parse_options,
+    print_json,
+)
 from zslbench.core.errors import EXIT_FAILED
 
 weights_app = typer.Typer(
@@ -87,18 +97,21 @@ def add(
     notes: Annotated[str | None, typer.Option("--notes", help="[default: epochs, steps and options]")] = None,
     image_text: ImageTextOpt = None,
     finetuned_on: FinetunedOnOpt = None,
+    option: OptionOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Copy a checkpoint into the zoo and record its sha256, protocol, classes and compliance.
 
-    A video-text model's HF folder (or its state dict, with --model) is copied whole, its sha256 taken
-    over every file; --image-text and --finetuned-on declare what it saw, for the audit."""
+    A video-text model's HF folder (or its state dict, with --model, kept with its tokenizer files) is
+    copied whole, its sha256 taken over every file; --image-text and --finetuned-on declare what it saw,
+    for the audit; --option sets the model's options for the check that it loads (e.g. tokenizer=DIR)."""
     from zslbench.models.video_text.declared import Declared
     from zslbench.models.video_text.zoo_entry import add_to_zoo
     from zslbench.models.weights import path_of
     from zslbench.protocol.verdicts import VERDICT_WORDS
 
-    entry = add_to_zoo(file, name, model, source, notes, Declared(image_text, finetuned_on))
+    declared = Declared(image_text, finetuned_on)
+    entry = add_to_zoo(file, name, model, source, notes, declared, parse_options(option))
     if json_out:
         print_json({**entry.describe(), "path": str(path_of(entry))})
         return

@@ -71,9 +71,10 @@ def claim_record(path: Path, made_by: dict[str, Any], overwrite: bool = False) -
 
 def _described(made_by: dict[str, Any]) -> str:
     """`model (hash) under protocol P`: the first 12 hex digits of the weights hash or of the file
-    fingerprint's hash, and of the protocol's fingerprint."""
+    fingerprint's hash, and of the protocol's fingerprint; a video-text model's card too."""
     weights = str(made_by["weights"]).rpartition("-")[2][:12]
-    return f"{made_by['model']} ({weights}) under protocol {str(made_by.get('protocol'))[:12]}"
+    card = f" with card {str(made_by['card'])[:12]}" if made_by.get("card") else ""
+    return f"{made_by['model']} ({weights}) under protocol {str(made_by.get('protocol'))[:12]}{card}"
 
 
 def save_record(record: dict[str, Any], root: Path, overwrite: bool = False) -> Path:

@@ -121,6 +121,7 @@ def runner_for(config: EvalConfig) -> tuple[CheckpointModel | VideoTextRunner, P
     trained under a protocol."""
     model = config.model or video_text_model_of(config.weights)
     if model and is_video_text(model):
+        from zslbench.models.video_text.zoo_entry import declarations, zoo_declarations
         from zslbench.models.weights import find, verified_path
         from zslbench.protocol.spec import DEFAULT_PROTOCOL
 
@@ -128,7 +129,9 @@ def runner_for(config: EvalConfig) -> tuple[CheckpointModel | VideoTextRunner, P
         if weights is None:
             entry = find(model)
             weights = verified_path(entry)
-            declared = declared if declared != Declared() else Declared(entry.image_text, entry.finetuned_on)
+            declared = declared if declared != Declared() else declarations(entry)
+        elif declared == Declared():  # a zoo entry's own folder keeps its declarations
+            declared = zoo_declarations(weights)
         protocol = load_protocol(config.protocol if config.protocol is not None else DEFAULT_PROTOCOL)
         options = (config.options, protocol, declared, config.device, config.loading)
         return VideoTextRunner(model, weights, *options), weights
@@ -155,10 +158,12 @@ def evaluate_features(
     overwrite: bool = False,
     failure_budget: float = DEFAULT_FAILURE_BUDGET,
     log_samples: bool = False,
+    declared: Declared | None = None,
 ) -> EvalOutcome:
     """Score precomputed video embeddings (an .npz with `embeddings` [N, D] and `labels` [N] class
     names; optional `training_classes`, `pretrained_on`, `model`) under a protocol; `log_samples`:
-    also write the per-video predictions (`samples.save_result`)."""
+    also write the per-video predictions (`samples.save_result`). `declared`: a video-text model's
+    history, in place of what its features file declares (refused for any other features file)."""
     started = time.perf_counter()
     check_label(label)
     protocol = load_protocol(protocol_ref)
@@ -182,8 +187,15 @@ def evaluate_features(
         "compliance": {},
         "model": {"name": str(data.get("model", features.stem)), "options": {}},
     }
-    if "class_space" in data:  # a video-text model's: its declarations, as its own evaluation read them
-        declared = Declared(*(str(data[k]) if k in data else None for k in ("image_text", "finetuned_on")))
+    given = declared is not None and declared != Declared()
+    if given and "class_space" not in data:
+        raise ZslbenchError(
+            f"{features} holds no video-text model's embeddings: --image-text and --finetuned-on do not apply",
+            "a features file declares its training classes (training_classes) and pretraining (pretrained_on)",
+        )
+    if "class_space" in data:  # a video-text model's: its declarations, given now or as extracted
+        if not given:
+            declared = Declared(*(str(data[k]) if k in data else None for k in ("image_text", "finetuned_on")))
         state = {**state, **declared.state()}
     identity = {"source": "features", "file": str(features), "file_fingerprint": file_fingerprint(features)}
     embedded = Embedded(

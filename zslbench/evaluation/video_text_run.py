@@ -70,13 +70,16 @@ def split_options(spec: Any, options: dict[str, Any], protocol: Protocol) -> tup
 
 def pin_refused(err: ZslbenchError, model: str, given: dict, pins: dict, protocol: Protocol) -> ZslbenchError:
     """A build error caused by the protocol's pins says so (the user set no such option); others pass."""
+    import re
+
     applied = {key: value for key, value in pins.items() if given.get(key) is None}
-    if not any(key in err.message for key in applied):  # e.g. a missing tokenizer: not about the pins
+    named = [key for key in applied if re.search(rf"\b{key}\b", err.message)]  # "size", not "hidden_size"
+    if not named:  # e.g. a missing tokenizer: not about the pins
         return err
-    pinned = ", ".join(f"model_input.{key}={value}" for key, value in applied.items())
+    pinned = ", ".join(f"model_input.{key}={applied[key]}" for key in named)
     return ZslbenchError(
         f"protocol {protocol.name} pins {pinned}, which {model} cannot read: {err.message}",
-        f"evaluate under a protocol without that pin, or --set model_input.{next(iter(applied))}=null",
+        f"evaluate under a protocol without that pin, or --set model_input.{named[0]}=null",
     )
 
 
@@ -164,7 +167,7 @@ class VideoTextRunner:
         self.declared = declared
         self.identity = {
             "model": {"name": model, **self.module.identity()},
-            "card": self.card["input_fingerprint"],
+            "card": self.card["fingerprint"],  # input and text: another card is another result
             **sampling_identity(clip_identity(self.clips), self.input.mean, self.input.std, self.loading.decoder),
         }
         self.identity["libraries"] = {**self.identity["libraries"], **_library("transformers")}
@@ -183,11 +186,14 @@ class VideoTextRunner:
         if self.module.conditioned:
             table, per_class = self._conditioned_table(texts, order)
             adapter: torch.nn.Module = ConditionedAdapter(self.module, table, per_class)
-            identity = {**self.identity, "output": {"similarities": sha256_json([order, about["text"]])}}
+            output = {"similarities": sha256_json([order, about["text"]])}
+            identity = {**self.identity, "card": self.card["input_fingerprint"], "output": output}
             self.space = ConditionedSpace(tuple(order), about)
         else:
             adapter = ViewAdapter(self.module)
-            identity = {**self.identity, "output": {"views": self.input.view_average}}
+            # the video side only: templates, ensembling and phrases share the cached video embeddings
+            output = {"views": self.input.view_average}
+            identity = {**self.identity, "card": self.card["input_fingerprint"], "output": output}
             views = 1 if self.input.view_average == "embedding" else self.input.total_views
             self.space = TextTowerSpace(texts, self.text.ensemble, views, about)
         self.encoder = VideoEncoder(

@@ -62,11 +62,17 @@ class VideoInput:
         _choice(self.crops, CROPS, "crops")
         for name in ("mean", "std"):
             values = getattr(self, name)
-            numbers = all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 255 for v in values)
+            numbers = all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1 for v in values)
             if len(values) != 3 or not numbers:
                 raise ZslbenchError(
-                    f"input {name} {values!r} is not three numbers", "e.g. CLIP's (0.481, 0.458, 0.408)"
+                    f"input {name} {values!r} is not three numbers in [0, 1]",
+                    "statistics of pixels on the 0..1 scale, e.g. CLIP's mean (0.481, 0.458, 0.408)",
                 )
+        if self.sampling == "segments" and self.stride != 1:
+            raise ZslbenchError(
+                f"input stride {self.stride} does not apply to segments sampling (one frame per segment)",
+                "set stride with sampling=dense, or leave it out",
+            )
         if min(self.std) <= 0:
             raise ZslbenchError(f"input std {self.std!r} has a value <= 0", "a std divides the pixels")
         return self

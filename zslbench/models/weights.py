@@ -61,6 +61,7 @@ class WeightsEntry:
     weights_sha256: str = ""  # of the tensors (checkpoint.weights_sha256): a result record's model identity
     image_text: str | None = None  # a video-text model's declared image-text pretraining (`video_text.declared`)
     finetuned_on: str | None = None  # a video-text model's declared video fine-tuning classes
+    finetuned_classes: list[str] | None = None  # those classes as read when the entry was added
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,9 +123,9 @@ def check_file(entry: WeightsEntry) -> WeightsEntry:
 
 def check_id(entry_id: str) -> str:
     """An id is one plain file name (letters, digits and -_.@+, not starting with a dot)."""
-    if not entry_id or path_component(entry_id) != entry_id:
+    if not entry_id or path_component(entry_id) != entry_id or entry_id == ZOO_FILE:
         raise ZslbenchError(
-            f"{entry_id!r} cannot name weights", "use letters, digits and -_.@+ (not starting with a dot)"
+            f"{entry_id!r} cannot name weights", "use letters, digits and -_.@+ (not starting with a dot; not zoo.json)"
         )
     return entry_id
 
@@ -145,6 +146,10 @@ def read_user_zoo() -> list[WeightsEntry]:
             f"the weights zoo {path} is damaged: {type(err).__name__}: {err}",
             "repair or delete it (the files beside it stay; `zslbench weights add` them again)",
         ) from None
+    seen = [entry.id for entry in entries]
+    if len(set(seen)) != len(seen):
+        twice = next(entry_id for entry_id in seen if seen.count(entry_id) > 1)
+        raise ZslbenchError(f"the weights zoo {path} names {twice!r} twice", "repair zoo.json: one entry per id")
     return [check_file(entry) for entry in entries]
 
 

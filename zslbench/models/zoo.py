@@ -146,6 +146,7 @@ def conse(embed_dim: int, features, top_t: int = 10):
 
 # A video-text model's input options: None reads the model's own (its registered VideoInput, refined by
 # its weights: the config's image size, the preprocessor's statistics, X-CLIP's frame count).
+BUNDLED_TOKENIZER = "tokenizer"  # where the zoo keeps a state dict's tokenizer files (video_text/zoo_entry.py)
 INPUT_OPTIONS = dict.fromkeys(("frames", "sampling", "stride", "size", "views", "crops", "view_average"))
 
 
@@ -167,10 +168,33 @@ def clip_frames(weights, temporal: str = "mean", tokenizer: str | None = None, *
     the video papers release them) with `tokenizer` a folder of CLIP tokenizer files."""
     from pathlib import Path
 
+    from zslbench.core.errors import ZslbenchError
     from zslbench.models.video_text.clip_frames import load_clip_frames
 
+    if tokenizer is not None and not isinstance(tokenizer, str):
+        hint = "--option tokenizer=DIR, a folder of CLIP's tokenizer files"
+        raise ZslbenchError(f"tokenizer {tokenizer!r} is not a folder", hint)
     tokenizer_path = Path(tokenizer) if tokenizer else None
-    return load_clip_frames(_weights_path(weights), temporal=temporal, tokenizer=tokenizer_path, **input_values)
+    path = _weights_path(weights)
+    if path.is_dir() and not (path / "config.json").exists():  # a state dict kept with its tokenizer
+        path = _state_dict_in(path)
+        if tokenizer_path is None and (path.parent / BUNDLED_TOKENIZER).is_dir():
+            tokenizer_path = path.parent / BUNDLED_TOKENIZER
+    return load_clip_frames(path, temporal=temporal, tokenizer=tokenizer_path, **input_values)
+
+
+def _state_dict_in(folder):
+    """The one state dict file of a folder without config.json (what `weights add FILE.pt` keeps: the
+    file, and its tokenizer files in BUNDLED_TOKENIZER); another folder is a ZslbenchError."""
+    from zslbench.core.errors import ZslbenchError
+
+    files = [p for p in sorted(folder.iterdir()) if p.suffix in (".pt", ".pth", ".bin", ".safetensors")]
+    if len(files) != 1:
+        raise ZslbenchError(
+            f"{folder} has no config.json and {len(files)} weights files",
+            "pass an HF CLIP folder (config.json, weights, tokenizer), or the state dict file itself",
+        )
+    return files[0]
 
 
 @register_model(

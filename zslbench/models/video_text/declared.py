@@ -25,6 +25,7 @@ class Declared:
 
     image_text: str | None = None
     finetuned_on: str | None = None
+    classes: tuple[str, ...] | None = None  # `finetuned_on`'s classes as they were read (`resolved`)
 
     def __post_init__(self) -> None:
         from zslbench.core.errors import ZslbenchError
@@ -33,8 +34,11 @@ class Declared:
             value = getattr(self, name)
             if value is None:
                 continue
-            if not isinstance(value, str) or not value.strip() or len(value) > MAX_CHARS:
-                raise ZslbenchError(f"--{name.replace('_', '-')} {str(value)[:40]!r} is not a declaration", HINT)
+            option = f"--{name.replace('_', '-')}"
+            if isinstance(value, str) and len(value) > MAX_CHARS:
+                raise ZslbenchError(f"{option} has {len(value)} characters", f"say it in at most {MAX_CHARS}")
+            if not isinstance(value, str) or not value.strip():
+                raise ZslbenchError(f"{option} {str(value)[:40]!r} is not a declaration", HINT)
             value = NONE if value.strip().lower() == NONE else value.strip()
             object.__setattr__(self, name, value)
 
@@ -43,6 +47,8 @@ class Declared:
         classes, name = None, None
         if self.finetuned_on == NONE:
             classes = []
+        elif self.classes is not None:
+            classes, name = list(self.classes), self.finetuned_on
         elif self.finetuned_on:
             from zslbench.text.vocab import load_class_list
 
@@ -57,6 +63,14 @@ class Declared:
             "pretraining": {"status": NONE, "name": "", "classes": []},
             "declared": self.describe(),
         }
+
+    def resolved(self) -> Declared:
+        """With `finetuned_on`'s classes read now, so a later change to (or absence of) the list file,
+        or another working folder, cannot change what was declared."""
+        if self.classes is not None or not self.finetuned_on or self.finetuned_on == NONE:
+            return self
+        classes = self.state()["classes"]
+        return Declared(self.image_text, self.finetuned_on, tuple(classes))
 
     def describe(self) -> dict[str, Any]:
         return {"image_text": self.image_text, "finetuned_on": self.finetuned_on}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+BUILT_IN = {"clip": "clip_frames", "xclip": "xclip"}  # an HF config's model_type -> the model that runs it
+
 
 def is_video_text(model: str) -> bool:
     """Whether a registered model brings its own text tower (kind video_text)."""
@@ -14,14 +16,25 @@ def is_video_text(model: str) -> bool:
 
 def video_text_model_of(weights: Path | None) -> str | None:
     """The built-in video-text model an HF model folder holds, by its config's model_type (clip ->
-    clip_frames, xclip -> xclip); None for anything else (a zslbench checkpoint names its model)."""
+    clip_frames, xclip -> xclip); None for anything else that is no HF folder (a zslbench checkpoint
+    names its model). An HF folder of another model type, or whose config.json is unreadable, is a
+    ZslbenchError: it is neither a checkpoint nor a model zslbench runs."""
     import json
+
+    from zslbench.core.errors import ZslbenchError
 
     config = Path(weights) / "config.json" if weights is not None else None
     if config is None or not config.is_file() or (Path(weights) / "zslbench.json").exists():
         return None
     try:
-        kind = json.loads(config.read_text(encoding="utf-8")).get("model_type")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return {"clip": "clip_frames", "xclip": "xclip"}.get(kind)
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        hint = "an HF model folder's config.json is a JSON object"
+        raise ZslbenchError(f"{config} is not readable JSON ({type(err).__name__})", hint) from None
+    kind = data.get("model_type") if isinstance(data, dict) else None
+    if kind not in BUILT_IN:
+        raise ZslbenchError(
+            f"{weights} holds a {kind!r} model (config.json's model_type), not CLIP or X-CLIP",
+            "zslbench runs HF folders of model_type clip (clip_frames) and xclip; a plugin's model needs --model",
+        )
+    return BUILT_IN[kind]

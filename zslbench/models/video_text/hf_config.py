@@ -46,6 +46,7 @@ MIT_SIZES = (
 TOP_SIZES = (("projection_dim", 1, 8192),)
 XCLIP_TOP_SIZES = (*TOP_SIZES, ("prompt_layers", 0, 128), ("prompt_num_attention_heads", 1, 256))
 HINT_FOLDER = "pass a folder written by transformers' save_pretrained (config.json, model.safetensors, tokenizer files)"
+HINT_VALUES = "compare the value with the config of a released model (e.g. openai/clip-vit-base-patch16's config.json)"
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:
@@ -83,7 +84,8 @@ def read_config(folder: Path, model_type: str, name: str) -> Any:
 
 
 def config_from_dict(data: dict[str, Any], model_type: str, where: str) -> Any:
-    """A CLIPConfig or XCLIPConfig from plain values, every size bounded (`check_sizes`)."""
+    """A CLIPConfig or XCLIPConfig from plain values, every size bounded (`check_sizes`) and every
+    activation and epsilon checked (`check_values`), so that building the model cannot fail later."""
     from transformers import CLIPConfig, XCLIPConfig
 
     kind = CLIPConfig if model_type == "clip" else XCLIPConfig
@@ -92,9 +94,10 @@ def config_from_dict(data: dict[str, Any], model_type: str, where: str) -> Any:
             config = kind.from_dict(data)
     except Exception as err:  # a value of the wrong type deep inside transformers
         raise ZslbenchError(
-            f"{where} is not a valid {model_type} config: {type(err).__name__}: {first_line(err)}"
+            f"{where} is not a valid {model_type} config: {type(err).__name__}: {first_line(err)}", HINT_VALUES
         ) from None
     check_sizes(config, model_type, where)
+    check_values(config, model_type, where)
     return config
 
 
@@ -104,24 +107,34 @@ def check_sizes(config: Any, model_type: str, where: str) -> None:
     _check_fields(text, TEXT_SIZES, f"{where} text_config")
     _check_fields(vision, VISION_SIZES + (MIT_SIZES if model_type == "xclip" else ()), f"{where} vision_config")
     _check_fields(config, XCLIP_TOP_SIZES if model_type == "xclip" else TOP_SIZES, where)
-    pairs = [(text, "hidden_size", "num_attention_heads"), (vision, "hidden_size", "num_attention_heads")]
+    pairs = [("text_config.", text, "hidden_size", "num_attention_heads")]
+    pairs.append(("vision_config.", vision, "hidden_size", "num_attention_heads"))
     if model_type == "xclip":
-        pairs += [
-            (vision, "mit_hidden_size", "mit_num_attention_heads"),
-            (config, "projection_dim", "prompt_num_attention_heads"),
-        ]
+        pairs.append(("vision_config.", vision, "mit_hidden_size", "mit_num_attention_heads"))
+        pairs.append(("", config, "projection_dim", "prompt_num_attention_heads"))
         if vision.mit_hidden_size != config.projection_dim:
             raise ZslbenchError(
                 f"{where}: vision_config.mit_hidden_size {vision.mit_hidden_size} is not projection_dim "
-                f"{config.projection_dim}, so X-CLIP's frame integration cannot read its frame embeddings"
+                f"{config.projection_dim}, so X-CLIP's frame integration cannot read its frame embeddings",
+                "set both to the same width, as X-CLIP's released configs do",
             )
-    for owner, width, heads in pairs:
+    for label, owner, width, heads in pairs:
         if getattr(owner, width) % getattr(owner, heads):
             raise ZslbenchError(
-                f"{where}: {heads} {getattr(owner, heads)} does not divide {width} {getattr(owner, width)}"
+                f"{where}: {label}{heads} {getattr(owner, heads)} does not divide {label}{width} "
+                f"{getattr(owner, width)}",
+                "each attention head reads an equal share of the width (CLIP: 64 channels a head); "
+                "fix one of the two in the config",
             )
     if vision.patch_size > vision.image_size:
-        raise ZslbenchError(f"{where}: patch_size {vision.patch_size} is larger than image_size {vision.image_size}")
+        raise ZslbenchError(
+            f"{where}: vision_config.patch_size {vision.patch_size} is larger than image_size {vision.image_size}",
+            "a ViT cuts its input into patches of patch_size; fix one of the two in the config",
+        )
+    _check_parameter_count(config, model_type, where)
+
+
+def _check_parameter_count(config: Any, model_type: str, where: str) -> None:
     count = parameter_count(config, model_type)
     if count > MAX_PARAMETERS:
         raise ZslbenchError(
@@ -129,6 +142,36 @@ def check_sizes(config: Any, model_type: str, where: str) -> None:
             f"{MAX_PARAMETERS / 1e9:.0f} billion a CLIP-era model has",
             "check the config's sizes",
         )
+
+
+def check_values(config: Any, model_type: str, where: str) -> None:
+    """Every activation one transformers knows and every LayerNorm epsilon a small positive number:
+    an unknown activation would otherwise fail deep inside the model's constructor (a bare KeyError),
+    and an epsilon of the wrong type only at the first forward pass."""
+    from transformers.activations import ACT2FN
+
+    owners = {"text_config.": config.text_config, "vision_config.": config.vision_config}
+    activations = [(label, owner, "hidden_act") for label, owner in owners.items()]
+    if model_type == "xclip":
+        activations.append(("", config, "prompt_hidden_act"))
+    for label, owner, field in activations:
+        value = getattr(owner, field, None)
+        if not isinstance(value, str) or value not in ACT2FN:
+            raise ZslbenchError(
+                f"{where}: {label}{field} {value!r} is not an activation transformers knows",
+                f"CLIP uses quick_gelu (OpenAI's models) or gelu; transformers knows {', '.join(sorted(ACT2FN))}",
+            )
+    for label, owner in owners.items():
+        value = getattr(owner, "layer_norm_eps", None)
+        if not _number(value) or not 0 < value < 1:
+            raise ZslbenchError(
+                f"{where}: {label}layer_norm_eps {value!r} is not a number in (0, 1)",
+                "CLIP's LayerNorm epsilon is 1e-05",
+            )
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_fields(owner: Any, sizes: tuple[tuple[str, int, int], ...], where: str) -> None:
@@ -160,22 +203,44 @@ def parameter_count(config: Any, model_type: str) -> int:
 
 
 def preprocessor_stats(folder: Path) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
-    """(image_mean, image_std) of the folder's preprocessor_config.json, each 3 numbers; None without one."""
+    """(image_mean, image_std) of the folder's preprocessor_config.json, 3 numbers each on the 0..1
+    scale of the pixels they are applied to; None without one. Statistics on the 0..255 scale (as some
+    image libraries write them) would turn every pixel into about -1.8, so they are refused, not used."""
     path = folder / PREPROCESSOR
     if not path.exists():
         return None
     data = read_json(path, "preprocessor config")
-    stats = []
-    for field in ("image_mean", "image_std"):
-        values = data.get(field)
-        if not (
-            isinstance(values, list)
-            and len(values) == 3
-            and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values)
-        ):
-            raise ZslbenchError(f"{path}: {field} {values!r} is not 3 numbers", "e.g. [0.481, 0.458, 0.408]")
-        stats.append(tuple(float(v) for v in values))
-    return stats[0], stats[1]
+    mean, std = _channel_values(data, "image_mean", path), _channel_values(data, "image_std", path)
+    for field, values, low_open in (("image_mean", mean, False), ("image_std", std, True)):
+        if all((0 < v if low_open else 0 <= v) and v <= 1 for v in values):
+            continue
+        scale = "looks like the 0..255 scale" if max(values) > 1 else "is out of range"
+        bounds = "(0, 1]" if low_open else "[0, 1]"
+        raise ZslbenchError(
+            f"{path}: {field} {list(values)} {scale}: statistics must be on the 0..1 scale of the pixels, "
+            f"each {field.split('_')[1]} in {bounds}",
+            "divide 0..255 statistics by 255 (CLIP's: image_mean [0.481, 0.458, 0.408], "
+            "image_std [0.269, 0.261, 0.276])",
+        )
+    return mean, std
+
+
+def _channel_values(data: dict[str, Any], field: str, path: Path) -> tuple[float, ...]:
+    """One statistic per RGB channel; a single number stands for all three, as transformers reads it."""
+    values = data.get(field)
+    hint = f"{field} is 3 numbers on the 0..1 scale, one per RGB channel, e.g. [0.481, 0.458, 0.408]"
+    if field not in data:
+        raise ZslbenchError(f"{path} has no {field}", hint)
+    if _number(values):
+        return (float(values),) * 3
+    if not isinstance(values, list):
+        raise ZslbenchError(f"{path}: {field} {values!r} is a {type(values).__name__}, not a list of numbers", hint)
+    if len(values) != 3:
+        raise ZslbenchError(f"{path}: {field} has {len(values)} values, not 3 (one per RGB channel)", hint)
+    bad = [v for v in values if not _number(v)]
+    if bad:
+        raise ZslbenchError(f"{path}: {field} {values!r} holds {bad[0]!r}, not a finite number", hint)
+    return tuple(float(v) for v in values)
 
 
 @contextlib.contextmanager
@@ -205,3 +270,24 @@ def quiet_transformers() -> Iterator[None]:
 
 def first_line(err: Exception) -> str:
     return (str(err).strip().splitlines() or [""])[0][:200]
+
+
+def build_refusal(err: Exception, config: Any, where: str) -> ZslbenchError:
+    """One line for a config transformers cannot build a model from, naming the key whose value it
+    rejected when the error names a value the config holds (a KeyError names only the value)."""
+    value = err.args[0] if isinstance(err, KeyError) and err.args else None
+    key = _key_holding(config.to_dict(), value) if isinstance(value, str) else None
+    at = f" ({key} {value!r} is not a value transformers knows)" if key else ""
+    return ZslbenchError(
+        f"{where}: its config cannot build a model{at}: {type(err).__name__}: {first_line(err)}", HINT_VALUES
+    )
+
+
+def _key_holding(data: dict[str, Any], value: str, prefix: str = "") -> str | None:
+    """The dotted path of the first key in `data` (nested dicts too) whose value is `value`."""
+    for key, held in data.items():
+        if held == value and isinstance(held, str):
+            return f"{prefix}{key}"
+        if isinstance(held, dict) and (found := _key_holding(held, value, f"{prefix}{key}.")):
+            return found
+    return None

@@ -13,7 +13,14 @@ from typing import Any
 
 from zslbench.core.errors import ZslbenchError
 from zslbench.core.files import file_problem
-from zslbench.models.video_text.hf_config import CONFIG, HINT_FOLDER, first_line, quiet_transformers, read_json
+from zslbench.models.video_text.hf_config import (
+    CONFIG,
+    HINT_FOLDER,
+    build_refusal,
+    first_line,
+    quiet_transformers,
+    read_json,
+)
 
 SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -72,16 +79,35 @@ def check_weights_file(path: Path) -> None:
 
 
 def check_safetensors_header(path: Path) -> None:
-    """The file is safetensors with a header under MAX_HEADER_BYTES (its length is the first 8 bytes)."""
-    from zslbench.models.checkpoint import is_safetensors
-
+    """The file is safetensors with a header under MAX_HEADER_BYTES (its length is the first 8 bytes)
+    that fits in the file: a length past the end or of gigabytes is said as such before anything is parsed."""
     check_weights_file(path)
-    if not is_safetensors(path):
-        raise ZslbenchError(f"{path} is not a safetensors file", HINT_FOLDER)
+    size = path.stat().st_size
     with open(path, "rb") as handle:
-        length = int.from_bytes(handle.read(8), "little")
+        head = handle.read(9)
+    if len(head) < 9 or head[8:9] != b"{":
+        raise ZslbenchError(f"{path} is not a safetensors file (no JSON header after its first 8 bytes)", HINT_FOLDER)
+    length = int.from_bytes(head[:8], "little")
+    if 8 + length > size:
+        raise ZslbenchError(
+            f"{path}: its safetensors header claims {length} bytes, more than the file's {size}",
+            "the file is truncated or damaged; download or save it again",
+        )
     if length > MAX_HEADER_BYTES:
-        raise ZslbenchError(f"{path}: its safetensors header claims {length} bytes (at most {MAX_HEADER_BYTES})")
+        raise ZslbenchError(
+            f"{path}: its safetensors header claims {length} bytes, implausibly large (at most {MAX_HEADER_BYTES} "
+            "are read; a ViT-L/14's is about 100 KB)",
+            "the file is damaged or not a model's weights; save it again with save_pretrained",
+        )
+
+
+def looks_like_safetensors(path: Path) -> bool:
+    """Whether a weights file should be read as safetensors: by its name, or by a JSON header after 8
+    bytes (a torch.save zip starts `PK`), whatever length those 8 bytes claim."""
+    if path.suffix == ".safetensors":
+        return True
+    with open(path, "rb") as handle:
+        return handle.read(9)[8:9] == b"{"
 
 
 def _safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
@@ -129,10 +155,13 @@ def load_model(folder: Path, model_class: Any, config: Any, name: str) -> Any:
 
     The weights' names and shapes must be exactly what `config` builds (checked from the headers, on
     the meta device, before anything is allocated); safetensors go through `from_pretrained`
-    (local files only, no remote code), a pickle through the weights-only reader."""
+    (local files only, no remote code), a pickle through the weights-only reader. Read as float32
+    whatever dtype the config names, so the config's dtype changes no output (identities leave it out)."""
+    import torch
+
     shapes, tensors = folder_weights(folder)
     shapes = {k: v for k, v in shapes.items() if not k.endswith("position_ids")}  # old non-persistent buffers
-    problems = shape_problems(model_class, config, shapes)
+    problems = shape_problems(model_class, config, shapes, str(folder / CONFIG))
     if problems:
         raise ZslbenchError(
             f"the weights in {folder} do not fit its {CONFIG} ({len(problems)} differ: {'; '.join(problems[:4])}"
@@ -142,35 +171,45 @@ def load_model(folder: Path, model_class: Any, config: Any, name: str) -> Any:
     with quiet_transformers():
         if tensors is not None:
             weights = {k: v for k, v in tensors.items() if k in shapes}
-            model, info = model_class.from_pretrained(None, config=config, state_dict=weights, output_loading_info=True)
+            model, info = model_class.from_pretrained(
+                None, config=config, state_dict=weights, output_loading_info=True, torch_dtype=torch.float32
+            )
         else:
             model, info = model_class.from_pretrained(
-                folder, config=config, local_files_only=True, use_safetensors=True, output_loading_info=True
+                folder,
+                config=config,
+                local_files_only=True,
+                use_safetensors=True,
+                output_loading_info=True,
+                torch_dtype=torch.float32,
             )
     left = [k for key in ("missing_keys", "unexpected_keys", "mismatched_keys") for k in info.get(key) or []]
     if left or info.get("error_msgs"):
-        raise ZslbenchError(f"{name} weights in {folder} did not load cleanly: {left[:4] or info['error_msgs'][:2]}")
+        raise ZslbenchError(
+            f"{name} weights in {folder} did not load cleanly: {left[:4] or info['error_msgs'][:2]}", HINT_FOLDER
+        )
     return model.float().eval()
 
 
-def shape_problems(model_class: Any, config: Any, shapes: dict[str, tuple[int, ...]]) -> list[str]:
+def shape_problems(model_class: Any, config: Any, shapes: dict[str, tuple[int, ...]], where: str) -> list[str]:
     """What keeps tensors of these names and shapes from loading into `model_class(config)`: missing,
     unexpected and differing names (built on the meta device, so nothing is allocated)."""
     from zslbench.models.checkpoint import tensor_differences
 
-    expected = meta_state(model_class, config)
+    expected = meta_state(model_class, config, where)
     return tensor_differences(expected, {name: _Shape(shape) for name, shape in shapes.items()}, "the config")
 
 
-def meta_state(model_class: Any, config: Any) -> dict[str, Any]:
-    """The state dict `model_class(config)` has, as meta tensors (names and shapes, no memory)."""
+def meta_state(model_class: Any, config: Any, where: str) -> dict[str, Any]:
+    """The state dict `model_class(config)` has, as meta tensors (names and shapes, no memory);
+    `where` names the config's file for the one line a config transformers cannot build gives."""
     import torch
 
     try:
         with quiet_transformers(), torch.device("meta"):
             return model_class(config).state_dict()
-    except Exception as err:  # e.g. an unknown hidden_act
-        raise ZslbenchError(f"its config cannot build a model: {type(err).__name__}: {first_line(err)}") from None
+    except Exception as err:  # a value hf_config does not check (unknown activations are checked there)
+        raise build_refusal(err, config, where) from None
 
 
 class _Shape:

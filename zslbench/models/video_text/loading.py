@@ -15,7 +15,8 @@ from zslbench.core.errors import ZslbenchError
 from zslbench.models.video_input import CLIP_MEAN, CLIP_STD, VideoInput
 from zslbench.models.video_text.hf_config import preprocessor_stats, read_config
 from zslbench.models.video_text.hf_folder import load_model
-from zslbench.models.video_text.tokenizer import ClipTokenizer, has_tokenizer, load_tokenizer
+from zslbench.models.video_text.tokenizer import HINT_PUT, ClipTokenizer, load_tokenizer, require_tokenizer
+from zslbench.models.video_text.tokenizer import tokenizer_option as tokenizer_option_value
 
 # What a caller may set of a model's input; the statistics always come with the weights.
 INPUT_FIELDS = ("frames", "sampling", "stride", "size", "views", "crops", "view_average")
@@ -34,17 +35,18 @@ class Loaded:
     notes: dict[str, Any] = field(default_factory=dict)  # anything else an identity must state
 
 
-def load_folder(folder: Path, model_class: Any, model_type: str, name: str, tokenizer: Path | None = None) -> Loaded:
+def load_folder(
+    folder: Path, model_class: Any, model_type: str, name: str, tokenizer: Any = None, tokenizer_option: bool = True
+) -> Loaded:
     """An HF folder's model (config checked first; see hf_folder) and the tokenizer of `tokenizer`,
-    else the folder's own."""
+    else the folder's own; `tokenizer_option` says whether the model has the option, so that a folder
+    without tokenizer files is told only what the user can do."""
     config = read_config(folder, model_type, name)
     text = config.text_config
-    source = Path(tokenizer) if tokenizer is not None else folder
-    if not has_tokenizer(source):
-        raise ZslbenchError(
-            f"{source} has no CLIP tokenizer files (tokenizer.json, or vocab.json and merges.txt)",
-            "copy the model's tokenizer files into the folder (save_pretrained writes them), or pass tokenizer=DIR",
-        )
+    given = tokenizer_option_value(tokenizer)
+    source = given if given is not None else folder
+    hint = f"{HINT_PUT}, or pass --option tokenizer=DIR" if tokenizer_option else HINT_PUT
+    require_tokenizer(source, given is not None, hint)
     tokens = load_tokenizer(source, text.max_position_embeddings, text.vocab_size)
     model = load_model(folder, model_class, config, name)
     return Loaded(model, tokens, "hf_folder", preprocessor_stats(folder))

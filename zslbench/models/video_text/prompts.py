@@ -117,8 +117,13 @@ def text_spec(
         chosen, name = read_templates(Path(templates)), "custom"
     elif isinstance(templates, str):
         raise unknown_name_error("template set", templates, TEMPLATE_SETS, "or pass a list, or a .txt/.yaml file")
-    elif templates is not None:
+    elif isinstance(templates, list | tuple):
         chosen, name = tuple(templates), "custom"
+    elif templates is not None:
+        raise ZslbenchError(
+            f"templates {templates!r} are neither a set's name, a list nor a file",
+            f"e.g. --option templates=clip_ucf101 (sets: {', '.join(TEMPLATE_SETS)}) or a list of strings with {{}}",
+        )
     spec = TextSpec(check_templates(chosen), name, ensemble or base.ensemble, phrases or base.phrases)
     if spec.ensemble not in ENSEMBLES:
         raise ZslbenchError(f"unknown ensemble {spec.ensemble!r}", f"choose {' or '.join(ENSEMBLES)}")
@@ -132,7 +137,10 @@ def check_templates(templates: Sequence[Any]) -> tuple[str, ...]:
     if not 1 <= len(templates) <= MAX_TEMPLATES:
         raise ZslbenchError(f"{len(templates)} templates given", f"give 1 to {MAX_TEMPLATES} templates")
     for template in templates:
-        if not isinstance(template, str) or template.count("{}") != 1 or len(template) > MAX_TEMPLATE_CHARS:
+        if isinstance(template, str) and len(template) > MAX_TEMPLATE_CHARS:
+            hint = f"keep templates to {MAX_TEMPLATE_CHARS} characters"
+            raise ZslbenchError(f"template {template[:40]!r}... has {len(template)} characters", hint)
+        if not isinstance(template, str) or template.count("{}") != 1:
             raise ZslbenchError(
                 f"template {template!r} must be text with exactly one {{}} where the class phrase goes",
                 'e.g. "a video of a person {}."',
@@ -154,7 +162,9 @@ def read_templates(path: Path) -> tuple[str, ...]:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as err:
-            raise ZslbenchError(f"templates file {path} is not YAML: {err}", "write a list of strings") from None
+            where = getattr(err, "problem_mark", None)
+            line = f" (line {where.line + 1})" if where is not None else ""
+            raise ZslbenchError(f"templates file {path} is not YAML{line}", "write a list of strings") from None
         if not isinstance(data, list):
             raise ZslbenchError(f"templates file {path} must hold a list of strings", '- "a video of {}."')
         return check_templates(data)

@@ -8,12 +8,14 @@ tokenizer.json, or converted from vocab.json + merges.txt), whichever files a fo
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from zslbench.core.errors import ZslbenchError
-from zslbench.core.files import file_problem
+from zslbench.core.files import file_problem, read_regular_bytes
 from zslbench.core.hashing import sha256_json
 
 # Every file CLIPTokenizerFast.from_pretrained reads; all that exist are hashed.
@@ -26,7 +28,11 @@ FILES = (
     "added_tokens.json",
 )
 MAX_FILE_BYTES = 64 << 20  # CLIP's tokenizer.json is ~2 MB
-HINT = "pass tokenizer=DIR, a folder with CLIP's tokenizer files (e.g. the HF folder of the base CLIP model)"
+NAMES = "vocab.json + merges.txt, or tokenizer.json"
+HINT = f"pass --option tokenizer=DIR, a folder with CLIP's tokenizer files ({NAMES}), e.g. the base CLIP's HF folder"
+HINT_GIVEN = f"--option tokenizer=DIR names a folder with CLIP's tokenizer files ({NAMES}), e.g. the base CLIP's HF folder"
+HINT_PUT = f"put the model's tokenizer files ({NAMES}) into the folder; save_pretrained writes them"
+HINT_DAMAGED = "the file is damaged: copy it again from the model's HF folder (save_pretrained writes it)"
 
 
 @dataclass(frozen=True)
@@ -43,8 +49,22 @@ class ClipTokenizer:
         ).data
 
     def describe(self) -> dict[str, Any]:
-        """JSON for identities: the files' hash, the class, the context length (no paths)."""
-        return {"sha256": self.sha256, "class": type(self.tokenizer).__name__, "max_length": self.max_length}
+        """JSON for identities: the files' hash, the class, the context length and the settings the
+        token ids depend on that transformers may set apart from the files (no paths)."""
+        tokenizer = self.tokenizer
+        settings = {
+            "padding_side": getattr(tokenizer, "padding_side", None),
+            "truncation_side": getattr(tokenizer, "truncation_side", None),
+            "tokens": len(tokenizer),
+            **{f"{name}_id": getattr(tokenizer, f"{name}_id", None) for name in ("bos_token", "eos_token", "pad_token")},
+            "unk_token_id": getattr(tokenizer, "unk_token_id", None),
+        }
+        return {
+            "sha256": self.sha256,
+            "class": type(tokenizer).__name__,
+            "max_length": self.max_length,
+            "settings": settings,
+        }
 
 
 def has_tokenizer(folder: Path) -> bool:
@@ -52,6 +72,34 @@ def has_tokenizer(folder: Path) -> bool:
     return (folder / "tokenizer.json").is_file() or (
         (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file()
     )
+
+
+def tokenizer_option(value: Any) -> Path | None:
+    """The tokenizer option as an existing folder (None: not given). It may come from the command line
+    (`--option tokenizer=5` arrives as a number, `--option tokenizer=true` as a boolean), so its type
+    is checked here rather than failing as a TypeError inside Path."""
+    if value is None:
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ZslbenchError(f"tokenizer {value!r} is not a folder path", HINT)
+    folder = Path(value)
+    if not folder.exists():
+        raise ZslbenchError(f"tokenizer folder {folder} does not exist", HINT_GIVEN)
+    if not folder.is_dir():
+        raise ZslbenchError(f"tokenizer {folder} is not a folder", HINT_GIVEN)
+    return folder
+
+
+def require_tokenizer(folder: Path, given: bool, hint: str = HINT_PUT) -> None:
+    """`folder` holds CLIP tokenizer files, or one line: for a folder the user named (`given`), that it
+    holds none; for a model's own folder, `hint` says what the model lets the user do about it."""
+    if has_tokenizer(folder):
+        return
+    if given:
+        raise ZslbenchError(f"tokenizer folder {folder} holds no CLIP tokenizer files ({NAMES})", HINT_GIVEN)
+    raise ZslbenchError(f"{folder} has no CLIP tokenizer files ({NAMES})", hint)
 
 
 def own_files(folder: Path) -> dict[str, str | None]:
@@ -74,18 +122,8 @@ def load_tokenizer(folder: Path, max_length: int, vocab_size: int) -> ClipTokeni
 
     from zslbench.models.video_text.hf_config import first_line, quiet_transformers
 
-    if not has_tokenizer(folder):
-        raise ZslbenchError(
-            f"{folder} has no CLIP tokenizer files (tokenizer.json, or vocab.json and merges.txt)", HINT
-        )
-    for name in FILES:
-        path = folder / name
-        if path.exists() or path.is_symlink():
-            problem = file_problem(path, allow_empty=name == "added_tokens.json")
-            if problem is None and path.stat().st_size > MAX_FILE_BYTES:
-                problem = f"{path.stat().st_size} bytes, more than a tokenizer file holds"
-            if problem:
-                raise ZslbenchError(f"tokenizer file {path}: {problem}", HINT)
+    require_tokenizer(folder, given=True)
+    check_files(folder)
     sha256 = files_sha256(folder)
     try:
         with quiet_transformers():
@@ -100,3 +138,43 @@ def load_tokenizer(folder: Path, max_length: int, vocab_size: int) -> ClipTokeni
             "the tokenizer belongs to another model; " + HINT,
         )
     return ClipTokenizer(tokenizer, max_length, sha256)
+
+
+def check_files(folder: Path) -> None:
+    """Every tokenizer file of `folder` readable and of the right kind, checked here because a damaged
+    one makes transformers fall back to other converters and report something unrelated (e.g. that
+    the protobuf library is missing): JSON files are JSON objects, vocab.json maps tokens to ids,
+    merges.txt is UTF-8 text."""
+    for name in FILES:
+        path = folder / name
+        if not (path.exists() or path.is_symlink()):
+            continue
+        problem = file_problem(path, allow_empty=name == "added_tokens.json")
+        if problem is None and path.stat().st_size > MAX_FILE_BYTES:
+            problem = f"{path.stat().st_size} bytes, more than a tokenizer file holds"
+        if problem:
+            raise ZslbenchError(f"tokenizer file {path}: {problem}", HINT_DAMAGED)
+        problem = _content_problem(name, read_regular_bytes(path))
+        if problem:
+            raise ZslbenchError(f"tokenizer file {path} {problem}", HINT_DAMAGED)
+
+
+def _content_problem(name: str, data: bytes) -> str | None:
+    """Why a tokenizer file's bytes are not what its name promises, or None."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return f"is not UTF-8 text ({err.reason} at byte {err.start})"
+    if not name.endswith(".json") or (name == "added_tokens.json" and not text.strip()):  # merges.txt
+        return None
+    try:
+        content = json.loads(text)
+    except ValueError as err:
+        return f"is not JSON: {err}"
+    if not isinstance(content, dict):
+        return f"holds a JSON {type(content).__name__}, not an object"
+    if name == "vocab.json":
+        bad = next((k for k, v in content.items() if not isinstance(v, int) or isinstance(v, bool)), None)
+        if bad is not None:
+            return f"maps {bad!r} to {content[bad]!r}, not to a token id"
+    return None

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from zslbench.core.errors import ZslbenchError
 from zslbench.models.checkpoint import content_sha256, folder_sha256
@@ -26,6 +28,7 @@ from zslbench.models.weights import (
     write_user_zoo,
     zoo_dir,
 )
+from zslbench.models.zoo import BUNDLED_TOKENIZER
 
 
 def add_to_zoo(
@@ -35,52 +38,120 @@ def add_to_zoo(
     source: str | None = None,
     notes: str | None = None,
     declared: Declared | None = None,
+    options: dict[str, Any] | None = None,
 ) -> WeightsEntry:
     """`zslbench weights add`: a video-text model's weights (an HF folder, or a state dict with `model`
-    a video-text model) with what `declared` says they saw; anything else as a zslbench checkpoint
-    (`weights.add`), where declarations are refused: a checkpoint records its own history."""
+    a video-text model, kept with its tokenizer files) with what `declared` says they saw; anything
+    else as a zslbench checkpoint (`weights.add`), where declarations and options are refused: a
+    checkpoint records its own history and options."""
     from zslbench.models.video_text.detect import is_video_text, video_text_model_of
     from zslbench.models.weights import add
 
     video_model = model if model and is_video_text(model) else video_text_model_of(Path(file))
     if video_model:
-        return add_video_text(Path(file), video_model, name, source, notes, declared or Declared())
-    if declared is not None and declared != Declared():
+        return add_video_text(Path(file), video_model, name, source, notes, declared or Declared(), options or {})
+    if (declared is not None and declared != Declared()) or options:
         raise ZslbenchError(
-            "--image-text and --finetuned-on declare a video-text model's history",
-            "a zslbench checkpoint records its own training classes",
+            "--image-text, --finetuned-on and --option are for a video-text model's weights",
+            "a zslbench checkpoint records its own training classes and options",
         )
     return add(file, name, model, source, notes)
 
 
 def add_video_text(
-    src: Path, model: str, name: str | None, source: str | None, notes: str | None, declared: Declared
+    src: Path,
+    model: str,
+    name: str | None,
+    source: str | None,
+    notes: str | None,
+    declared: Declared,
+    options: dict[str, Any],
 ) -> WeightsEntry:
     """Copy `src` into the zoo as weights of the video-text `model` (after building it once, so an
-    entry never fails only at evaluation) and record its sha256, size and declarations."""
+    entry never fails only at evaluation) and record its sha256, size and declarations, the fine-tuning
+    classes read now. A state dict file goes in as a folder with its tokenizer files (`bundle`). The
+    same content under its id again takes the new declarations."""
     from zslbench.models import build_video_text_model
 
-    module = build_video_text_model(model, src)
-    sha256 = content_sha256(src)
-    entry_id = check_id(name or f"{model}-{sha256[:12]}")
-    entries = read_user_zoo()
-    taken = entry_taken(entry_id, sha256, entries)
-    if taken is not None:  # the same content again: kept as it is
-        if verify(taken).status != "ok":
-            _copy(src, path_of(taken), sha256)
-        return taken
-    target = zoo_dir() / (entry_id if src.is_dir() else f"{entry_id}{src.suffix or '.pt'}")
-    _copy(src, target, sha256)
+    declared = declared.resolved()
+    with tempfile.TemporaryDirectory(prefix=".zslbench-add-") as staging:
+        folder = src if src.is_dir() else bundle(src, options.get("tokenizer"), Path(staging))
+        module = build_video_text_model(model, folder, **{k: v for k, v in options.items() if k != "tokenizer"})
+        sha256 = content_sha256(folder)
+        entry_id = check_id(name or f"{model}-{sha256[:12]}")
+        entries = read_user_zoo()
+        taken = entry_taken(entry_id, sha256, entries)
+        target = path_of(taken) if taken is not None else zoo_dir() / entry_id
+        if taken is None or verify(taken).status != "ok":
+            _copy(folder, target, sha256)
+    entry = _entry(entry_id, model, target, sha256, source, notes, declared, module)
+    if taken is not None:
+        entry = replace(entry, source=source or taken.source, notes=notes or taken.notes)
+    write_user_zoo([e for e in entries if e.id != entry_id] + [entry])
+    return entry
+
+
+def bundle(state_dict: Path, tokenizer: Any, staging: Path) -> Path:
+    """A folder holding a state dict file and, in `tokenizer/`, its tokenizer's files and the base
+    model's config.json (from `tokenizer`, or beside the file), so the zoo keeps everything the weights
+    need: no path outside it is needed later (`zoo.py` reads such a folder)."""
+    from zslbench.models.video_text.tokenizer import FILES, has_tokenizer
+
+    if tokenizer is not None and not isinstance(tokenizer, str):
+        raise ZslbenchError(f"tokenizer {tokenizer!r} is not a folder", "--option tokenizer=DIR")
+    source = Path(tokenizer) if tokenizer else state_dict.parent
+    if not has_tokenizer(source):
+        raise ZslbenchError(
+            f"{source} holds no CLIP tokenizer files for {state_dict.name}",
+            "put vocab.json + merges.txt (or tokenizer.json) beside it, or pass --option tokenizer=DIR",
+        )
+    folder = staging / "bundle"
+    (folder / BUNDLED_TOKENIZER).mkdir(parents=True)
+    shutil.copyfile(state_dict, folder / state_dict.name)
+    for name in (*FILES, "config.json"):  # the base model's config names what shapes cannot (heads)
+        if (source / name).is_file():
+            shutil.copyfile(source / name, folder / BUNDLED_TOKENIZER / name)
+    return folder
+
+
+def zoo_declarations(weights: Path) -> Declared:
+    """What the zoo entry whose file is `weights` declares (no declaration when none is)."""
+    from zslbench.models.weights import list_entries
+
+    where = Path(weights).resolve()
+    if zoo_dir().resolve() not in where.parents:  # not in the zoo: nothing declared there
+        return Declared()
+    for entry in list_entries():
+        declares = entry.image_text is not None or entry.finetuned_on is not None
+        if declares and path_of(entry).resolve() == where:
+            return declarations(entry)
+    return Declared()
+
+
+def declarations(entry: WeightsEntry) -> Declared:
+    """An entry's declarations, with the fine-tuning classes as they were read when it was added."""
+    classes = tuple(entry.finetuned_classes) if entry.finetuned_classes is not None else None
+    return Declared(entry.image_text, entry.finetuned_on, classes)
+
+
+def _entry(
+    entry_id: str,
+    model: str,
+    target: Path,
+    sha256: str,
+    source: str | None,
+    notes: str | None,
+    declared: Declared,
+    module: Any,
+) -> WeightsEntry:
     verdict, why = declared_verdict(declared)
-    entry = WeightsEntry(
+    return WeightsEntry(
         id=entry_id,
         model=model,
         file=target.name,
         sha256=sha256,
-        size=sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
-        if target.is_dir()
-        else target.stat().st_size,
-        source=source or f"local {'folder' if src.is_dir() else 'file'} {src.resolve()}",
+        size=_size(target),
+        source=source or f"local folder {target}",
         protocol={},
         classes=_classes_summary(declared),
         compliance=verdict,
@@ -89,9 +160,8 @@ def add_video_text(
         weights_sha256=module.identity().get("weights_sha256", ""),
         image_text=declared.image_text,
         finetuned_on=declared.finetuned_on,
+        finetuned_classes=list(declared.classes) if declared.classes is not None else None,
     )
-    write_user_zoo([*entries, entry])
-    return entry
 
 
 def _copy(src: Path, target: Path, sha256: str) -> None:
