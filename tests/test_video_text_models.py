@@ -208,7 +208,7 @@ def test_attention_pooling_weights_load_from_the_state_dict(clip_model, clip_fol
     clips = random_clips(1, 1, 8, seed=2)
     torch.testing.assert_close(module.encode_video(clips), trained.encode_video(clips), atol=ATOL, rtol=0)
     assert not torch.allclose(module.encode_video(clips), load_clip_frames(clip_folder).encode_video(clips))
-    with pytest.raises(ZslbenchError, match="temporal='attention'"):
+    with pytest.raises(ZslbenchError, match="--option temporal=attention"):
         load_clip_frames(path, tokenizer=clip_folder)
 
 
@@ -459,3 +459,218 @@ def test_a_torchscript_archive_is_never_loaded(clip_folder, tmp_path):
     with pytest.raises(ZslbenchError, match="TorchScript archive") as err:
         load_clip_frames(path, tokenizer=clip_folder)
     assert "HF folder" in one_line(err)
+
+
+# --- identities follow the whole config -----------------------------------------------------------
+
+TOWERS = ("text_config", "vision_config")
+
+
+def edited_folder(source: Path, target: Path, edit) -> Path:
+    """A copy of the model folder `source` whose config.json `edit` (a function of the dict) changed."""
+    folder = Path(shutil.copytree(source, target))
+    config = json.loads((folder / "config.json").read_text())
+    edit(config)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_a_changed_activation_changes_identities_and_outputs(clip_folder, tmp_path):
+    """Caches are keyed by identity() and text_identity(): a config that differs only in hidden_act
+    must not share them (sizes alone served the old outputs)."""
+    relu = edited_folder(clip_folder, tmp_path / "relu", lambda c: [c[t].update(hidden_act="relu") for t in TOWERS])
+    before, after = load_clip_frames(clip_folder), load_clip_frames(relu)
+    assert before.identity()["weights_sha256"] == after.identity()["weights_sha256"]
+    assert before.identity() != after.identity() and before.text_identity() != after.text_identity()
+    clips = random_clips(1, 1, 8, seed=3)
+    assert not torch.allclose(before.encode_video(clips), after.encode_video(clips))
+    assert not torch.allclose(before.encode_text(TEXTS), after.encode_text(TEXTS))
+    vision_only = edited_folder(
+        clip_folder, tmp_path / "vision", lambda c: c["vision_config"].update(hidden_act="gelu")
+    )
+    module = load_clip_frames(vision_only)
+    assert module.identity() != before.identity() and module.text_identity() == before.text_identity()
+    assert str(tmp_path) not in json.dumps([after.identity(), after.text_identity()])
+
+
+def test_text_identity_follows_special_ids_and_epsilon(clip_folder, tmp_path):
+    base = load_clip_frames(clip_folder).text_identity()
+    eos = edited_folder(clip_folder, tmp_path / "eos", lambda c: c["text_config"].update(eos_token_id=2))
+    eps = edited_folder(clip_folder, tmp_path / "eps", lambda c: c["text_config"].update(layer_norm_eps=1e-3))
+    for folder in (eos, eps):
+        assert load_clip_frames(folder).text_identity()["text_config_sha256"] != base["text_config_sha256"]
+
+
+def test_volatile_config_keys_change_nothing(clip_model, clip_folder, tmp_path):
+    """A stored dtype, architectures or version say how the file was written: the weights are read as
+    float32 whatever the config says, so outputs and identities stay the same."""
+
+    def volatile(config: dict) -> None:
+        for part in (config, config["text_config"], config["vision_config"]):
+            part.update(dtype="float16", torch_dtype="float16", transformers_version="4.0.0", _commit_hash="abc")
+        config["architectures"] = ["SomethingElse"]
+
+    module = load_clip_frames(edited_folder(clip_folder, tmp_path / "volatile", volatile))
+    assert all(p.dtype == torch.float32 for p in module.parameters())
+    assert_same_outputs(module, clip_model)
+    plain = load_clip_frames(clip_folder)
+    assert (module.identity(), module.text_identity()) == (plain.identity(), plain.text_identity())
+
+
+def test_xclip_identity_follows_its_config(xclip_folder, tmp_path):
+    other = edited_folder(xclip_folder, tmp_path / "x", lambda c: c.update(prompt_hidden_act="gelu"))
+    before, after = load_xclip(xclip_folder), load_xclip(other)
+    assert before.identity()["config_sha256"] != after.identity()["config_sha256"]
+    assert before.text_identity() == after.text_identity()  # the prompt generator is not the text tower
+
+
+# --- preprocessor statistics --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mean", "std", "expected"),
+    [
+        (
+            [122.77, 116.75, 104.09],
+            [68.5, 66.6, 70.3],
+            r"image_mean \[122\.77, 116\.75, 104\.09\] looks like the 0\.\.255",
+        ),
+        (1000, [0.2, 0.2, 0.2], "image_mean 1000 looks like the 0..255 scale"),
+        ([0.5, 0.5, 0.5], [0, 0.2, 0.2], r"image_std \[0, 0\.2, 0\.2\] is out of range"),
+        ([0.5, 0.5], [0.2, 0.2, 0.2], "image_mean has 2 values, not 3"),
+        (["a", 1, 1], [0.2, 0.2, 0.2], "holds 'a', not a finite number"),
+        ([0.5, 0.5, 0.5], "x", "image_std 'x' is a str, not a list of numbers"),
+    ],
+)
+def test_preprocessor_statistics_are_on_the_unit_scale(clip_model, tmp_path, mean, std, expected):
+    folder = save_clip_folder(clip_model, tmp_path / "clip")
+    (folder / "preprocessor_config.json").write_text(json.dumps({"image_mean": mean, "image_std": std}))
+    with pytest.raises(ZslbenchError, match=expected) as err:
+        load_clip_frames(folder)
+    message = one_line(err)
+    assert "preprocessor_config.json" in message and "(hint: " in message
+
+
+def test_preprocessor_single_numbers_stand_for_every_channel(clip_model, tmp_path):
+    folder = save_clip_folder(clip_model, tmp_path / "clip")
+    (folder / "preprocessor_config.json").write_text(json.dumps({"image_mean": 0.5, "image_std": 0.25}))
+    module = load_clip_frames(folder)
+    assert module.input.mean == (0.5, 0.5, 0.5) and module.input.std == (0.25, 0.25, 0.25)
+    (folder / "preprocessor_config.json").write_text(json.dumps({"image_mean": 0.5}))
+    with pytest.raises(ZslbenchError, match="has no image_std"):
+        load_clip_frames(folder)
+
+
+# --- messages name the file and say what to do ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda c: c["text_config"].update(hidden_act="nonsense"), "text_config.hidden_act 'nonsense' is not an act"),
+        (lambda c: c["vision_config"].update(layer_norm_eps="x"), "vision_config.layer_norm_eps 'x' is not a number"),
+        (
+            lambda c: c["text_config"].update(num_attention_heads=5),
+            "text_config.num_attention_heads 5 does not divide text_config.hidden_size 32",
+        ),
+    ],
+)
+def test_bad_config_values_name_the_file_and_the_key(clip_folder, tmp_path, edit, expected):
+    folder = edited_folder(clip_folder, tmp_path / "bad", edit)
+    with pytest.raises(ZslbenchError, match=expected) as err:
+        load_clip_frames(folder)
+    message = one_line(err)
+    assert str(folder / "config.json") in message and "(hint: " in message
+
+
+def test_a_config_transformers_cannot_build_names_the_key():
+    """Values hf_config does not check fail in the model's constructor; a KeyError names only the
+    value, so the key that holds it is found and named."""
+    from transformers import CLIPConfig, CLIPModel
+
+    from zslbench.models.video_text.hf_folder import meta_state
+
+    config = CLIPConfig(text_config={"hidden_act": "nonsense"})
+    with pytest.raises(ZslbenchError, match=r"text_config\.hidden_act 'nonsense' is not a value") as err:
+        meta_state(CLIPModel, config, "some/config.json")
+    assert one_line(err).startswith("some/config.json: its config cannot build a model") and "(hint: " in str(err.value)
+
+
+def test_xclip_folder_without_tokenizer_says_to_add_the_files(xclip_folder, tmp_path):
+    folder = Path(shutil.copytree(xclip_folder, tmp_path / "no-tokenizer"))
+    (folder / "vocab.json").unlink()
+    with pytest.raises(ZslbenchError, match="no CLIP tokenizer files") as err:
+        load_xclip(folder)
+    message = one_line(err)
+    assert "into the folder" in message and "tokenizer=DIR" not in message
+
+
+def test_clip_folder_without_tokenizer_names_the_option(clip_folder, tmp_path):
+    folder = Path(shutil.copytree(clip_folder, tmp_path / "no-tokenizer"))
+    (folder / "merges.txt").unlink()
+    with pytest.raises(ZslbenchError, match="no CLIP tokenizer files") as err:
+        load_clip_frames(folder)
+    assert "--option tokenizer=DIR" in one_line(err)
+
+
+@pytest.mark.parametrize("route", ["folder", "state_dict"])
+def test_a_given_tokenizer_folder_that_is_missing_or_empty(clip_model, clip_folder, tmp_path, route):
+    weights = clip_folder if route == "folder" else save_openai_state_dict(clip_model, tmp_path / "sd" / "clip.pt")
+    with pytest.raises(ZslbenchError, match=r"tokenizer folder .*nonexistent does not exist") as err:
+        load_clip_frames(weights, tokenizer=tmp_path / "nonexistent")
+    assert "--option tokenizer=DIR" in one_line(err)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ZslbenchError, match=r"tokenizer folder .*empty holds no CLIP tokenizer files") as err:
+        load_clip_frames(weights, tokenizer=tmp_path / "empty")
+    one_line(err)
+
+
+@pytest.mark.parametrize("value", [5, True, "", 1.5, ["dir"]])
+def test_a_tokenizer_option_of_the_wrong_type(clip_folder, value):
+    with pytest.raises(ZslbenchError, match="is not a folder path") as err:
+        load_clip_frames(clip_folder, tokenizer=value)
+    assert "--option tokenizer=DIR" in one_line(err)
+
+
+def test_tokenizer_option_as_text_and_temporal_hint(clip_folder):
+    assert load_clip_frames(clip_folder, tokenizer=str(clip_folder)).input.size == 32
+    with pytest.raises(ZslbenchError, match="--option temporal=attention"):
+        load_clip_frames(clip_folder, temporal="lstm")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("vocab.json", b"not json{", "vocab.json is not JSON"),
+        ("vocab.json", b'{"a": "b"}', "vocab.json maps 'a' to 'b', not to a token id"),
+        ("vocab.json", b"[1, 2]", "vocab.json holds a JSON list, not an object"),
+        ("merges.txt", b"\xff\xfe\x00merges", "merges.txt is not UTF-8 text"),
+        ("tokenizer.json", b"{truncated", "tokenizer.json is not JSON"),
+        ("tokenizer_config.json", b'"text"', "tokenizer_config.json holds a JSON str"),
+    ],
+)
+def test_a_damaged_tokenizer_file_is_named(clip_folder, tmp_path, name, content, expected):
+    """transformers falls back to other converters on a damaged file and then reports e.g. a missing
+    protobuf library; the files are checked first."""
+    folder = Path(shutil.copytree(clip_folder, tmp_path / "damaged"))
+    (folder / name).write_bytes(content)
+    with pytest.raises(ZslbenchError, match=expected) as err:
+        load_clip_frames(folder)
+    message = one_line(err)
+    assert "protobuf" not in message and "(hint: " in message
+
+
+@pytest.mark.parametrize("route", ["folder", "state_dict"])
+def test_a_safetensors_header_longer_than_the_file(clip_folder, tmp_path, route):
+    data = (clip_folder / "model.safetensors").read_bytes()
+    damaged = (10**12).to_bytes(8, "little") + data[8:]
+    if route == "folder":
+        folder = Path(shutil.copytree(clip_folder, tmp_path / "damaged"))
+        (folder / "model.safetensors").write_bytes(damaged)
+        weights, tokenizer = folder, None
+    else:
+        weights, tokenizer = tmp_path / "clip.safetensors", clip_folder
+        weights.write_bytes(damaged)
+    with pytest.raises(ZslbenchError, match=f"header claims {10**12} bytes, more than the file's {len(data)}") as err:
+        load_clip_frames(weights, tokenizer=tokenizer)
+    assert "(hint: " in one_line(err)

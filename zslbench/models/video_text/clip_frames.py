@@ -22,7 +22,15 @@ from zslbench.models.checkpoint import first_of, tensor_differences, weights_sha
 from zslbench.models.video_input import VideoInput
 from zslbench.models.video_text.contract import VideoTextModel
 from zslbench.models.video_text.loading import Loaded, load_folder, video_input
-from zslbench.models.video_text.towers import config_sizes, encode_texts, frames_of, model_device, text_identity
+from zslbench.models.video_text.tokenizer import tokenizer_folder
+from zslbench.models.video_text.towers import (
+    config_sha256,
+    config_sizes,
+    encode_texts,
+    frames_of,
+    model_device,
+    text_identity,
+)
 
 TEMPORAL_MODES = ("mean", "attention")
 MAX_TEMPORAL_FRAMES = 64  # rows of TemporalPool's position embedding
@@ -88,11 +96,14 @@ class ClipFrames(VideoTextModel):
         return F.normalize(pooled, dim=-1).view(b, v, -1)
 
     def identity(self) -> dict[str, Any]:
+        """What encode_video's output depends on: the weights, the whole config (an activation or an
+        epsilon changes outputs as much as a size), the temporal pooling; never a path."""
         return {
             "format": self.format,
             "weights_sha256": weights_sha256(self.state_dict()),
             "tokenizer": self.tokenizer.describe(),
             "config": config_sizes(self.clip.config),
+            "config_sha256": config_sha256(self.clip.config),
             "temporal": self.temporal_mode,
             **self.notes,
         }
@@ -113,19 +124,24 @@ def _load_temporal(pool: TemporalPool, state: dict[str, Any]) -> None:
 
 
 def load_clip_frames(
-    weights: Path, *, temporal: str = "mean", tokenizer: Path | None = None, **input_values: Any
+    weights: Path, *, temporal: str = "mean", tokenizer: Any = None, **input_values: Any
 ) -> ClipFrames:
     """ClipFrames from `weights`: an HF CLIP folder (config.json, weights, tokenizer files), or an
     OpenAI-format state dict file (.pt / .pth / .safetensors, bare or wrapped as the video papers
-    release it) whose tokenizer comes from `tokenizer` or the files beside it. `input_values` set
-    VideoInput fields (frames, sampling, stride, views, crops, view_average; None: the default);
-    size and statistics come with the weights. Everything is read offline; a problem is one line."""
+    release it) whose tokenizer comes from `tokenizer` (a folder path) or the files beside it.
+    `input_values` set VideoInput fields (frames, sampling, stride, views, crops, view_average; None:
+    the default); size and statistics come with the weights. Everything is read offline; a problem,
+    including an option of the wrong type from the command line, is one line."""
     from transformers import CLIPModel
 
     from zslbench.models.video_text.openai_clip import load_openai_clip
 
-    if temporal not in TEMPORAL_MODES:
-        raise ZslbenchError(f"temporal {temporal!r} is not one of {', '.join(TEMPORAL_MODES)}", "choose temporal")
+    if not isinstance(temporal, str) or temporal not in TEMPORAL_MODES:
+        raise ZslbenchError(
+            f"temporal {temporal!r} is not one of {', '.join(TEMPORAL_MODES)}",
+            "pass --option temporal=mean or --option temporal=attention",
+        )
+    tokenizer = tokenizer_folder(tokenizer)  # a number or a boolean from --option is refused here
     weights = Path(weights)
     if not weights.exists():
         raise ZslbenchError(f"weights {weights} do not exist", "pass an HF CLIP folder or a state dict file")
@@ -136,13 +152,13 @@ def load_clip_frames(
     if loaded.temporal and temporal != "attention":
         raise ZslbenchError(
             f"{weights} holds temporal.* tensors (clip_frames' attention pooling), "
-            f"which temporal={temporal!r} would ignore",
-            "pass temporal='attention'",
+            f"which temporal={temporal} would ignore",
+            "pass --option temporal=attention",
         )
     input = video_input(input_values, loaded.model.config.vision_config.image_size, loaded.stats)
     if temporal == "attention" and input.frames > MAX_TEMPORAL_FRAMES:
         raise ZslbenchError(
-            f"temporal='attention' reads at most {MAX_TEMPORAL_FRAMES} frames, not {input.frames}",
-            "choose fewer frames",
+            f"temporal=attention reads at most {MAX_TEMPORAL_FRAMES} frames, not {input.frames}",
+            f"pass --option frames=N with N at most {MAX_TEMPORAL_FRAMES}, or --option temporal=mean",
         )
     return ClipFrames(loaded, input, temporal)

@@ -212,15 +212,16 @@ def preprocessor_stats(folder: Path) -> tuple[tuple[float, ...], tuple[float, ..
     data = read_json(path, "preprocessor config")
     mean, std = _channel_values(data, "image_mean", path), _channel_values(data, "image_std", path)
     for field, values, low_open in (("image_mean", mean, False), ("image_std", std, True)):
-        if all((0 < v if low_open else 0 <= v) and v <= 1 for v in values):
+        if all(v <= 1 and (v > 0 if low_open else v >= 0) for v in values):
             continue
-        scale = "looks like the 0..255 scale" if max(values) > 1 else "is out of range"
-        bounds = "(0, 1]" if low_open else "[0, 1]"
+        bounds = "each std in (0, 1]" if low_open else "each mean in [0, 1]"
+        if max(values) > 1:
+            why, hint = "looks like the 0..255 scale", "divide 0..255 statistics by 255"
+        else:
+            why, hint = "is out of range", "a mean is a pixel value, a std a positive spread of pixel values"
         raise ZslbenchError(
-            f"{path}: {field} {list(values)} {scale}: statistics must be on the 0..1 scale of the pixels, "
-            f"each {field.split('_')[1]} in {bounds}",
-            "divide 0..255 statistics by 255 (CLIP's: image_mean [0.481, 0.458, 0.408], "
-            "image_std [0.269, 0.261, 0.276])",
+            f"{path}: {field} {data[field]!r} {why}: statistics must be on the 0..1 scale of the pixels, {bounds}",
+            f"{hint} (CLIP's: image_mean [0.481, 0.458, 0.408], image_std [0.269, 0.261, 0.276])",
         )
     return mean, std
 

@@ -15,8 +15,13 @@ from zslbench.core.errors import ZslbenchError
 from zslbench.models.video_input import CLIP_MEAN, CLIP_STD, VideoInput
 from zslbench.models.video_text.hf_config import preprocessor_stats, read_config
 from zslbench.models.video_text.hf_folder import load_model
-from zslbench.models.video_text.tokenizer import HINT_PUT, ClipTokenizer, load_tokenizer, require_tokenizer
-from zslbench.models.video_text.tokenizer import tokenizer_option as tokenizer_option_value
+from zslbench.models.video_text.tokenizer import (
+    HINT_PUT,
+    ClipTokenizer,
+    load_tokenizer,
+    require_tokenizer,
+    tokenizer_folder,
+)
 
 # What a caller may set of a model's input; the statistics always come with the weights.
 INPUT_FIELDS = ("frames", "sampling", "stride", "size", "views", "crops", "view_average")
@@ -43,7 +48,7 @@ def load_folder(
     without tokenizer files is told only what the user can do."""
     config = read_config(folder, model_type, name)
     text = config.text_config
-    given = tokenizer_option_value(tokenizer)
+    given = tokenizer_folder(tokenizer)
     source = given if given is not None else folder
     hint = f"{HINT_PUT}, or pass --option tokenizer=DIR" if tokenizer_option else HINT_PUT
     require_tokenizer(source, given is not None, hint)

@@ -27,17 +27,25 @@ from zslbench.models.video_text.openai_layout import (
     to_hf,
     unwrap,
 )
-from zslbench.models.video_text.tokenizer import ClipTokenizer, has_tokenizer, load_tokenizer
+from zslbench.models.video_text.tokenizer import (
+    HINT_OPTION,
+    NAMES,
+    ClipTokenizer,
+    has_tokenizer,
+    load_tokenizer,
+    require_tokenizer,
+    tokenizer_folder,
+)
 
 
 def read_state_file(path: Path) -> Any:
     """A weights file's content: safetensors, or a pickle read weights-only (a pickle that would run
     code is refused, naming what it wanted, and nothing in it runs)."""
-    from zslbench.models.checkpoint import is_safetensors, quiet_torch_load, why_not_loaded
-    from zslbench.models.video_text.hf_folder import check_weights_file, read_safetensors
+    from zslbench.models.checkpoint import quiet_torch_load, why_not_loaded
+    from zslbench.models.video_text.hf_folder import check_weights_file, looks_like_safetensors, read_safetensors
 
     check_weights_file(path)
-    if is_safetensors(path):
+    if looks_like_safetensors(path):  # a damaged header is said as such, not as a pickle that fails
         return read_safetensors(path)
     try:
         return quiet_torch_load(path)
@@ -55,7 +63,7 @@ def read_state_file(path: Path) -> Any:
         ) from None
 
 
-def load_openai_clip(path: Path, tokenizer: Path | None) -> Loaded:
+def load_openai_clip(path: Path, tokenizer: Any) -> Loaded:
     """CLIPModel from an OpenAI-format state dict, with the tokenizer of `tokenizer` (default: the
     folder the file lies in); a config.json there fixes the sizes, which the tensors must fit."""
     from transformers import CLIPModel
@@ -63,11 +71,13 @@ def load_openai_clip(path: Path, tokenizer: Path | None) -> Loaded:
     from zslbench.models.video_text.hf_config import CONFIG, preprocessor_stats, quiet_transformers, read_config
 
     where = str(path)
-    folder = Path(tokenizer) if tokenizer is not None else path.parent
-    if not has_tokenizer(folder):  # before reading what may be gigabytes
+    given = tokenizer_folder(tokenizer)
+    folder = given if given is not None else path.parent
+    if given is not None:  # before reading what may be gigabytes
+        require_tokenizer(folder, given=True)
+    elif not has_tokenizer(folder):
         raise ZslbenchError(
-            f"a state dict has no tokenizer, and {folder} has no CLIP tokenizer files",
-            "pass tokenizer=DIR, a folder with CLIP's tokenizer files (e.g. the HF folder of the base CLIP model)",
+            f"a state dict has no tokenizer, and {folder} has no CLIP tokenizer files ({NAMES})", HINT_OPTION
         )
     config = read_config(folder, "clip", "CLIP") if (folder / CONFIG).exists() else None
     state, extra = unwrap(read_state_file(path), where)
@@ -129,16 +139,18 @@ def _inferred_config(weights: OpenAIWeights, tokens: ClipTokenizer, where: str) 
 def _check_shapes(model_class: Any, config: Any, mapped: dict[str, Any], where: str, folder: Path | None) -> None:
     """The mapped tensors' shapes are the config's (its width, patch size, ...), checked on the meta device."""
     from zslbench.models.checkpoint import tensor_differences
+    from zslbench.models.video_text.hf_config import CONFIG
     from zslbench.models.video_text.hf_folder import meta_state
 
-    problems = tensor_differences(meta_state(model_class, config), mapped, "the config")
+    config_file = str(folder / CONFIG) if folder else where
+    problems = tensor_differences(meta_state(model_class, config, config_file), mapped, "the config")
     if not problems:
         return
     more = f"; and {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
     against = f"the config in {folder}" if folder else "the sizes its other tensors imply"
     raise ZslbenchError(
         f"{where} does not fit {against} ({len(problems)} tensors differ: {'; '.join(problems[:SHOWN])}{more})",
-        "pass tokenizer=DIR of the base model this state dict was fine-tuned from" if folder else HINT,
+        "pass --option tokenizer=DIR of the base model this state dict was fine-tuned from" if folder else HINT,
     )
 
 

@@ -36,8 +36,8 @@ TEMPORAL = "temporal."
 TOKEN_EMBEDDING = "token_embedding.weight"
 SHOWN = 5
 VIFI_HINT = (
-    "ViFi-CLIP's files leave out CLIP's token embedding: pass tokenizer=DIR, the HF folder (config.json, weights, "
-    "tokenizer) of the CLIP it was fine-tuned from"
+    "ViFi-CLIP's files leave out CLIP's token embedding: pass --option tokenizer=DIR, the HF folder "
+    "(config.json, weights, tokenizer) of the CLIP it was fine-tuned from"
 )
 HINT = "pass a CLIP ViT state dict in OpenAI's layout (visual.*, transformer.*, token_embedding.weight, ...)"
 LAYER = {  # OpenAI name in a residual block -> (HF name in an encoder layer, how)
@@ -227,7 +227,7 @@ def infer_config(tensors: dict[str, Any], bos: int, eos: int, where: str) -> dic
         if width % 64:
             raise ZslbenchError(
                 f"{where}: the {tower} tower's width {width} is not a multiple of 64, so its heads cannot be inferred",
-                "pass tokenizer=DIR with the base model's config.json, which names them",
+                "pass --option tokenizer=DIR with the base model's config.json, which names them",
             )
     vision = {
         "hidden_size": vision_width,

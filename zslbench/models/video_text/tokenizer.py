@@ -29,9 +29,11 @@ FILES = (
 )
 MAX_FILE_BYTES = 64 << 20  # CLIP's tokenizer.json is ~2 MB
 NAMES = "vocab.json + merges.txt, or tokenizer.json"
-HINT = f"pass --option tokenizer=DIR, a folder with CLIP's tokenizer files ({NAMES}), e.g. the base CLIP's HF folder"
-HINT_GIVEN = f"--option tokenizer=DIR names a folder with CLIP's tokenizer files ({NAMES}), e.g. the base CLIP's HF folder"
-HINT_PUT = f"put the model's tokenizer files ({NAMES}) into the folder; save_pretrained writes them"
+HINT_OPTION = (
+    f"pass --option tokenizer=DIR, a folder with CLIP's tokenizer files ({NAMES}), e.g. the base CLIP's HF folder"
+)
+HINT_GIVEN = "--option tokenizer=DIR must name a folder holding CLIP's tokenizer files, e.g. the base CLIP's HF folder"
+HINT_PUT = f"put the model's tokenizer files ({NAMES}) into the folder (save_pretrained writes them)"
 HINT_DAMAGED = "the file is damaged: copy it again from the model's HF folder (save_pretrained writes it)"
 
 
@@ -56,7 +58,9 @@ class ClipTokenizer:
             "padding_side": getattr(tokenizer, "padding_side", None),
             "truncation_side": getattr(tokenizer, "truncation_side", None),
             "tokens": len(tokenizer),
-            **{f"{name}_id": getattr(tokenizer, f"{name}_id", None) for name in ("bos_token", "eos_token", "pad_token")},
+            **{
+                f"{name}_id": getattr(tokenizer, f"{name}_id", None) for name in ("bos_token", "eos_token", "pad_token")
+            },
             "unk_token_id": getattr(tokenizer, "unk_token_id", None),
         }
         return {
@@ -74,7 +78,7 @@ def has_tokenizer(folder: Path) -> bool:
     )
 
 
-def tokenizer_option(value: Any) -> Path | None:
+def tokenizer_folder(value: Any) -> Path | None:
     """The tokenizer option as an existing folder (None: not given). It may come from the command line
     (`--option tokenizer=5` arrives as a number, `--option tokenizer=true` as a boolean), so its type
     is checked here rather than failing as a TypeError inside Path."""
@@ -83,7 +87,7 @@ def tokenizer_option(value: Any) -> Path | None:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str) or not value.strip():
-        raise ZslbenchError(f"tokenizer {value!r} is not a folder path", HINT)
+        raise ZslbenchError(f"tokenizer {value!r} is not a folder path", HINT_OPTION)
     folder = Path(value)
     if not folder.exists():
         raise ZslbenchError(f"tokenizer folder {folder} does not exist", HINT_GIVEN)
@@ -130,12 +134,12 @@ def load_tokenizer(folder: Path, max_length: int, vocab_size: int) -> ClipTokeni
             tokenizer = CLIPTokenizerFast.from_pretrained(str(folder), local_files_only=True, **own_files(folder))
     except Exception as err:
         raise ZslbenchError(
-            f"cannot read the tokenizer in {folder}: {type(err).__name__}: {first_line(err)}", HINT
+            f"cannot read the tokenizer in {folder}: {type(err).__name__}: {first_line(err)}", HINT_OPTION
         ) from None
     if len(tokenizer) > vocab_size:
         raise ZslbenchError(
             f"the tokenizer in {folder} has {len(tokenizer)} tokens, the text tower only {vocab_size}",
-            "the tokenizer belongs to another model; " + HINT,
+            "the tokenizer belongs to another model; " + HINT_OPTION,
         )
     return ClipTokenizer(tokenizer, max_length, sha256)
 

@@ -8,10 +8,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from zslbench.core.hashing import sha256_json
 from zslbench.models.checkpoint import weights_sha256
 from zslbench.models.video_text.tokenizer import ClipTokenizer
 
 TEXT_BATCH = 256  # texts per text-tower call: 400 classes x 16 templates never hold 6400 sequences at once
+# Config keys that say where or how the weights were stored, never what the model computes: a path
+# (_name_or_path), library and hub bookkeeping, and the stored dtype (the weights are always read as
+# float32, hf_folder.load_model). Every other key, including ones transformers does not know, is hashed.
+VOLATILE = frozenset({"_name_or_path", "transformers_version", "_commit_hash", "architectures", "torch_dtype", "dtype"})
 
 
 def frames_of(clips: torch.Tensor, size: int, frames: int | None = None) -> tuple[torch.Tensor, tuple[int, int, int]]:
@@ -74,11 +79,39 @@ def text_weights_sha256(model: Any) -> str:
     )
 
 
+def config_dict(config: Any) -> dict[str, Any]:
+    """`config.to_dict()` without the VOLATILE keys, at every depth, its keys as text (canonical JSON)."""
+    return _stable(config.to_dict())
+
+
+def _stable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): _stable(item) for key, item in value.items() if key not in VOLATILE}
+    if isinstance(value, list | tuple):
+        return [_stable(item) for item in value]
+    return value
+
+
+def config_sha256(config: Any) -> str:
+    """The hash of the whole config and the attention implementation transformers picked: a cache keyed
+    by sizes alone served the old outputs after config.json's hidden_act changed."""
+    return sha256_json({"config": config_dict(config), "attention": getattr(config, "_attn_implementation", None)})
+
+
 def text_identity(model: Any, tokenizer: ClipTokenizer, normalised: bool) -> dict[str, Any]:
-    """What encode_text's rows depend on: the text tower, the tokenizer files, and whether the rows
-    are normalised (X-CLIP's are not)."""
+    """What encode_text's rows depend on: the text tower's weights and config (activation, epsilon,
+    the eos id whose position is pooled, ...), the projection width, the special token ids, the
+    tokenizer's files and settings, and whether the rows are normalised (X-CLIP's are not)."""
+    config, text = model.config, model.config.text_config
+    setup = {
+        "text_config": config_dict(text),
+        "attention": getattr(text, "_attn_implementation", None),
+        "projection_dim": config.projection_dim,
+        "ids": {key: getattr(config, key, None) for key in ("bos_token_id", "eos_token_id", "pad_token_id")},
+    }
     return {
         "text_weights_sha256": text_weights_sha256(model),
+        "text_config_sha256": sha256_json(setup),
         "tokenizer": tokenizer.describe(),
         "normalised": normalised,
     }

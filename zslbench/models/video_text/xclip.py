@@ -21,7 +21,14 @@ from zslbench.models.checkpoint import weights_sha256
 from zslbench.models.video_input import VideoInput
 from zslbench.models.video_text.contract import VideoTextModel
 from zslbench.models.video_text.loading import Loaded, load_folder, video_input
-from zslbench.models.video_text.towers import config_sizes, encode_texts, frames_of, model_device, text_identity
+from zslbench.models.video_text.towers import (
+    config_sha256,
+    config_sizes,
+    encode_texts,
+    frames_of,
+    model_device,
+    text_identity,
+)
 
 TEXT_CHUNK = 1024  # texts conditioned at once: the prompt generator holds [B, K, 4D] activations
 
@@ -80,11 +87,14 @@ class XClip(VideoTextModel):
         return torch.cat(scores, dim=1) if scores else video.new_zeros(len(video), 0)
 
     def identity(self) -> dict[str, Any]:
+        """What the outputs depend on: the weights and the whole config (an activation or an epsilon
+        changes outputs as much as a size); never a path."""
         return {
             "format": self.format,
             "weights_sha256": weights_sha256(self.state_dict()),
             "tokenizer": self.tokenizer.describe(),
             "config": config_sizes(self.xclip.config),
+            "config_sha256": config_sha256(self.xclip.config),
         }
 
     def text_identity(self) -> dict[str, Any]:
@@ -103,6 +113,6 @@ def load_xclip(weights: Path, **input_values: Any) -> XClip:
             f"X-CLIP weights {weights} are not a folder",
             "pass the HF folder of an X-CLIP model (e.g. microsoft/xclip-base-patch32 as save_pretrained writes it)",
         )
-    loaded = load_folder(weights, XCLIPModel, "xclip", "X-CLIP")
+    loaded = load_folder(weights, XCLIPModel, "xclip", "X-CLIP", tokenizer_option=False)
     vision = loaded.model.config.vision_config
     return XClip(loaded, video_input(input_values, vision.image_size, loaded.stats, frames=vision.num_frames))
