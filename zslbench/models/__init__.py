@@ -132,7 +132,7 @@ def build_model(name: str, embed_dim: int, **options: Any):
         from zslbench.core.errors import ZslbenchError
 
         raise ZslbenchError(
-            f"{name} is a video-text model: it brings its own text tower and weights",
+            f"{name} is a video-text model (its own text tower and weights), which zslbench does not train yet",
             f"evaluate it with `zslbench eval --model {name} --weights PATH`",
         )
     return MODELS.get(name)(embed_dim, **_checked_options(spec, options))
