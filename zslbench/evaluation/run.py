@@ -129,8 +129,8 @@ def runner_for(config: EvalConfig) -> tuple[CheckpointModel | VideoTextRunner, P
         if weights is None:
             entry = find(model)
             weights = verified_path(entry)
-            declared = declared if declared != Declared() else declarations(entry)
-        elif declared == Declared():  # a zoo entry's own folder keeps its declarations
+            declared = declared if declared.given else declarations(entry)
+        elif not declared.given:  # a zoo entry's own folder keeps its declarations
             declared = zoo_declarations(weights)
         protocol = load_protocol(config.protocol if config.protocol is not None else DEFAULT_PROTOCOL)
         options = (config.options, protocol, declared, config.device, config.loading)
@@ -140,7 +140,7 @@ def runner_for(config: EvalConfig) -> tuple[CheckpointModel | VideoTextRunner, P
             f"--option {next(iter(config.options))} is for video-text models",
             "a checkpoint holds its model's options",
         )
-    if config.declared != Declared():
+    if config.declared.given:
         raise ZslbenchError(
             "--image-text and --finetuned-on declare a video-text model's history",
             "a checkpoint records its own training classes (and --pretrained-on at training)",
@@ -187,7 +187,7 @@ def evaluate_features(
         "compliance": {},
         "model": {"name": str(data.get("model", features.stem)), "options": {}},
     }
-    given = declared is not None and declared != Declared()
+    given = declared is not None and declared.given
     if given and "class_space" not in data:
         raise ZslbenchError(
             f"{features} holds no video-text model's embeddings: --image-text and --finetuned-on do not apply",

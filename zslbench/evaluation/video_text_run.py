@@ -19,6 +19,7 @@ import torch
 from zslbench.core.distributed import setup, teardown
 from zslbench.core.errors import ZslbenchError
 from zslbench.core.hashing import sha256_json
+from zslbench.core.versions import pick
 from zslbench.evaluation.checkpoint_model import clip_identity
 from zslbench.evaluation.class_space import ClassSpace, ConditionedSpace, TextTowerSpace
 from zslbench.evaluation.dataset_record import class_order
@@ -31,8 +32,6 @@ from zslbench.protocol.spec import Protocol
 from zslbench.text.vocab import ClassList
 from zslbench.video.dataset import LoaderOptions
 from zslbench.video.sampler import ClipSpec
-
-INPUT_FIELDS = ("frames", "sampling", "stride", "size", "views", "crops", "view_average")
 
 
 def clip_spec(source: VideoInput) -> ClipSpec:
@@ -170,7 +169,7 @@ class VideoTextRunner:
             "card": self.card["fingerprint"],  # input and text: another card is another result
             **sampling_identity(clip_identity(self.clips), self.input.mean, self.input.std, self.loading.decoder),
         }
-        self.identity["libraries"] = {**self.identity["libraries"], **_library("transformers")}
+        self.identity["libraries"] = {**self.identity["libraries"], **pick("transformers")}
         self.text_tower = self.module.text_identity()  # hashes every text tensor: once per run
         self.context = setup(device)
         self.module.to(self.context.device).eval()
@@ -186,16 +185,13 @@ class VideoTextRunner:
         if self.module.conditioned:
             table, per_class = self._conditioned_table(texts, order)
             adapter: torch.nn.Module = ConditionedAdapter(self.module, table, per_class)
-            output = {"similarities": sha256_json([order, about["text"]])}
-            identity = {**self.identity, "card": self.card["input_fingerprint"], "output": output}
+            output: dict[str, Any] = {"similarities": sha256_json([order, about["text"]])}
             self.space = ConditionedSpace(tuple(order), about)
-        else:
-            adapter = ViewAdapter(self.module)
-            # the video side only: templates, ensembling and phrases share the cached video embeddings
-            output = {"views": self.input.view_average}
-            identity = {**self.identity, "card": self.card["input_fingerprint"], "output": output}
+        else:  # the video side only: templates, ensembling and phrases share the cached video embeddings
+            adapter, output = ViewAdapter(self.module), {"views": self.input.view_average}
             views = 1 if self.input.view_average == "embedding" else self.input.total_views
             self.space = TextTowerSpace(texts, self.text.ensemble, views, about)
+        identity = {**self.identity, "card": self.card["input_fingerprint"], "output": output}
         self.encoder = VideoEncoder(
             adapter, identity, self.clips, self.input.mean, self.input.std, self.context, self.loading
         )
@@ -227,9 +223,3 @@ class VideoTextRunner:
 
     def close(self) -> None:
         teardown(self.context)
-
-
-def _library(name: str) -> dict[str, str | None]:
-    from zslbench.core.versions import pick
-
-    return pick(name)

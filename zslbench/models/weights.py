@@ -399,7 +399,6 @@ def training_verdict(state: dict[str, Any]) -> tuple[str, str]:
     """(verdict, why): the rule (`audit_model`) on the checkpoint's training and pretraining classes
     for every test dataset of its protocol; unknown when the protocol cannot be loaded here with the
     checkpoint's fingerprint, or the pretraining is unknown."""
-    from zslbench.protocol.compliance import audit_model
     from zslbench.protocol.spec import load_protocol
     from zslbench.text import load_embedder
 
@@ -412,11 +411,18 @@ def training_verdict(state: dict[str, Any]) -> tuple[str, str]:
         return "unknown", f"protocol {ref['name']} cannot be loaded here: {err.message}"
     if protocol.fingerprint != ref["fingerprint"]:
         return "unknown", f"protocol {ref['name']} here is {protocol.fingerprint[:12]}, not {ref['fingerprint'][:12]}"
+    return protocol_verdict(state, protocol, embedder)
+
+
+def protocol_verdict(state: dict[str, Any], protocol: Protocol, embedder: Any) -> tuple[str, str]:
+    """(verdict, why): `audit_model` of what `state` saw for every test dataset of `protocol`, the most
+    severe verdict, and the first violation or reason."""
+    from zslbench.protocol.compliance import audit_model
+    from zslbench.protocol.verdicts import worst_verdict
+
     audits = [audit_model(state, test, protocol, embedder) for test in protocol.test_classes()]
     if not audits:
         return "unknown", f"protocol {protocol.name} names no test dataset"
-    from zslbench.protocol.verdicts import worst_verdict
-
     verdict = worst_verdict({audit["verdict"] for audit in audits})
     broken = [f"{v['class']!r} ~ {v['nearest']!r} ({a['dataset']})" for a in audits for v in a["violations"]]
     if broken:

@@ -166,21 +166,14 @@ def clip_frames(weights, temporal: str = "mean", tokenizer: str | None = None, *
     """CLIP per frame (ViFi-CLIP, Rasheed et al. CVPR 2023: frame embeddings averaged over time).
     `weights`: an HF CLIP folder, or an OpenAI-CLIP-format state dict (.pt/.pth, bare or wrapped as
     the video papers release them) with `tokenizer` a folder of CLIP tokenizer files."""
-    from pathlib import Path
-
-    from zslbench.core.errors import ZslbenchError
     from zslbench.models.video_text.clip_frames import load_clip_frames
 
-    if tokenizer is not None and not isinstance(tokenizer, str):
-        hint = "--option tokenizer=DIR, a folder of CLIP's tokenizer files"
-        raise ZslbenchError(f"tokenizer {tokenizer!r} is not a folder", hint)
-    tokenizer_path = Path(tokenizer) if tokenizer else None
     path = _weights_path(weights)
     if path.is_dir() and not (path / "config.json").exists():  # a state dict kept with its tokenizer
         path = _state_dict_in(path)
-        if tokenizer_path is None and (path.parent / BUNDLED_TOKENIZER).is_dir():
-            tokenizer_path = path.parent / BUNDLED_TOKENIZER
-    return load_clip_frames(path, temporal=temporal, tokenizer=tokenizer_path, **input_values)
+        if tokenizer is None and (path.parent / BUNDLED_TOKENIZER).is_dir():
+            tokenizer = str(path.parent / BUNDLED_TOKENIZER)
+    return load_clip_frames(path, temporal=temporal, tokenizer=tokenizer, **input_values)
 
 
 def _state_dict_in(folder):

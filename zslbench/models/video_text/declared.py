@@ -64,6 +64,11 @@ class Declared:
             "declared": self.describe(),
         }
 
+    @property
+    def given(self) -> bool:
+        """Whether anything is declared."""
+        return self.image_text is not None or self.finetuned_on is not None
+
     def resolved(self) -> Declared:
         """With `finetuned_on`'s classes read now, so a later change to (or absence of) the list file,
         or another working folder, cannot change what was declared."""

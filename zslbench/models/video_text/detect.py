@@ -19,19 +19,13 @@ def video_text_model_of(weights: Path | None) -> str | None:
     clip_frames, xclip -> xclip); None for anything else that is no HF folder (a zslbench checkpoint
     names its model). An HF folder of another model type, or whose config.json is unreadable, is a
     ZslbenchError: it is neither a checkpoint nor a model zslbench runs."""
-    import json
-
     from zslbench.core.errors import ZslbenchError
+    from zslbench.models.video_text.hf_config import read_json
 
     config = Path(weights) / "config.json" if weights is not None else None
     if config is None or not config.is_file() or (Path(weights) / "zslbench.json").exists():
         return None
-    try:
-        data = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        hint = "an HF model folder's config.json is a JSON object"
-        raise ZslbenchError(f"{config} is not readable JSON ({type(err).__name__})", hint) from None
-    kind = data.get("model_type") if isinstance(data, dict) else None
+    kind = read_json(config, "model config").get("model_type")
     if kind not in BUILT_IN:
         raise ZslbenchError(
             f"{weights} holds a {kind!r} model (config.json's model_type), not CLIP or X-CLIP",

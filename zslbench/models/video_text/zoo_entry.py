@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from zslbench.core.errors import ZslbenchError
-from zslbench.models.checkpoint import content_sha256, folder_sha256
+from zslbench.models.checkpoint import folder_sha256
 from zslbench.models.video_text.declared import Declared
 from zslbench.models.weights import (
     WeightsEntry,
     check_id,
-    copy_checked,
     entry_taken,
     path_of,
+    protocol_verdict,
     read_user_zoo,
     verify,
     write_user_zoo,
@@ -50,7 +49,7 @@ def add_to_zoo(
     video_model = model if model and is_video_text(model) else video_text_model_of(Path(file))
     if video_model:
         return add_video_text(Path(file), video_model, name, source, notes, declared or Declared(), options or {})
-    if (declared is not None and declared != Declared()) or options:
+    if (declared is not None and declared.given) or options:
         raise ZslbenchError(
             "--image-text, --finetuned-on and --option are for a video-text model's weights",
             "a zslbench checkpoint records its own training classes and options",
@@ -77,16 +76,16 @@ def add_video_text(
     with tempfile.TemporaryDirectory(prefix=".zslbench-add-") as staging:
         folder = src if src.is_dir() else bundle(src, options.get("tokenizer"), Path(staging))
         module = build_video_text_model(model, folder, **{k: v for k, v in options.items() if k != "tokenizer"})
-        sha256 = content_sha256(folder)
+        sha256 = folder_sha256(folder)
         entry_id = check_id(name or f"{model}-{sha256[:12]}")
         entries = read_user_zoo()
         taken = entry_taken(entry_id, sha256, entries)
         target = path_of(taken) if taken is not None else zoo_dir() / entry_id
         if taken is None or verify(taken).status != "ok":
             _copy(folder, target, sha256)
-    entry = _entry(entry_id, model, target, sha256, source, notes, declared, module)
-    if taken is not None:
-        entry = replace(entry, source=source or taken.source, notes=notes or taken.notes)
+    here = f"local {'folder' if src.is_dir() else 'file'} {src.resolve()}"
+    source = source or (taken.source if taken is not None else here)
+    entry = _entry(entry_id, model, target, sha256, source, notes or (taken.notes if taken else None), declared, module)
     write_user_zoo([e for e in entries if e.id != entry_id] + [entry])
     return entry
 
@@ -95,11 +94,9 @@ def bundle(state_dict: Path, tokenizer: Any, staging: Path) -> Path:
     """A folder holding a state dict file and, in `tokenizer/`, its tokenizer's files and the base
     model's config.json (from `tokenizer`, or beside the file), so the zoo keeps everything the weights
     need: no path outside it is needed later (`zoo.py` reads such a folder)."""
-    from zslbench.models.video_text.tokenizer import FILES, has_tokenizer
+    from zslbench.models.video_text.tokenizer import FILES, has_tokenizer, tokenizer_folder
 
-    if tokenizer is not None and not isinstance(tokenizer, str):
-        raise ZslbenchError(f"tokenizer {tokenizer!r} is not a folder", "--option tokenizer=DIR")
-    source = Path(tokenizer) if tokenizer else state_dict.parent
+    source = tokenizer_folder(tokenizer) or state_dict.parent
     if not has_tokenizer(source):
         raise ZslbenchError(
             f"{source} holds no CLIP tokenizer files for {state_dict.name}",
@@ -122,8 +119,7 @@ def zoo_declarations(weights: Path) -> Declared:
     if zoo_dir().resolve() not in where.parents:  # not in the zoo: nothing declared there
         return Declared()
     for entry in list_entries():
-        declares = entry.image_text is not None or entry.finetuned_on is not None
-        if declares and path_of(entry).resolve() == where:
+        if declarations(entry).given and path_of(entry).resolve() == where:
             return declarations(entry)
     return Declared()
 
@@ -139,7 +135,7 @@ def _entry(
     model: str,
     target: Path,
     sha256: str,
-    source: str | None,
+    source: str,
     notes: str | None,
     declared: Declared,
     module: Any,
@@ -151,7 +147,7 @@ def _entry(
         file=target.name,
         sha256=sha256,
         size=_size(target),
-        source=source or f"local folder {target}",
+        source=source,
         protocol={},
         classes=_classes_summary(declared),
         compliance=verdict,
@@ -165,10 +161,7 @@ def _entry(
 
 
 def _copy(src: Path, target: Path, sha256: str) -> None:
-    """A file through `copy_checked`; a folder copied beside the target, checked, then renamed into place."""
-    if not src.is_dir():
-        copy_checked(src, target, sha256)
-        return
+    """A folder copied beside the target, checked, then renamed into place."""
     folder_sha256(src)  # refuses links and special files before anything is copied
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
@@ -200,18 +193,10 @@ def _classes_summary(declared: Declared) -> dict:
 
 def declared_verdict(declared: Declared) -> tuple[str, str]:
     """(verdict, why) of the declarations against the default protocol's test datasets."""
-    from zslbench.protocol.compliance import audit_model
     from zslbench.protocol.spec import DEFAULT_PROTOCOL, load_protocol
-    from zslbench.protocol.verdicts import worst_verdict
     from zslbench.text import load_embedder
 
     protocol = load_protocol(DEFAULT_PROTOCOL)
     embedder = load_embedder(protocol.embedding, word_norm=protocol.word_norm)
-    state = declared.state()
-    audits = [audit_model(state, test, protocol, embedder) for test in protocol.test_classes()]
-    verdict = worst_verdict({audit["verdict"] for audit in audits})
-    broken = [f"{v['class']!r} ~ {v['nearest']!r} ({a['dataset']})" for a in audits for v in a["violations"]]
-    if broken:
-        return verdict, f"under {protocol.name}: {len(broken)} fine-tuning class(es) within tau, e.g. {broken[0]}"
-    why = next((audit["why"] for audit in audits if audit.get("why")), "")
-    return verdict, f"under {protocol.name}: {why}" if why else f"under {protocol.name}"
+    verdict, why = protocol_verdict(declared.state(), protocol, embedder)
+    return verdict, f"under {protocol.name}: {why}"
