@@ -13,6 +13,7 @@ from zslbench.cli.app import app
 from zslbench.cli.bounds import DeviceOpt, bounded
 from zslbench.cli.common import (
     DecoderOpt,
+    ImageTextOpt,
     JsonOpt,
     OptionOpt,
     PinMemoryOpt,
@@ -28,7 +29,7 @@ from zslbench.cli.common import (
     print_json,
 )
 from zslbench.cli.progress import is_main_process, per_epoch
-from zslbench.core.bounds import COUNT, DROPOUT, LEARNING_RATE, SEED, SHARE, WIDTH, WORKERS
+from zslbench.core.bounds import COUNT, DROPOUT, LEARNING_RATE, SEED, SHARE, TEMPERATURE, WIDTH, WORKERS
 from zslbench.models.checkpoint import CLASS_FAILURE_BUDGET, FAILURE_BUDGET
 
 if TYPE_CHECKING:
@@ -60,7 +61,23 @@ SeedOpt = Annotated[int | None, bounded(SEED, "--seed", help="[default: the prot
 WorkersOpt = Annotated[int, bounded(WORKERS, "--workers", "-w", help="Data-loading processes per rank", kind="int")]
 WidthOpt = Annotated[float | None, bounded(WIDTH, "--width", help="Channel width multiplier (1 = the paper's network)")]
 DropoutOpt = Annotated[float | None, bounded(DROPOUT, "--dropout", help="Dropout before the head")]
-InitOpt = Annotated[Path | None, typer.Option(help="Backbone weights to start from (torchvision state dict)")]
+InitOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Weights to start from: a backbone's (torchvision state dict), or a video-text model's image-text "
+        "weights (an HF CLIP folder or an OpenAI-format state dict)"
+    ),
+]
+TextTowerOpt = Annotated[
+    str | None, typer.Option(help="A video-text model's text tower: frozen or tuned [default: frozen]")
+]
+TemperatureOpt = Annotated[
+    float | None,
+    bounded(TEMPERATURE, "--temperature", help="The softmax loss's temperature [default: the model's own, else 0.05]"),
+]
+LearnTemperatureOpt = Annotated[
+    bool, typer.Option("--learn-temperature", help="Learn the softmax loss's temperature (CLIP's logit scale)")
+]
 PretrainedOnOpt = Annotated[
     str | None, typer.Option(help="Dataset the --init weights were trained on (audited at evaluation)")
 ]
@@ -127,6 +144,10 @@ def train(
     dropout: DropoutOpt = None,
     init: InitOpt = None,
     pretrained_on: PretrainedOnOpt = None,
+    image_text: ImageTextOpt = None,
+    text_tower: TextTowerOpt = None,
+    temperature: TemperatureOpt = None,
+    learn_temperature: LearnTemperatureOpt = False,
     classes: ClassesOpt = None,
     allow_overlap: AllowOverlapOpt = False,
     resume: ResumeOpt = False,
@@ -189,6 +210,10 @@ def train(
         failure_budget=failure_budget,
         class_failure_budget=class_failure_budget,
         select_on_test=select_on_test,
+        image_text=image_text,
+        text_tower=text_tower,
+        temperature=temperature,
+        learn_temperature=learn_temperature,
     )
     _run(config, json_out)
 

@@ -57,6 +57,7 @@ def _number(value: float) -> str:
 SEED = Bound(0, 2**32 - 1, "a seed is a whole number from 0 to 2^32-1 (the range numpy and torch share)")
 WIDTH = Bound(1 / 16, 4, "the channel width multiplier: 1 is the paper's network; below 1/16 no layer gets smaller")
 LEARNING_RATE = Bound(0, 1, "Adam's learning rate; the paper uses 1e-3", open_low=True)
+TEMPERATURE = Bound(1 / 100, 10, "the softmax loss's temperature; CLIP's trained one is 0.01 (a scale of at most 100)")
 DROPOUT = Bound(0, 1, "the probability of dropping a unit; 0 turns dropout off", open_high=True)
 SHARE = Bound(0, 1, "a share of the videos, from 0 (none) to 1 (all)")
 TOLERANCE = Bound(0, 100, "allowed difference in accuracy points, e.g. 1.0")

@@ -36,11 +36,13 @@ class CheckpointModel:
         device: str = "auto",
         loading: LoaderOptions | None = None,
         clips: ClipSpec | None = None,
+        state: dict[str, Any] | None = None,
     ) -> None:
         """`clips`: read the test videos with these clip settings instead of the protocol's (see
-        evaluation.test_clips: no record may claim the protocol then)."""
+        evaluation.test_clips: no record may claim the protocol then); `state`: the checkpoint, when the
+        caller has read it already."""
         self.weights = Path(weights)
-        self.state = load_checkpoint(weights)
+        self.state = state if state is not None else load_checkpoint(weights)
         name = self.state["model"]["name"]
         if model and model != name:
             raise ZslbenchError(

@@ -15,6 +15,7 @@ from typing import Any
 
 from zslbench.evaluation.checkpoint_model import CheckpointModel
 from zslbench.evaluation.dataset_record import Embedded, protocol_metrics, test_distances
+from zslbench.evaluation.video_text_run import VideoTextRunner, finetuned_runner
 from zslbench.protocol.spec import Protocol
 from zslbench.text import load_embedder
 from zslbench.video.dataset import LoaderOptions
@@ -36,8 +37,9 @@ def score_with_clips(
     """{test dataset name: metrics} (the protocol's splits and metrics, as in a record's `metrics`)
     of the checkpoint `weights` with its test videos read as `clips` says; `datasets`: a subset of the
     protocol's test datasets (names), all by default. Videos that fail to decode are left out, as
-    records leave them out of their metrics. Single process; raises ZslbenchError as `evaluate` does."""
-    runner = CheckpointModel(weights, None, protocol, device, loading, clips=clips)
+    records leave them out of their metrics. Single process; raises ZslbenchError as `evaluate` does.
+    A fine-tuned video-text model reads its own input, with `clips.test_clips` views."""
+    runner = _runner(weights, clips, protocol, device, loading)
     try:
         protocol = runner.protocol
         embedder = load_embedder(protocol.embedding, word_norm=protocol.word_norm)
@@ -47,8 +49,20 @@ def score_with_clips(
                 continue
             records, vectors, failures = runner.embed(test, data, batch_size, workers)
             labels = [record.label for record in records]
-            distances = test_distances(protocol, test, embedder, Embedded(records, vectors, failures, labels))
-            scores[test.name] = protocol_metrics(protocol, test, embedder, distances)
+            embedded = Embedded(records, vectors, failures, labels)
+            distances = test_distances(protocol, test, runner.space or embedder, embedded)
+            scores[test.name] = protocol_metrics(protocol, test, embedder, distances, runner.state)
         return scores
     finally:
         runner.close()
+
+
+def _runner(
+    weights: Path, clips: ClipSpec, protocol: str | Protocol | None, device: str, loading: LoaderOptions | None
+) -> CheckpointModel | VideoTextRunner:
+    from zslbench.models.checkpoint import load_checkpoint
+
+    state = load_checkpoint(weights)
+    if state["model"].get("kind") != "video_text":
+        return CheckpointModel(weights, None, protocol, device, loading, clips=clips, state=state)
+    return finetuned_runner(Path(weights), state, protocol, device, loading, views=clips.test_clips)

@@ -20,10 +20,11 @@ from zslbench.core.distributed import setup, teardown
 from zslbench.core.errors import ZslbenchError
 from zslbench.core.hashing import sha256_json
 from zslbench.core.versions import pick
-from zslbench.evaluation.checkpoint_model import clip_identity
+from zslbench.evaluation.checkpoint_model import checkpoint_protocol, clip_identity
 from zslbench.evaluation.class_space import ClassSpace, ConditionedSpace, TextTowerSpace
 from zslbench.evaluation.dataset_record import class_order
 from zslbench.evaluation.encoder import VideoEncoder, sampling_identity
+from zslbench.models.checkpoint import content_sha256
 from zslbench.models.video_input import VideoInput
 from zslbench.models.video_text.contract import VideoTextModel, average_views
 from zslbench.models.video_text.declared import Declared
@@ -106,6 +107,23 @@ def card(source: VideoInput, text: TextSpec, pins: dict[str, Any]) -> dict[str, 
     return {**data, "fingerprint": sha256_json([data["input_fingerprint"], data["text_fingerprint"]])}
 
 
+def init_weights(record: dict[str, Any], where: str) -> Path:
+    """The --init weights a fine-tuned checkpoint was built from, checked unchanged (ZslbenchError)."""
+    path = Path(record["init"]["path"])
+    if not path.exists():
+        raise ZslbenchError(
+            f"{where} was fine-tuned from {path}, which no longer exists",
+            "the checkpoint holds the weights but reads the model's config and tokenizer from its --init; "
+            "put them back where they were",
+        )
+    if content_sha256(path) != record["init"]["sha256"]:
+        raise ZslbenchError(
+            f"{where} was fine-tuned from {path}, whose files have changed since",
+            "put back the weights the run started from (the checkpoint names their sha256)",
+        )
+    return path
+
+
 class ViewAdapter(torch.nn.Module):
     """clips [B, V, 3, T, H, W] -> what the cache stores for a video: the views' averaged embedding
     [B, D] (view_average "embedding"), or every view's embedding [B, V x D] ("score")."""
@@ -147,8 +165,12 @@ class VideoTextRunner:
         declared: Declared,
         device: str = "auto",
         loading: LoaderOptions | None = None,
+        finetuned: dict[str, Any] | None = None,
     ) -> None:
+        """`finetuned`: a checkpoint of the model fine-tuned by zslbench (training/video_text.py), whose
+        weights replace those read from `weights` (its --init) and whose state the records carry."""
         from zslbench.models import build_video_text_model, model_spec
+        from zslbench.models.checkpoint import load_weights
 
         spec = model_spec(model)
         self.protocol, self.loading = protocol, loading or LoaderOptions()
@@ -157,12 +179,15 @@ class VideoTextRunner:
             self.module: VideoTextModel = build_video_text_model(model, weights, **build)
         except ZslbenchError as err:
             raise pin_refused(err, model, options, pins, protocol) from None
+        if finetuned is not None:
+            load_weights(self.module, finetuned["state_dict"], f"{model} checkpoint")
         self.input = self.module.input
         check_pins(model, self.input, pins, protocol)
         self.clips = clip_spec(self.input)
         self.card = card(self.input, self.text, pins)
         recorded = {k: v for k, v in options.items() if v is not None}
-        self.state = {"model": {"name": model, "kind": "video_text", "options": recorded}, **declared.state()}
+        model_state = {"name": model, "kind": "video_text", "options": recorded}
+        self.state = {**(finetuned or {}), "model": model_state, **declared.state()}
         self.declared = declared
         self.identity = {
             "model": {"name": model, **self.module.identity()},
@@ -223,3 +248,26 @@ class VideoTextRunner:
 
     def close(self) -> None:
         teardown(self.context)
+
+
+def finetuned_runner(
+    path: Path,
+    state: dict[str, Any],
+    protocol: str | Protocol | None,
+    device: str = "auto",
+    loading: LoaderOptions | None = None,
+    views: int | None = None,
+) -> VideoTextRunner:
+    """A video-text model fine-tuned by `zslbench train` (its checkpoint `state`, read from `path`):
+    built from its --init weights (checked unchanged), under the protocol it was trained with, and
+    declared as fine-tuned on exactly the classes the rule kept for it. `views`: read that many test
+    views instead of its input's (the per-epoch test of --select-on-test reads one)."""
+    protocol = checkpoint_protocol(state, protocol)
+    record = state["video_text"]
+    weights = init_weights(record, str(path))
+    options = {k: v for k, v in state["model"]["options"].items() if k != "init"}
+    if views is not None:
+        options["views"] = views
+    kept = f"{protocol.source_classes().name}: the {len(state['classes'])} classes {protocol.name} keeps"
+    declared = Declared(record.get("image_text"), kept, tuple(state["classes"]))
+    return VideoTextRunner(state["model"]["name"], weights, options, protocol, declared, device, loading, state)

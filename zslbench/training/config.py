@@ -43,6 +43,13 @@ class TrainConfig:
     failure_budget: float = FAILURE_BUDGET  # share of the videos that may fail to decode (run complete)
     class_failure_budget: float = CLASS_FAILURE_BUDGET  # share of one class's videos that may fail
     select_on_test: bool = False  # keep the epoch with the best test top-1, as the reference did (optimistic)
+    # video-text models (training/video_text.py): the --init weights' image-text pretraining, declared;
+    # the text tower "frozen" (default) or "tuned"; the softmax loss's temperature (default: the model's
+    # own, else 0.05) and whether it is learned
+    image_text: str | None = None
+    text_tower: str | None = None
+    temperature: float | None = None
+    learn_temperature: bool = False
 
 
 @dataclass

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from zslbench.core.bounds import COUNT, LEARNING_RATE, SEED
+from zslbench.core.bounds import COUNT, LEARNING_RATE, SEED, TEMPERATURE
 from zslbench.core.distributed import Context
 from zslbench.core.errors import ZslbenchError
-from zslbench.models.losses import LOSSES
+from zslbench.models.losses import LOSSES, SOFTMAX_TEMPERATURE
 from zslbench.protocol.spec import Protocol
 from zslbench.training.config import TrainConfig
 
@@ -42,9 +42,17 @@ def per_rank_batch(batch_size: int, world_size: int, batch_per: str = "global") 
     return batch_size // world_size
 
 
-def resolve_settings(protocol: Protocol, config: TrainConfig, context: Context | None = None) -> dict[str, Any]:
+def resolve_settings(
+    protocol: Protocol,
+    config: TrainConfig,
+    context: Context | None = None,
+    model_temperature: float | None = None,
+    video_text: bool = False,
+) -> dict[str, Any]:
     """Every setting that shapes the run's numbers, resolved (the protocol's unless given): recorded in
-    each checkpoint, and a resumed run must repeat them. Workers, decoder and layout do not count."""
+    each checkpoint, and a resumed run must repeat them. Workers, decoder and layout do not count.
+    A video-text model (`video_text`) trains with the softmax loss unless told otherwise, at its own
+    temperature (`model_temperature`), with its text tower frozen unless tuned."""
     train = protocol.data["train"]
 
     def given(value: Any, default: Any) -> Any:
@@ -60,7 +68,7 @@ def resolve_settings(protocol: Protocol, config: TrainConfig, context: Context |
         "optimizer": "adam",
         "milestones": list(train["lr_milestones"]),
         "gamma": train["lr_gamma"],
-        "loss": given(config.loss, train["loss"]),
+        "loss": given(config.loss, "softmax" if video_text else train["loss"]),
         "seed": given(config.seed, train["seed"]),
         "clips_per_epoch": train["clips_per_epoch"],
         "batch_per": train["batch_per"],
@@ -72,9 +80,42 @@ def resolve_settings(protocol: Protocol, config: TrainConfig, context: Context |
     settings["batch_per_process"] = per_rank_batch(settings["batch_size"], world_size, settings["batch_per"])
     if settings["loss"] not in LOSSES:
         raise ZslbenchError(f"unknown loss {settings['loss']!r}", f"choose one of {', '.join(LOSSES)}")
+    settings.update(_loss_settings(config, settings["loss"], model_temperature))
+    settings.update(_text_settings(config, video_text))
     if config.select_on_test:  # only then: older checkpoints lack the key, and resume skips what they lack
         settings["select_on_test"] = True  # the selected checkpoint alone gets `model_selection` (selection.py)
     return settings
+
+
+def _loss_settings(config: TrainConfig, loss: str, model_temperature: float | None) -> dict[str, Any]:
+    """The softmax loss's temperature (given, else the model's, else 0.05) and whether it is learned;
+    nothing for the other losses, which have no temperature (asking for one is refused)."""
+    if loss != "softmax":
+        if config.temperature is not None or config.learn_temperature:
+            raise ZslbenchError(f"--temperature applies to the softmax loss, not {loss}", "pass --loss softmax")
+        return {}
+    temperature = given_or(config.temperature, model_temperature, SOFTMAX_TEMPERATURE)
+    checked = TEMPERATURE.check(float(temperature), "--temperature")
+    return {"temperature": checked, "learn_temperature": config.learn_temperature}
+
+
+def _text_settings(config: TrainConfig, video_text: bool) -> dict[str, Any]:
+    """A video-text model's text tower, "frozen" unless "tuned"; refused for any other model."""
+    if not video_text:
+        if config.text_tower is not None:
+            raise ZslbenchError(
+                "--text-tower is for video-text models", "a 3D CNN regresses the protocol's class vectors"
+            )
+        return {}
+    tower = config.text_tower or "frozen"
+    if tower not in ("frozen", "tuned"):
+        raise ZslbenchError(f"unknown --text-tower {tower!r}", "choose frozen or tuned")
+    return {"text_tower": tower}
+
+
+def given_or(*values: Any) -> Any:
+    """The first value that is not None."""
+    return next(value for value in values if value is not None)
 
 
 def steps_per_epoch(settings: dict[str, Any], batches: int) -> int:

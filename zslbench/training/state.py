@@ -108,6 +108,7 @@ class TrainingState:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
+    loss: torch.nn.Module | None = None  # the loss, whose state (a learned temperature) the checkpoint keeps
     epoch: int = 0
     step: int = 0
     global_step: int = 0
@@ -121,12 +122,16 @@ class TrainingState:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            **({"loss_state": loss_state} if (loss_state := self._loss_state()) else {}),
             "rng": rng,
             "epoch": self.epoch,
             "step": self.step,
             "global_step": self.global_step,
             "last_loss": self.last_loss,
         }
+
+    def _loss_state(self) -> dict[str, Any]:
+        return dict(self.loss.state_dict()) if self.loss is not None else {}
 
     def restore(self, saved: dict[str, Any], context: Context) -> None:
         """Continue from checkpoint `saved` (checked by `check_resumable`): weights, optimizer,
@@ -136,6 +141,8 @@ class TrainingState:
         self.scheduler.load_state_dict(saved["scheduler"])
         if saved.get("scaler"):
             self.scaler.load_state_dict(saved["scaler"])
+        if self.loss is not None and saved.get("loss_state"):
+            self.loss.load_state_dict(saved["loss_state"])
         restore_rng(saved["rng"], context)
         self.epoch, self.step, self.global_step = saved["epoch"], saved["step"], saved["global_step"]
         self.last_loss = float(saved.get("last_loss", math.nan))
@@ -185,6 +192,8 @@ def _comparisons(state: dict[str, Any], ours: dict[str, Any]):
     for key in sorted(set(options) | set(model["options"])):
         yield f"model option {key}", options.get(key), model["options"].get(key)
     yield "embedding size", theirs_model.get("embed_dim", _ABSENT), model["embed_dim"]
+    init = ours.get("video_text", {}).get("init", {}).get("sha256")
+    yield "--init weights (sha256)", state.get("video_text", {}).get("init", {}).get("sha256", _ABSENT), init
     yield "protocol fingerprint", state["protocol"]["fingerprint"], ours["protocol"]["fingerprint"]
     yield "embedding", state["embedder_id"], ours["embedder_id"]
     yield "training classes", state["classes"], ours["classes"]

@@ -39,13 +39,14 @@ from zslbench.models.checkpoint import (
     save_checkpoint,
     weights_sha256,
 )
-from zslbench.models.losses import embedding_loss
+from zslbench.models.losses import build_loss
 from zslbench.protocol.compliance import training_classes
 from zslbench.protocol.spec import Protocol, load_protocol
 from zslbench.text import load_embedder
 from zslbench.text.class_vectors import embed_class_lists
 from zslbench.text.vocab import ClassList
 from zslbench.training.config import TrainConfig, TrainResult
+from zslbench.training.objective import FixedClasses, Objective
 from zslbench.training.selection import SelectionOnTest
 from zslbench.training.settings import protocol_reference, resolve_settings, steps_per_epoch
 from zslbench.training.state import (
@@ -58,6 +59,7 @@ from zslbench.training.state import (
     rng_states,
     videos_identity,
 )
+from zslbench.training.video_text import ClassTexts, VideoEmbeddings, VideoTextParts, freeze_all_but, video_text_parts
 from zslbench.video.dataset import VideoClipDataset, make_loader
 from zslbench.video.decode import decoder_identity
 from zslbench.video.manifest import Manifest
@@ -130,8 +132,9 @@ class _Run:
     classes: int  # how many training classes
     manifest: Manifest  # the training videos
     state: TrainingState
-    net: torch.nn.Module  # the model, or its DistributedDataParallel wrapper under torchrun
-    targets: torch.Tensor  # float32 [classes, embed_dim]: the class vectors
+    net: torch.nn.Module  # the Objective (model, class embeddings, loss), or its DDP wrapper under torchrun
+    clips_spec: ClipSpec  # how training reads videos: the protocol's clips, or a video-text model's input
+    stats: tuple[tuple[float, ...], tuple[float, ...]]  # the model's input mean and std
     sampler: EpochSampler
     loader: DataLoader
     account: DataAccount
@@ -189,16 +192,22 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
 
 def _set_up(config: TrainConfig, context: Context, progress: Progress | None) -> _Run:
     """Everything before the first step, in an order a resumed run repeats: the classes (filtered by
-    the rule or audited), their videos, the checkpoint to continue (refused unless the same run), the
-    state, the data loader, and last the metrics log, which creates OUT."""
+    the rule or audited), the model (a video-text model is read from --init here), their videos, the
+    checkpoint to continue (refused unless the same run), the state, the data loader, and last the
+    metrics log, which creates OUT."""
     protocol = load_protocol(config.protocol)
-    settings = resolve_settings(protocol, config, context)
     embedder = load_embedder(protocol.embedding, word_norm=protocol.word_norm)
     classes, compliance = training_classes(protocol, embedder, config.classes, config.allow_overlap)
-    (vectors,) = embed_class_lists([classes], embedder)
-    manifest = _training_videos(protocol, config, classes)
     spec = model_spec(config.model)
-    embed_dim = int(vectors.vectors.shape[1])
+    parts = None
+    if spec.kind == "video_text":
+        parts = video_text_parts(spec, config.model_options, protocol, config.image_text)
+    temperature = parts.module.temperature() if parts else None
+    settings = resolve_settings(protocol, config, context, temperature, video_text=parts is not None)
+    clips = parts.clips if parts else ClipSpec.from_protocol(protocol.data["clips"])
+    manifest = _training_videos(protocol, config, classes, clips)
+    targets = None if parts else torch.from_numpy(embed_class_lists([classes], embedder)[0].vectors)
+    embed_dim = int(parts.width() if parts else targets.shape[1])
     identity = {
         "model": {"name": spec.name, "options": {**spec.options, **config.model_options}, "embed_dim": embed_dim},
         "settings": settings,
@@ -208,15 +217,17 @@ def _set_up(config: TrainConfig, context: Context, progress: Progress | None) ->
         "pretrained_on": config.pretrained_on,
         "videos": videos_identity(manifest),
     }
+    if parts is not None:
+        identity["model"]["kind"] = "video_text"
+        identity["video_text"] = parts.record
     if (seen := _init_pretraining(config)) is not None:
         identity["pretraining"] = seen
     saved = _start_state(config, Path(config.out), identity)
     selection = SelectionOnTest.start(config, protocol, context, saved)  # refused here, before the first step
-    state = _new_state(config, settings, embed_dim, context, saved)
-    net = _replicated(state.model, context)
-    sampler, loader = _data_loader(config, context, settings, protocol, manifest, classes)
-    targets = torch.from_numpy(vectors.vectors).to(context.device)
-    if config.channels_last and context.device.type == "cuda":
+    state = _new_state(config, settings, embed_dim, context, saved, parts)
+    objective = _objective(state, classes, targets, parts, settings, context)
+    sampler, loader = _data_loader(config, context, settings, clips, manifest, classes)
+    if config.channels_last and context.device.type == "cuda" and parts is None:
         state.model.to(memory_format=torch.channels_last_3d)
     return _Run(
         config=config,
@@ -228,8 +239,9 @@ def _set_up(config: TrainConfig, context: Context, progress: Progress | None) ->
         classes=len(classes),
         manifest=manifest,
         state=state,
-        net=net,
-        targets=targets,
+        net=_replicated(objective, context),
+        clips_spec=clips,
+        stats=(parts.module.input.mean, parts.module.input.std) if parts else (spec.mean, spec.std),
         sampler=sampler,
         loader=loader,
         account=DataAccount(manifest, classes.classes, saved),
@@ -238,6 +250,23 @@ def _set_up(config: TrainConfig, context: Context, progress: Progress | None) ->
         started=time.perf_counter(),
         selection=selection,
     )
+
+
+def _objective(
+    state: TrainingState,
+    classes: ClassList,
+    targets: torch.Tensor | None,
+    parts: VideoTextParts | None,
+    settings: dict[str, Any],
+    context: Context,
+) -> Objective:
+    """What a step differentiates: the model against the protocol's class vectors, or a video-text
+    model against its text tower's embeddings of the training classes (frozen or tuned)."""
+    if parts is None:
+        return Objective(state.model, FixedClasses(targets.to(context.device)), state.loss)
+    tuned = settings["text_tower"] == "tuned"
+    texts = ClassTexts(parts.module, parts.text.texts(classes.classes), len(classes), tuned)
+    return Objective(VideoEmbeddings(parts.module), texts, state.loss)
 
 
 def _init_pretraining(config: TrainConfig) -> dict[str, Any] | None:
@@ -258,26 +287,38 @@ def _init_pretraining(config: TrainConfig) -> dict[str, Any] | None:
     return declare(seen, config.pretrained_on).to_dict()
 
 
-def _training_videos(protocol: Protocol, config: TrainConfig, classes: ClassList) -> Manifest:
+def _training_videos(protocol: Protocol, config: TrainConfig, classes: ClassList, clips: ClipSpec) -> Manifest:
     """The source dataset's videos of the training classes (`--data`), in the manifest's order."""
-    clips = ClipSpec.from_protocol(protocol.data["clips"])
     check_data_names(config.data, protocol.dataset_names())
     manifest = dataset_videos(protocol.source_classes(), config.data, config.loading.decoder, clips)
     return manifest.only(set(classes.classes))
 
 
 def _new_state(
-    config: TrainConfig, settings: dict[str, Any], embed_dim: int, context: Context, saved: dict[str, Any] | None
+    config: TrainConfig,
+    settings: dict[str, Any],
+    embed_dim: int,
+    context: Context,
+    saved: dict[str, Any] | None,
+    parts: VideoTextParts | None = None,
 ) -> TrainingState:
-    """The model with seeded initial weights (dropout then follows the seed too), Adam with step decay
-    and the gradient scaler (on with fp16 AMP only); a resumed run's as its checkpoint left them."""
+    """The model with seeded initial weights (dropout then follows the seed too), or the video-text
+    model read from --init with all but its fine-tuned parameters frozen; the loss (a learnable
+    temperature is a parameter); Adam with step decay and the gradient scaler (on with fp16 AMP only);
+    a resumed run's as its checkpoint left them."""
     torch.manual_seed(settings["seed"])
-    model = build_model(config.model, embed_dim, **config.model_options).to(context.device)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=settings["lr"])
+    if parts is None:
+        model = build_model(config.model, embed_dim, **config.model_options).to(context.device)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+    else:
+        model = parts.module.to(context.device)
+        trainable = freeze_all_but(model, settings["text_tower"])
+    loss = build_loss(settings["loss"], settings.get("temperature"), settings.get("learn_temperature", False))
+    loss = loss.to(context.device)
+    optimizer = torch.optim.Adam([*trainable, *loss.parameters()], lr=settings["lr"])
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, settings["milestones"], settings["gamma"])
     fp16 = settings["amp"] and _amp_dtype(settings) == torch.float16
-    state = TrainingState(model, optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=fp16))
+    state = TrainingState(model, optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=fp16), loss=loss)
     if saved:
         state.restore(saved, context)
     return state
@@ -295,7 +336,7 @@ def _data_loader(
     config: TrainConfig,
     context: Context,
     settings: dict[str, Any],
-    protocol: Protocol,
+    clips: ClipSpec,
     manifest: Manifest,
     classes: ClassList,
 ) -> tuple[EpochSampler, DataLoader]:
@@ -304,7 +345,7 @@ def _data_loader(
     dataset = VideoClipDataset(
         records=manifest.records,
         classes=classes.classes,
-        spec=ClipSpec.from_protocol(protocol.data["clips"]),
+        spec=clips,
         mode="train",
         seed=settings["seed"],
         decode_threads=1 if config.workers else 0,
@@ -378,6 +419,7 @@ def _report_step(run: _Run, batch: dict[str, Any]) -> None:
         "clips": _clips(batch),
         "elapsed_s": run.elapsed(),
         "failures": len(run.account.failures),
+        **_learned(run),
     }
     if run.progress and run.context.is_main:
         run.progress(record)
@@ -398,6 +440,7 @@ def _end_epoch(run: _Run) -> None:
         "loss": state.last_loss,
         "elapsed_s": run.elapsed(),
         "failures": len(run.account.failures),
+        **_learned(run),
     }
     run.log.write(row)
     if state.epoch < run.settings["epochs"]:
@@ -412,11 +455,10 @@ def _optimise(run: _Run, batch: dict[str, Any]) -> torch.Tensor:
     good ones."""
     context, settings, state = run.context, run.settings, run.state
     clips = batch["clips"].to(context.device, non_blocking=True)
-    clips = to_model_input(clips, run.spec.mean, run.spec.std, run.config.channels_last)
+    clips = to_model_input(clips, *run.stats, run.config.channels_last and run.spec.kind != "video_text")
     labels = batch["labels"].to(context.device, non_blocking=True)
     with torch.autocast(context.device.type, dtype=_amp_dtype(settings), enabled=settings["amp"]):
-        predicted = run.net(clips)
-    loss = embedding_loss(predicted.float(), labels, run.targets, settings["loss"])
+        loss = run.net(clips, labels)
     if not torch.isfinite(loss):
         return loss
     state.optimizer.zero_grad(set_to_none=True)
@@ -503,6 +545,11 @@ def _result(
         epoch_step=state.step,
         selected_on_test=run.selection.summary() if run.selection is not None else None,
     )
+
+
+def _learned(run: _Run) -> dict[str, float]:
+    """The loss's learned state (its temperature) for metrics rows, when the run learns it."""
+    return run.state.loss.describe() if run.settings.get("learn_temperature") else {}
 
 
 def _amp_dtype(settings: dict[str, Any]) -> torch.dtype:

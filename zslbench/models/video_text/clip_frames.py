@@ -19,6 +19,7 @@ from torch import nn
 
 from zslbench.core.errors import ZslbenchError
 from zslbench.models.checkpoint import first_of, tensor_differences, weights_sha256
+from zslbench.models.losses import MAX_LOGIT_SCALE
 from zslbench.models.video_input import VideoInput
 from zslbench.models.video_text.contract import VideoTextModel
 from zslbench.models.video_text.loading import Loaded, load_folder, video_input
@@ -85,8 +86,21 @@ class ClipFrames(VideoTextModel):
             _load_temporal(self.temporal, loaded.temporal)
         self.eval()
 
-    def encode_text(self, texts: list[str]) -> torch.Tensor:
-        return encode_texts(self.clip, self.tokenizer, texts, normalise=True)
+    def encode_text(self, texts: list[str], grad: bool = False) -> torch.Tensor:
+        return encode_texts(self.clip, self.tokenizer, texts, normalise=True, grad=grad)
+
+    def finetune_parameters(self, text: bool) -> list[nn.Parameter]:
+        """The image tower, its projection and the temporal pool; the text tower and its projection
+        when `text`. CLIP's own logit_scale never: the loss owns the temperature."""
+        parts = [self.clip.vision_model, self.clip.visual_projection, self.temporal]
+        if text:
+            parts += [self.clip.text_model, self.clip.text_projection]
+        return [p for part in parts if part is not None for p in part.parameters()]
+
+    def temperature(self) -> float:
+        """CLIP's trained temperature, 1 / exp(logit_scale) with the scale clamped at 100 as CLIP clamps
+        it (0.01 for OpenAI's weights)."""
+        return float(1.0 / self.clip.logit_scale.detach().float().exp().clamp(max=MAX_LOGIT_SCALE))
 
     def encode_video(self, clips: torch.Tensor) -> torch.Tensor:
         frames, (b, v, t) = frames_of(clips, self.input.size)

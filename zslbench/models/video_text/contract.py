@@ -18,6 +18,13 @@ A builder registered with `register_model(NAME, kind="video_text", ...)` is call
 - `identity() -> dict`: JSON that names the weights exactly (hashes, not paths), for caches and records;
 - `text_identity() -> dict`: JSON that names what `encode_text` depends on (text tower weights,
   tokenizer files), the key of the class-embedding cache.
+
+A model that can be fine-tuned (`zslbench train`, training/video_text.py) also has
+- `finetune_parameters(text) -> list[Parameter]`: what fine-tuning steps, the video side and, when
+  `text`, the text tower; the rest stays frozen. The default raises NotImplementedError (not trainable);
+- `encode_text(texts, grad=True)`: the rows with gradients, for a tuned text tower;
+- `temperature() -> float | None`: the softmax temperature its weights were trained with (CLIP's
+  1 / exp(logit_scale)), the fine-tuning's default; None: the loss's own default.
 """
 
 from __future__ import annotations
@@ -37,8 +44,8 @@ class VideoTextModel(nn.Module):
     conditioned: bool = False
     input: VideoInput
 
-    def encode_text(self, texts: list[str]) -> torch.Tensor:
-        """float32 [len(texts), D], each row L2-normalised."""
+    def encode_text(self, texts: list[str], grad: bool = False) -> torch.Tensor:
+        """float32 [len(texts), D], each row L2-normalised; without gradients unless `grad`."""
         raise NotImplementedError
 
     def encode_video(self, clips: torch.Tensor) -> torch.Tensor:
@@ -52,6 +59,13 @@ class VideoTextModel(nn.Module):
 
     def identity(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    def finetune_parameters(self, text: bool) -> list[nn.Parameter]:
+        """The parameters fine-tuning steps (the video side; the text tower too when `text`)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be fine-tuned")
+
+    def temperature(self) -> float | None:
+        return None
 
     def text_identity(self) -> dict[str, Any]:
         raise NotImplementedError

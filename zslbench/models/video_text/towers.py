@@ -34,14 +34,16 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def encode_texts(model: Any, tokenizer: ClipTokenizer, texts: list[str], normalise: bool) -> torch.Tensor:
+def encode_texts(
+    model: Any, tokenizer: ClipTokenizer, texts: list[str], normalise: bool, grad: bool = False
+) -> torch.Tensor:
     """float32 [N, D]: `model.get_text_features` of every text, TEXT_BATCH at a time, without
-    gradients (the class side is never trained here); L2-normalised rows when `normalise`."""
+    gradients unless `grad` (fine-tuning the text tower); L2-normalised rows when `normalise`."""
     if isinstance(texts, str) or not all(isinstance(text, str) for text in texts):
         raise TypeError("texts must be a list of strings")
     device = model_device(model)
     rows = []
-    with torch.no_grad():
+    with torch.set_grad_enabled(grad):
         for start in range(0, len(texts), TEXT_BATCH):
             tokens = tokenizer(list(texts[start : start + TEXT_BATCH]))
             features = model.get_text_features(

@@ -46,9 +46,9 @@ class XClip(VideoTextModel):
         self.format = loaded.format
         self.eval()
 
-    def encode_text(self, texts: list[str]) -> torch.Tensor:
+    def encode_text(self, texts: list[str], grad: bool = False) -> torch.Tensor:
         """float32 [N, D]: the projected text embeddings before normalisation (what the prompt generator reads)."""
-        return encode_texts(self.xclip, self.tokenizer, texts, normalise=False)
+        return encode_texts(self.xclip, self.tokenizer, texts, normalise=False, grad=grad)
 
     def video_parts(self, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(video embeddings [B, V, D] L2-normalised: the frame integration transformer's output;
