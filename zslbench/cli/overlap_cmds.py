@@ -1,4 +1,5 @@
-"""`zslbench split` and `zslbench audit`: the realistic filter, applied and checked."""
+"""`zslbench split` and `zslbench audit`: the realistic filter, applied and checked; `split --calibrate-to`
+carries tau from one embedding space to another (protocol/calibration.py)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from zslbench.core.bounds import TAU
 from zslbench.core.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
+    from zslbench.protocol.calibration import Calibration
     from zslbench.protocol.overlap import OverlapTable
     from zslbench.protocol.spec import Protocol
 
@@ -53,7 +55,18 @@ ThresholdOpt = Annotated[
 ]
 EmbeddingOpt = Annotated[
     str | None,
-    typer.Option("--embedding", "-e", help="glove-6b-50d, fasttext:PATH, word2vec:PATH, glove:PATH or sentence:minilm"),
+    typer.Option(
+        "--embedding", "-e", help="glove-6b-50d, fasttext:PATH, word2vec:PATH, glove:PATH, sentence:minilm or clip:PATH"
+    ),
+]
+CalibrateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--calibrate-to",
+        metavar="REF",
+        help="Reference embedding: use the tau in --embedding whose removed set best matches REF's at tau "
+        "(--threshold is then REF's tau); prints the agreement and writes the split made at it",
+    ),
 ]
 BORDERLINE = 10
 
@@ -75,6 +88,7 @@ def split(
         str | None, typer.Option("--sweep", help="START:STOP:STEP: kept classes per tau, and a plot")
     ] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="PNG for --sweep", show_default="OUT/sweep.png")] = None,
+    calibrate_to: CalibrateOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Remove every source class within tau of a test class; write the kept list and a report."""
@@ -82,6 +96,9 @@ def split(
     from zslbench.protocol.report import default_split_dir, overlap_report, sweep_report, write_split
 
     proto = _resolve(protocol, sets, train, test, embedding, threshold)
+    if calibrate_to is not None:
+        _calibrated_split(proto, calibrate_to, out, sweep, json_out)
+        return
     taus = parse_sweep(sweep) if sweep else None
     table = _overlap(proto, quiet=json_out)
     out_dir = out or default_split_dir(proto, proto.tau)
@@ -159,7 +176,8 @@ def _resolve(
     )
 
 
-def _overlap(proto: Protocol, quiet: bool) -> OverlapTable:
+def _overlap(proto: Protocol, quiet: bool, warn: bool = True) -> OverlapTable:
+    """The protocol's overlap table, with a spinner on a terminal; `warn`: say which lists repeat a class."""
     from zslbench.protocol.overlap import protocol_overlap
 
     if quiet or not err_console.is_terminal:
@@ -167,7 +185,7 @@ def _overlap(proto: Protocol, quiet: bool) -> OverlapTable:
     else:
         with err_console.status(f"embedding class names with {proto.embedding}..."):
             table = protocol_overlap(proto)
-    for class_list in (table.source, *table.tests):
+    for class_list in (table.source, *table.tests) if warn else ():
         if class_list.duplicates:
             names = ", ".join(repr(d) for d in class_list.duplicates[:5])
             err_console.print(
@@ -268,3 +286,69 @@ def _render_sweep(report: dict[str, Any]) -> None:
         table.add_row(tau, str(row["kept"]), str(row["removed"]), style=style)
     console.print(table)
     console.print(Text(f"wrote {report['plot']}"))
+
+
+def _calibrated_split(proto: Protocol, reference: str, out: Path | None, sweep: str | None, json_out: bool) -> None:
+    """`split --calibrate-to REF`: calibrate proto.embedding to REF at proto.tau, then write the split
+    E makes at the calibrated tau exactly as a plain split at that --threshold would (its report has a
+    `calibration` section besides), so what is printed is what is written."""
+    from zslbench.core.errors import ZslbenchError
+    from zslbench.protocol.calibration import calibrate, calibration_report
+    from zslbench.protocol.report import default_split_dir, overlap_report, write_split
+
+    if sweep is not None:
+        raise ZslbenchError("--calibrate-to and --sweep cannot be combined", "run the sweep on its own")
+    reference_table = _overlap(proto.replace(embedding=reference), quiet=json_out)
+    result = calibrate(reference_table, _overlap(proto, quiet=json_out, warn=False), proto.tau)
+    calibrated = proto.replace(tau=result.tau)
+    report = overlap_report(result.other, calibrated, result.tau, "split")
+    report["calibration"] = calibration_report(result, reference, proto.embedding)
+    classes_path, report_path = write_split(report, out or default_split_dir(calibrated, result.tau))
+    report["files"] = {"kept_classes": str(classes_path), "report": str(report_path)}
+    if json_out:
+        print_json(report)
+        return
+    _render_summary(report, "split")
+    _render_calibration(report["calibration"], result)
+    console.print(Text(f"wrote {classes_path}\nwrote {report_path}"))
+
+
+def _render_calibration(calibration: dict[str, Any], result: Calibration) -> None:
+    """The two embeddings' taus and removed counts, the agreement, and the classes that differ."""
+    ref, mine, agree = calibration["reference"], calibration["embedding"], calibration["agreement"]
+    low, high = result.interval
+    span = f"[{0:g}, {high:.4g}]" if low is None else f"({low:.4g}, {high:.4g}]"
+    table = Table(title="Calibrated tau", title_justify="left")
+    for name, justify in (("", "left"), ("embedding", "left"), ("tau", "right"), ("removed", "right")):
+        table.add_column(name, justify=justify, header_style="bold", overflow="fold")
+    table.add_row("reference", Text(ref["spec"]), f"{ref['tau']:g}", str(agree["removed_reference"]))
+    table.add_row("E", Text(mine["spec"]), f"{calibration['tau']:g}", str(agree["removed"]))
+    console.print(table)
+    console.print(
+        f"best: {calibration['criterion']}\n"
+        f"any tau in {span} removes the same set in {escape(mine['spec'])}\n"
+        f"removed by both {agree['both']}   precision {_ratio(agree['precision'])}   "
+        f"recall {_ratio(agree['recall'])}   F1 {agree['f1']:.3f}   Jaccard {agree['jaccard']:.3f}"
+    )
+    for key, title in (("only_reference", "Removed only by the reference"), ("only_embedding", "Removed only by E")):
+        if calibration[key]:
+            console.print(_differ_table(f"{title} ({len(calibration[key])})", calibration[key]))
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _differ_table(title: str, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("#", justify="right", style="dim", no_wrap=True)
+    table.add_column("source class", overflow="fold")
+    for space in ("reference", "E"):
+        table.add_column(f"nearest ({space})", overflow="fold")
+        table.add_column("distance", justify="right", no_wrap=True)
+    for i, row in enumerate(rows, start=1):
+        cells = [Text(row["name"])]
+        for side in (row["reference"], row["embedding"]):
+            cells += [Text(side["nearest"]), f"{side['distance']:.4f}"]
+        table.add_row(str(i), *cells)
+    return table

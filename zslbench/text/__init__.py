@@ -1,6 +1,7 @@
 """Text embedders: class names -> vectors. Pick one with a spec string such as `glove-6b-50d`,
-`fasttext:cc.en.300.bin`, `word2vec:GoogleNews-vectors-negative300.bin`, `glove:glove.840B.300d.txt`
-or `sentence:minilm`. Third-party embedders register through the `zslbench.embeddings` entry points.
+`fasttext:cc.en.300.bin`, `word2vec:GoogleNews-vectors-negative300.bin`, `glove:glove.840B.300d.txt`,
+`sentence:minilm` or `clip:PATH` (a CLIP text tower). Third-party embedders register through the
+`zslbench.embeddings` entry points.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ EMBEDDERS.add(
     "zslbench.text.sentence:SentenceEmbedder",
     usage="sentence:minilm",
     summary="all-MiniLM-L6-v2 sentence embedding of the phrase (extra: zslbench[sentence])",
+)
+EMBEDDERS.add(
+    "clip",
+    "zslbench.models.video_text.clip_text:ClipTextEmbedder",
+    usage="clip:PATH",
+    summary="a CLIP text tower (HF CLIP folder or OpenAI state dict) on the phrase (extra: zslbench[video-text])",
 )
 
 
