@@ -17,7 +17,7 @@ from zslbench.reporting.published import published_numbers
 from zslbench.text.vocab import DATASETS, load_class_list
 from zslbench.video.layouts import LAYOUTS, IndexOptions, index_dataset
 
-SHIPPED = ["activitynet200", "hmdb51", "kinetics400", "kinetics600", "kinetics700", "ucf101"]
+SHIPPED = ["activitynet200", "hmdb51", "kinetics400", "kinetics600", "kinetics600_new", "kinetics700", "ucf101"]
 
 
 @pytest.fixture
@@ -71,7 +71,8 @@ def test_a_registered_dataset_is_in_the_unknown_dataset_hint(mydata):
         load_class_list("mydat")
     assert str(caught.value) == (
         "unknown dataset 'mydat' and no such file. Did you mean 'mydata'? (hint: datasets: activitynet200, "
-        "hmdb51, kinetics400, kinetics600, kinetics700, mydata, ucf101; or pass a text file with one class "
+        "hmdb51, kinetics400, kinetics600, kinetics600_new, kinetics700, mydata, ucf101; or pass a text file with "
+        "one class "
         "name per line)"
     )
 

@@ -7,6 +7,8 @@ from zslbench.core.paths import data_dir
 from zslbench.text.vocab import DATASETS, load_class_list
 
 SIZES = {"activitynet200": 200, "hmdb51": 51, "kinetics400": 400, "kinetics600": 600, "kinetics700": 700, "ucf101": 101}
+SIZES["kinetics600_new"] = 220  # derived from two checked lists (tests/test_official_splits.py derives it again)
+CHECKED = [name for name in DATASETS if name != "kinetics600_new"]  # those with a checked copy in ../shared
 
 
 @pytest.mark.parametrize("name", DATASETS)
@@ -17,7 +19,7 @@ def test_shipped_lists_have_the_official_sizes_and_no_duplicates(name):
     assert class_list.builtin
 
 
-@pytest.mark.parametrize("name", DATASETS)
+@pytest.mark.parametrize("name", CHECKED)
 def test_shipped_lists_match_the_checked_copy(name, shared_dir):
     checked = (shared_dir / "class_lists" / f"{name}.txt").read_text(encoding="utf-8").splitlines()
     assert list(load_class_list(name).classes) == checked

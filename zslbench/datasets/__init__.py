@@ -31,6 +31,34 @@ PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+@-]*")
 
 
 @dataclass(frozen=True)
+class OfficialSplits:
+    """A dataset's published test splits, numbered 1..count, which the `official` split kind scores
+    (zslbench/evaluation/official.py): either each split's test *videos*, listed in files the dataset's
+    authors publish and the user keeps in or beside the videos' folder (`files` names their format, a
+    reader in zslbench/video/official_splits.py: "ucf101" testlistNN.txt, "hmdb51" <class>_test_splitN.txt),
+    or each split's test *classes*, shipped class-list files (`class_lists`, relative paths in zslbench's
+    class_lists/ folder). `source` says, in one line, who published them."""
+
+    count: int
+    source: str
+    files: str | None = None
+    class_lists: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.files is None) == (not self.class_lists):
+            raise ZslbenchError("official splits give either files or class_lists", "e.g. files='ucf101'")
+        if self.class_lists and len(self.class_lists) != self.count:
+            raise ZslbenchError(
+                f"official splits: {len(self.class_lists)} class lists for {self.count} splits", "one list per split"
+            )
+
+    def class_list_path(self, number: int) -> Path:
+        """The class-list file of split `number` (1..count)."""
+        path = Path(self.class_lists[number - 1]).expanduser()
+        return path if path.is_absolute() else data_dir("class_lists") / path
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """What a dataset name means; plain data, so listing datasets reads no files."""
 
@@ -42,6 +70,7 @@ class DatasetSpec:
     layout: str | None = None  # the `zslbench data index` layout for its folder tree, when one fits
     published_name: str | None = None  # its name in protocols/published/*.yaml, when not `name`
     aliases: tuple[str, ...] = ()  # other names that find it; a dataset's own name wins over an alias
+    official_splits: OfficialSplits | None = None  # its published test splits (the `official` split kind)
 
     def __post_init__(self) -> None:
         if not isinstance(self.aliases, tuple):
@@ -80,12 +109,13 @@ def register_dataset(
     published_name: str | None = None,
     aliases: Iterable[str] = (),
     origin: str | None = None,
+    official_splits: OfficialSplits | None = None,
 ) -> DatasetSpec:
     """Register a dataset and return its spec (point a `zslbench.datasets` entry point at it).
 
     `origin` names the registering package in clash messages; by default the caller's top package.
     """
-    spec = DatasetSpec(name, class_list, summary, layout, published_name, tuple(aliases))
+    spec = DatasetSpec(name, class_list, summary, layout, published_name, tuple(aliases), official_splits)
     if origin is None:
         origin = sys._getframe(1).f_globals.get("__name__", "?").split(".")[0]
     DATASET_SPECS.add(name, spec, origin=origin)
@@ -163,6 +193,7 @@ def _warn(problem: str) -> None:
 __all__ = [
     "DATASET_SPECS",
     "DatasetSpec",
+    "OfficialSplits",
     "all_dataset_specs",
     "dataset_names",
     "dataset_spec",

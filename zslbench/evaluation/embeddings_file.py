@@ -9,6 +9,8 @@ optional:
 - `model` str: a name for the results; `dataset` str: which test dataset the labels belong to;
 - `protocol_fingerprint` str: the protocol it was extracted under (`zslbench extract --weights`
   writes it); scoring it under another protocol is refused;
+- `official_test` bool [splits, N]: which videos each official test split lists (UCF101, HMDB51;
+  `zslbench extract` writes it under a protocol with an `official` split, evaluation/official.py);
 - a video-text model's class space (`class_space.space_arrays`: `class_space`, `class_names`, and
   `class_texts` [C, templates, D]), its `card` (JSON) and declarations (`image_text`, `finetuned_on`):
   its embeddings then live in its own text space (or are its similarities to each class).

@@ -16,6 +16,7 @@ import numpy as np
 
 from zslbench.evaluation.class_space import space_arrays
 from zslbench.evaluation.embeddings_file import write_features
+from zslbench.evaluation.official import features_arrays
 from zslbench.evaluation.run import EvalConfig, runner_for, test_lists
 
 
@@ -31,6 +32,7 @@ def extract_embeddings(config: EvalConfig, dataset: str, out: Path) -> dict[str,
         kept = [i for i, v in enumerate(vectors) if v is not None]
         state = runner.state
         extra = {**space_arrays(runner.space), **_video_text_fields(runner)} if runner.space else {}
+        extra |= features_arrays(test, runner.protocol.data["evaluation"]["splits"], records, kept)
         path = write_features(
             out,
             np.stack([vectors[i] for i in kept]) if kept else np.zeros((0, 0), np.float32),

@@ -1,8 +1,10 @@
 """Zero-shot scoring: nearest class vector by cosine distance, top-k and mean per-class accuracy,
-and the reference implementation's seeded half-class splits.
+the reference implementation's seeded half-class splits, seeded class subsets of any size, and the
+datasets' official test splits.
 
-All splits are scored from one distance matrix: a split selects rows (its classes' videos) and
-columns (its classes), the same ranking the reference gets from a scipy cdist per split.
+All splits are scored from one distance matrix: a split selects rows (its classes' videos, or an
+official split's test videos) and columns (its classes), the same ranking the reference gets from a
+scipy cdist per split.
 """
 
 from __future__ import annotations
@@ -17,19 +19,38 @@ from zslbench.metrics import BUILTIN_METRICS, gzsl_scores, metric, per_class_top
 
 
 def half_class_splits(n_classes: int, repeats: int = 10, first_seed: int = 0) -> list[np.ndarray]:
-    """The reference's splits: for seed k, `np.random.seed(k); np.random.permutation(C)[:C // 2]`.
+    """The reference's splits: for seed k, `np.random.seed(k); np.random.permutation(C)[:C // 2]`."""
+    return class_subsets(n_classes, n_classes // 2, repeats, first_seed)
+
+
+def class_subsets(n_classes: int, size: int, repeats: int, first_seed: int = 0) -> list[np.ndarray]:
+    """Seeded draws of `size` of `n_classes` class indices, the reference's rule for any size: for seed k
+    in first_seed .. first_seed + repeats - 1, `np.random.seed(k); np.random.permutation(C)[:size]`, so a
+    draw of C // 2 is the reference's half (Brattoli et al. 2020, Sec. 4) and a draw of 160 of
+    Kinetics-600's 220 new classes is an ER-ZSAR-style split (Chen & Huang 2021) from a known seed.
 
     Uses the legacy global generator on purpose (its exact stream), restoring its state afterwards.
-    """
+    Raises ValueError when size is not in 0..n_classes."""
+    if not 0 <= size <= n_classes:
+        raise ValueError(f"cannot draw {size} of {n_classes} classes")
     saved = np.random.get_state()
     try:
         splits = []
         for seed in range(first_seed, first_seed + repeats):
             np.random.seed(seed)
-            splits.append(np.random.permutation(n_classes)[: n_classes // 2])
+            splits.append(np.random.permutation(n_classes)[:size])
         return splits
     finally:
         np.random.set_state(saved)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What one split scores of the distance matrix [videos, classes]: `rows`, bool [videos], its
+    videos (None: every video of its classes); `classes`, int indices of its columns (None: all)."""
+
+    rows: np.ndarray | None = None
+    classes: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -158,19 +179,28 @@ def score_protocol(
     splits: Sequence[dict[str, Any]],
     metrics: Sequence[str] = BUILTIN_METRICS,
     seen: np.ndarray | None = None,
+    official: Sequence[Selection] | None = None,
 ) -> dict[str, Any]:
     """Every split the protocol names, scored with the metrics it names (`evaluation.metrics`, in
     that order), from one distance matrix [videos, classes]. `labels` index `class_names`, which are
     in the protocol's class order (the seeded permutations index that order).
 
     `seen`: bool [classes], the test-side partition (protocol/test_side.py: True for a class within tau
-    of a source class); the `unseen` and `gzsl` splits need it (a ValueError without it)."""
+    of a source class); the `unseen` and `gzsl` splits need it (a ValueError without it).
+    `official`: the dataset's official splits 1, 2, ... as selections of the matrix
+    (evaluation/official.py); the `official` split needs at least its `repeats` of them (else ValueError)."""
     out: dict[str, Any] = {}
     metrics = list(metrics)
     for split in splits:
         kind = split["kind"]
-        if kind == "random_half":
+        if kind in ("random_half", "random_subset"):  # the second names its `classes` per draw
             out[kind] = _random_half(distances, labels, len(class_names), split, metrics)
+        elif kind == "official":
+            if official is None or len(official) < split["repeats"]:
+                raise ValueError(f"the 'official' split needs the dataset's first {split['repeats']} official splits")
+            chosen = official[: split["repeats"]]
+            out[kind] = _repeated(distances, labels, chosen, metrics)
+            out[kind]["classes_per_split"] = [len(class_names) if s.classes is None else len(s.classes) for s in chosen]
         elif kind == "all":
             out[kind] = _on_classes(distances, labels, class_names, None, metrics)
         elif seen is None or len(seen) != len(class_names):
@@ -187,13 +217,25 @@ def score_protocol(
 def _random_half(
     distances: np.ndarray, labels: np.ndarray, n_classes: int, split: dict[str, Any], metrics: list[str]
 ) -> dict[str, Any]:
-    """Evaluation protocol 1 (Brattoli et al. 2020, Sec. 4): `repeats` seeded random halves, mean and std."""
-    halves = half_class_splits(n_classes, split["repeats"], split["first_seed"])
-    scores = [score(distances, labels, half, metrics) for half in halves]
+    """Evaluation protocol 1 (Brattoli et al. 2020, Sec. 4): `repeats` seeded random halves, mean and std;
+    `random_subset` is the same with `classes` classes per draw."""
+    size = split.get("classes") or n_classes // 2
+    subsets = class_subsets(n_classes, size, split["repeats"], split["first_seed"])
+    scored = _repeated(distances, labels, [Selection(classes=s) for s in subsets], metrics)
+    return {"repeats": split["repeats"], "first_seed": split["first_seed"], "classes_per_split": size, **scored}
+
+
+def _repeated(
+    distances: np.ndarray, labels: np.ndarray, selections: Sequence[Selection], metrics: list[str]
+) -> dict[str, Any]:
+    """Each selection scored on its own (its videos ranked against its classes), then each metric's
+    mean and std over them, as `_random_half` reports its halves."""
+    scores = []
+    for chosen in selections:
+        rows = np.ones(len(labels), dtype=bool) if chosen.rows is None else np.asarray(chosen.rows, dtype=bool)
+        scores.append(score(distances[rows], np.asarray(labels)[rows], chosen.classes, metrics))
     return {
-        "repeats": split["repeats"],
-        "first_seed": split["first_seed"],
-        "classes_per_split": n_classes // 2,
+        "repeats": len(selections),
         **{m: summarise([s.metrics[m] for s in scores]) for m in metrics},
         "videos_per_split": [s.videos for s in scores],
     }

@@ -57,8 +57,11 @@ from zslbench.text.vocab import DATASETS, ClassList, load_class_list, looks_like
 DEFAULT_PROTOCOL = "brattoli2020-k700-ucf-hmdb"
 INCLUDE = "include"  # the top-level key naming a base protocol; never part of the resolved data
 # random_half, all: evaluation protocols 1 and 2 (Brattoli et al. 2020, Sec. 4); unseen, gzsl: the
-# test-side split (TruZe, Gowda et al. 2021; protocol/test_side.py) and generalized zero-shot on it
-SPLIT_KINDS = ("random_half", "all", "unseen", "gzsl")
+# test-side split (TruZe, Gowda et al. 2021; protocol/test_side.py) and generalized zero-shot on it;
+# official: the dataset's published test splits 1..repeats (UCF101's and HMDB51's three train/test
+# lists, ER-ZSAR's three 160-class draws of Kinetics-600's new classes); random_subset: seeded draws of
+# `classes` classes, as random_half draws half (evaluation/scoring.py, class_subsets)
+SPLIT_KINDS = ("random_half", "all", "unseen", "gzsl", "official", "random_subset")
 ONE_SHOT_SPLITS = ("all", "unseen", "gzsl")  # split kinds without repeats
 
 BATCH_SCOPES = ("global", "device")
@@ -154,6 +157,9 @@ SCHEMA = Section(
                             "kind": Field(str, choices=SPLIT_KINDS),
                             "repeats": Field(int, default=1, min=1),
                             "first_seed": Field(int, default=0, min=0),
+                            "classes": Field(
+                                int, default=None, nullable=True, min=1, doc="random_subset: classes per draw"
+                            ),
                         }
                     ),
                     default=(
@@ -449,16 +455,25 @@ def read_protocol(path: Path, sets: Sequence[str] = ()) -> Protocol:
     Raises ZslbenchError, naming the file and line (or the `--set`) where a bad value was written."""
     path = Path(path)
     node = _compose_protocol(path, ())
-    data = validate(node, SCHEMA, also_known=(INCLUDE,))
+    data = _without_unset_classes(validate(node, SCHEMA, also_known=(INCLUDE,)))
     protocol = Protocol(data, path.resolve())
     if sets:
         protocol = _with_sets(protocol, node, sets)
         data = protocol.data
     for ref in [protocol.train_source, *protocol.test]:
         protocol.class_list(ref)  # a missing class list is a protocol error, found now
-    _check_evaluation(_origin(path, protocol.sets, "evaluation"), data["evaluation"])
+    _check_evaluation(_origin(path, protocol.sets, "evaluation"), data["evaluation"], protocol.test_classes())
     _check_clips(_origin(path, protocol.sets, "clips"), data["clips"])
     return protocol
+
+
+def _without_unset_classes(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` without the `classes: null` validation fills into every split: only a random_subset has
+    classes, and the other splits resolve (and fingerprint) as they did before it existed."""
+    for split in data["evaluation"]["splits"]:
+        if "classes" in split and split["classes"] is None:
+            del split["classes"]
+    return data
 
 
 def _origin(path: Path, sets: Sequence[str], section: str) -> str:
@@ -492,22 +507,60 @@ def _check_clips(path: Path | str, clips: dict[str, Any]) -> None:
         )
 
 
-def _check_evaluation(path: Path | str, evaluation: dict[str, Any]) -> None:
+def _check_evaluation(path: Path | str, evaluation: dict[str, Any], tests: Sequence[ClassList]) -> None:
     """What the schema cannot say about `evaluation`: a split scored once has repeats 1, and the GZSL
-    metrics (which need the seen / unseen partition) come from a `gzsl` split, not `metrics`."""
+    metrics (which need the seen / unseen partition) come from a `gzsl` split, not `metrics`; the
+    `official` and `random_subset` splits must fit every test dataset (`_check_split_fits`)."""
     for split in evaluation["splits"]:
-        if split["kind"] in ONE_SHOT_SPLITS and split["repeats"] != 1:
-            kind = split["kind"]
-            article = "an" if kind[0] in "aeiou" else "a"
+        kind = split["kind"]
+        article = "an" if kind[0] in "aeiou" else "a"
+        if kind in ONE_SHOT_SPLITS and split["repeats"] != 1:
             raise ZslbenchError(
                 f"{path}: {article} '{kind}' split has repeats 1", f"remove `repeats` from the '{kind}' split"
             )
+        if ("classes" in split) != (kind == "random_subset"):
+            hint = "e.g. {kind: random_subset, classes: 160, repeats: 3}"
+            problem = "takes no `classes`" if "classes" in split else "needs `classes`, the classes per draw"
+            raise ZslbenchError(f"{path}: {article} '{kind}' split {problem}", hint)
+        if split["first_seed"] and kind == "official":
+            raise ZslbenchError(f"{path}: an 'official' split is not seeded", "remove `first_seed` from it")
+        _check_split_fits(path, split, tests)
     listed = [name for name in evaluation["metrics"] if name in GZSL_METRICS]
     if listed:
         raise ZslbenchError(
             f"{path}: evaluation.metrics lists {', '.join(listed)}, which need the seen / unseen partition",
             "remove it from evaluation.metrics and add `{kind: gzsl}` to evaluation.splits",
         )
+
+
+def _check_split_fits(path: Path | str, split: dict[str, Any], tests: Sequence[ClassList]) -> None:
+    """An `official` split needs test datasets that publish at least `repeats` official splits
+    (zslbench.datasets `OfficialSplits`); a `random_subset` draws at most each dataset's class count."""
+    for test in tests:
+        if split["kind"] == "random_subset" and split["classes"] > len(test):
+            raise ZslbenchError(
+                f"{path}: a random_subset of {split['classes']} classes, but {test.name} has {len(test)}",
+                f"draw at most {len(test)} classes, or test on a larger dataset",
+            )
+        if split["kind"] != "official":
+            continue
+        official = dataset_spec(test.name).official_splits if test.builtin else None
+        if official is None:
+            raise ZslbenchError(
+                f"{path}: an 'official' split, but {test.name} has no official test splits",
+                "datasets with official splits: " + ", ".join(_with_official_splits()),
+            )
+        if split["repeats"] > official.count:
+            raise ZslbenchError(
+                f"{path}: an 'official' split of repeats {split['repeats']}, but {test.name} has {official.count}",
+                f"set repeats to at most {official.count} (splits 1..repeats are scored)",
+            )
+
+
+def _with_official_splits() -> list[str]:
+    from zslbench.datasets import all_dataset_specs
+
+    return [spec.name for spec in all_dataset_specs(lambda problem: None) if spec.official_splits]
 
 
 def _compose_protocol(path: Path, chain: tuple[Path, ...]) -> Any:
@@ -551,7 +604,7 @@ def _with_sets(protocol: Protocol, node: Any, sets: Sequence[str]) -> Protocol:
     """`protocol` (read from the composed `node`) with each `key=value` of `sets` applied in order."""
     keys = [apply_override(node, item, SCHEMA) for item in sets]
     _move_class_lists(node, _from_cwd, only=CommandLine)
-    updated = Protocol(validate(node, SCHEMA), protocol.path)
+    updated = Protocol(_without_unset_classes(validate(node, SCHEMA)), protocol.path)
     changed = [
         key
         for key in keys

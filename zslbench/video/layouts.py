@@ -245,13 +245,37 @@ def ucf101_layout(root: Path, options: IndexOptions):
 
 
 def _ucf_splits(root: Path, number: int) -> dict[str, str]:
+    """Each `class/video` (lower case) -> train/test from UCF101's official trainlistNN / testlistNN."""
     found = {}
     for kind, split in (("trainlist", "train"), ("testlist", "test")):
-        path = _find_file(root, f"{kind}{number:02d}.txt", "ucfTrainTestlist")
-        for line in _read_text(path, "split file", "copy the official split files there").splitlines():
-            if line.strip():
-                found[line.split()[0].replace("\\", "/").lower()] = split
+        found.update(dict.fromkeys((entry.lower() for entry in ucf_split_entries(root, kind, number)), split))
     return found
+
+
+UCF_SPLIT_FOLDER = "ucfTrainTestlist"  # the folder UCF101's split archive unpacks to
+HMDB_SPLIT_FOLDER = "testTrainMulti_7030_splits"  # HMDB51's
+SPLIT_FILE_HINT = "put the dataset's official split files in its folder or beside it"
+
+
+def split_file_folders(root: Path, subfolder: str) -> list[Path]:
+    """Where a dataset's official split files are looked for, in order: in the dataset's folder `root`
+    (the folder holding its class folders) or beside it, each also in the authors' `subfolder`."""
+    return [root, root / subfolder, root.parent, root.parent / subfolder]
+
+
+def ucf_split_entries(root: Path, kind: str, number: int) -> list[str]:
+    """The entries of UCF101's official list `kind` ("trainlist" or "testlist") number `number`, as
+    written (`ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi`; backslashes made '/', a trailing class index
+    dropped), from `{kind}{number:02d}.txt` found in or beside `root`. ZslbenchError when it is not there."""
+    name = f"{kind}{number:02d}.txt"
+    folders = split_file_folders(root, UCF_SPLIT_FOLDER)
+    path = next((folder / name for folder in folders if (folder / name).is_file()), None)
+    if path is None:
+        raise ZslbenchError(
+            f"split file {name} not found in {root}, {root.parent} or their {UCF_SPLIT_FOLDER}/", SPLIT_FILE_HINT
+        )
+    text = _read_text(path, "split file", SPLIT_FILE_HINT)
+    return [line.split()[0].replace("\\", "/") for line in text.splitlines() if line.strip()]
 
 
 @LAYOUTS.register("hmdb51", summary="ROOT/<class>/*.avi; --split N reads <class>_test_splitN.txt (1 train, 2 test)")
@@ -263,30 +287,29 @@ def hmdb51_layout(root: Path, options: IndexOptions):
 
 def _hmdb_splits(root: Path, number: int) -> dict[str, str]:
     """video file name -> train/test from the official <class>_test_split<N>.txt files (1 train, 2 test)."""
-    folders = [root, root / "testTrainMulti_7030_splits", root.parent, root.parent / "testTrainMulti_7030_splits"]
-    files = next((found for folder in folders if (found := sorted(folder.glob(f"*_test_split{number}.txt")))), [])
+    meaning = {"1": "train", "2": "test"}
+    return {video: meaning.get(mark, "") for (_, video), mark in hmdb_split_marks(root, number).items()}
+
+
+def hmdb_split_marks(root: Path, number: int) -> dict[tuple[str, str], str]:
+    """(class, video file name) -> its mark in HMDB51's official `<class>_test_split<number>.txt` files
+    ("0" unused, "1" train, "2" test; Kuehne et al. 2011), the files found in or beside `root`.
+    ZslbenchError when there are none."""
+    suffix = f"_test_split{number}.txt"
+    folders = split_file_folders(root, HMDB_SPLIT_FOLDER)
+    files = next((found for folder in folders if (found := sorted(folder.glob(f"*{suffix}")))), [])
     if not files:
         raise ZslbenchError(
-            f"no *_test_split{number}.txt files in {root} or {root / 'testTrainMulti_7030_splits'}",
-            "copy the official HMDB51 split files there",
+            f"no *{suffix} files in {root}, {root.parent} or their {HMDB_SPLIT_FOLDER}/",
+            "put HMDB51's official split files in its folder or beside it",
         )
-    meaning = {"1": "train", "2": "test"}
     found = {}
     for path in files:
-        for line in _read_text(path, "split file", "copy the official HMDB51 split files there").splitlines():
+        for line in _read_text(path, "split file", SPLIT_FILE_HINT).splitlines():
             parts = line.split()
             if len(parts) == 2:
-                found[parts[0]] = meaning.get(parts[1], "")
+                found[(path.name[: -len(suffix)], parts[0])] = parts[1]
     return found
-
-
-def _find_file(root: Path, name: str, subfolder: str) -> Path:
-    for folder in (root, root / subfolder, root.parent, root.parent / subfolder):
-        if (folder / name).is_file():
-            return folder / name
-    raise ZslbenchError(
-        f"split file {name} not found in {root} or {root / subfolder}", "copy the official split files there"
-    )
 
 
 def _kinetics_layout(version: str) -> Layout:
@@ -295,12 +318,13 @@ def _kinetics_layout(version: str) -> Layout:
             return version, _folder_tree(root), []
         rows = _read_kinetics_csv(options.annotations)
         files = {p.stem: p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES}
+        ours = label_matcher(load_class_list(version))
         candidates, missing = [], []
         for youtube_id, start, end, label, split in rows:
             name = f"{youtube_id}_{start:06d}_{end:06d}"
             if name in files:
                 candidates.append((files[name], label, SPLIT_FOLDERS.get(split.lower(), split)))
-            else:
+            elif ours(label):  # absent videos of the vocabulary's classes only
                 missing.append((name, label))
         return version, iter(candidates), missing
 
@@ -325,7 +349,7 @@ def _read_kinetics_csv(path: Path) -> list[tuple[str, int, int, str, str]]:
         raise ZslbenchError(f"cannot read Kinetics annotations {path}: {err}", hint) from None
 
 
-for _version in ("kinetics400", "kinetics600", "kinetics700"):
+for _version in ("kinetics400", "kinetics600", "kinetics700", "kinetics600_new"):  # the last: some K600 classes
     LAYOUTS.add(
         _version,
         _kinetics_layout(_version),
