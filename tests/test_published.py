@@ -41,10 +41,10 @@ def test_every_number_of_the_papers_tables_is_registered(shared_dir):
 
 def test_later_methods_and_protocol_labels():
     numbers = published_numbers()
-    later = [n for n in numbers if n.table == "later methods"]
+    later = [n for n in numbers if n.table == "later methods" or n.source.startswith("CLIP-era")]
     assert {n.method for n in later} >= {"ER-ZSAR (ICCV 2021)", "JigsawNet (ECCV 2022)", "FROSTER", "Open-VCLIP"}
     assert all(n.protocol_note for n in later)  # their protocols differ, and say so
-    ours = [n for n in numbers if n.model]
+    ours = [n for n in numbers if n.model and n.protocol]  # the others are compared by their card
     assert ours and all(n.protocol.startswith("brattoli2020-") for n in ours)
 
 

@@ -2,9 +2,11 @@
 
 Each comparable pair is `pass` (|ours - reference| <= max(tolerance, k x std)), `fail`, `missing`
 (a reference with no result), `stale` (the reference was made under another protocol version,
-protocol content or embedding) or `incomplete` (our run lost more videos than its failure budget, so
-its number is not the dataset's). Any `fail` or `incomplete` makes the gate fail; `--strict` also
-fails on `missing`, `stale` and on having nothing to compare.
+protocol content or embedding), `other_card` (a published number made another way: other training
+classes, splits, frames or views, backbone or templates, reporting/cards.py; shown, never compared)
+or `incomplete` (our run lost more videos than its failure budget, so its number is not the
+dataset's). Any `fail` or `incomplete` makes the gate fail; `--strict` also fails on `missing`,
+`stale` and on having nothing compared like for like.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class Comparison:
     reference: float | None  # None: an incomplete result with no reference to compare with
     reference_std: float | None
     allowed: float | None
-    status: str  # pass | fail | missing | stale | incomplete
+    status: str  # pass | fail | missing | stale | other_card | incomplete
     reason: str = ""
     note: str = ""  # our result's model_selection (e.g. selected on the test set: optimistic); "" otherwise
 
@@ -61,19 +63,19 @@ def compare(
     results: Sequence[Observation], references: Sequence[Observation], tolerance: float = 1.0, std_k: float = 2.0
 ) -> list[Comparison]:
     """Compare results with references (published: matched by model; baseline: by label). Published
-    numbers of protocols none of the results used are left out, not reported missing."""
+    numbers of protocols none of the results used are left out, not reported missing; so are published
+    numbers of no zslbench protocol that no result's setting fits. A published number whose card
+    disagrees with the result's is `other_card`, its reason naming the fields that differ."""
     used = {r.compared_as for r in results}
     out, reported = [], set()
     for ref in references:
-        if ref.published and ref.protocol not in used:
+        if ref.published and ref.protocol and ref.protocol not in used:
             continue
         matched = [r for r in results if _same_setting(r, ref)]
-        if not matched:
+        if not matched and (ref.protocol or not ref.published):
             out.append(_row(ref.who, ref, None, None, "missing", "no result for this setting", tolerance, std_k))
-            continue
         for ours in matched:
-            reason = ours.incomplete or _stale(ours, ref)  # an incomplete run fails whatever it is compared with
-            status = ("incomplete" if ours.incomplete else "stale") if reason else None
+            status, reason = _unlike(ours, ref)
             who = f"{ours.who} ({ours.protocol})" if ours.compared_as != ours.protocol else ours.who
             row = _row(who, ref, ours.value, ours.std, status, reason, tolerance, std_k)
             out.append(replace(row, note=ours.model_selection))
@@ -89,14 +91,33 @@ def compare(
 
 def _same_setting(result: Observation, ref: Observation) -> bool:
     """Published numbers: the same model under their protocol, or under a protocol published as it
-    (`published_as`, e.g. the `-reference` variants); a baseline: the same label and protocol."""
+    (`published_as`, e.g. the `-reference` variants), or under any protocol for a number of no
+    zslbench protocol (its card decides); a baseline: the same label and protocol."""
     who = result.model == ref.model if ref.published else result.who == ref.who
     protocol = result.compared_as if ref.published else result.protocol
+    if ref.published and not ref.protocol:
+        protocol = ""
     setting = (protocol, result.dataset, result.split, result.metric)
     return who and setting == (ref.protocol, ref.dataset, ref.split, ref.metric)
 
 
+def _unlike(result: Observation, ref: Observation) -> tuple[str | None, str]:
+    """(status, reason) when the pair is not compared as numbers: an incomplete run fails whatever it is
+    compared with; a published number of another card is shown, not compared; then `stale`.
+    (None, "") when they compare."""
+    if result.incomplete:
+        return "incomplete", result.incomplete
+    if ref.published and result.protocol_card and ref.protocol_card:
+        differs = result.protocol_card.differences(ref.protocol_card)
+        if differs:
+            return "other_card", f"other card: {'; '.join(differs)}"
+    reason = _stale(result, ref)
+    return ("stale", reason) if reason else (None, "")
+
+
 def _stale(result: Observation, ref: Observation) -> str:
+    if ref.published and not ref.protocol:  # no zslbench protocol: its card says how it was made
+        return ""
     if result.version != ref.version:
         return f"protocol version {result.version} vs {ref.version}"
     if ref.published and result.unshipped:  # a published number was made under the shipped protocol only
@@ -133,16 +154,18 @@ def published_references() -> list[Observation]:
     return [from_published(n) for n in published_numbers() if n.model]
 
 
-STATUSES = ("pass", "fail", "missing", "stale", "incomplete")
+STATUSES = ("pass", "fail", "missing", "stale", "other_card", "incomplete")
 FAILING = frozenset({"fail", "incomplete"})
 FAILING_STRICT = FAILING | {"missing", "stale"}
 
 
 def gate_passes(rows: Sequence[Comparison], strict: bool) -> bool:
     """The CI verdict: no fail or incomplete; under `strict` also no missing or stale, and something
-    was compared (a gate that compared nothing proves nothing)."""
+    was compared like for like (a gate that compared nothing proves nothing; numbers of another card
+    are shown, not compared)."""
     failing = FAILING_STRICT if strict else FAILING
-    return not any(r.status in failing for r in rows) and (bool(rows) or not strict)
+    compared = any(r.status != "other_card" for r in rows)
+    return not any(r.status in failing for r in rows) and (compared or not strict)
 
 
 def write_baseline(results: Sequence[Observation], path: Path) -> Path:
@@ -156,7 +179,8 @@ def write_baseline(results: Sequence[Observation], path: Path) -> Path:
             if incomplete[0].incomplete.startswith("training")
             else "fix or remove the failing videos and re-run `zslbench eval`",
         )
-    entries = [{k: v for k, v in asdict(o).items() if k != "source"} for o in results]
+    # a baseline compares label with label, protocol fingerprint and `card`; protocol cards are for published numbers
+    entries = [{k: v for k, v in asdict(o).items() if k not in ("source", "protocol_card")} for o in results]
     payload = {"kind": BASELINE_KIND, "schema": BASELINE_SCHEMA, "entries": entries}
     write_text(path, json.dumps(payload, indent=2) + "\n")
     return path
@@ -184,6 +208,7 @@ def load_baseline(path: Path) -> list[Observation]:
 
 def markdown_summary(rows: Sequence[Comparison]) -> str:
     counts = {status: sum(r.status == status for r in rows) for status in STATUSES}
+    counts = {s: n for s, n in counts.items() if n or s != "other_card"}  # other cards: only when there are some
     lines = [
         "## zslbench check",
         "",
@@ -222,7 +247,7 @@ def _md_cell(text: str) -> str:
 
 def junit_xml(rows: Sequence[Comparison]) -> str:
     failures = sum(r.status in FAILING for r in rows)
-    skipped = sum(r.status in ("missing", "stale") for r in rows)
+    skipped = sum(r.status in ("missing", "stale", "other_card") for r in rows)
     cases = []
     for r in rows:
         name = quoteattr(f"{r.who} {r.protocol} {r.dataset} {r.split} {r.metric}")
@@ -232,7 +257,7 @@ def junit_xml(rows: Sequence[Comparison]) -> str:
             body = f"<failure message={quoteattr(message)}/>"
         elif r.status == "incomplete":
             body = f"<failure message={quoteattr(r.reason)}/>"
-        elif r.status in ("missing", "stale"):
+        elif r.status in ("missing", "stale", "other_card"):
             body = f"<skipped message={quoteattr(r.status + ': ' + r.reason)}/>"
         if r.note:  # a passing number is still one whose model the test set may have chosen
             body += f"<system-out>{escape('note: ' + r.note)}</system-out>"

@@ -1,5 +1,5 @@
 """Result records and published numbers flattened to one shape: (who, protocol, dataset, split, metric,
-value, std). Tables and checks are reductions over these rows."""
+value, std, protocol card). Tables and checks are reductions over these rows."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 
 from zslbench.evaluation.records import incomplete_reason
 from zslbench.metrics import GZSL_METRICS, record_metrics
-from zslbench.reporting.published import PublishedNumber
+from zslbench.reporting.cards import ProtocolCard, record_card
+from zslbench.reporting.published import SPLITS, PublishedNumber
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class Observation:
     model_selection: str = ""  # how the model was chosen when not by the usual rule (e.g. on the test set)
     unshipped: str = ""  # how a record's protocol differs from the shipped protocol of its name ("" if not)
     card: str = ""  # a video-text model's input and text fingerprint (frames, views, templates); "" for others
+    # how the number was made (training classes, splits, frames x views, backbone, templates): a result is
+    # compared only with published numbers whose card agrees (reporting/cards.py); None: nothing declared
+    protocol_card: ProtocolCard | None = None
 
     @property
     def protocol_label(self) -> str:
@@ -115,22 +119,36 @@ def from_record(record: dict[str, Any]) -> list[Observation]:
         "unshipped": unlike_shipped(protocol),
         "card": (record.get("card") or {}).get("fingerprint", ""),
     }
+    splits = [s for s in SPLITS if s in metrics and s != "gzsl"]  # `unseen`: the test-side split
+    cards = {split: record_card(record, split) for split in [*splits, "gzsl"]}
     rows = []
     for metric in record_metrics(record):
-        if "random_half" in metrics:
-            summary = metrics["random_half"][metric]
+        for split in splits:
+            value, std = _value(metrics[split][metric])
             rows.append(
-                Observation(**common, split="random_half", metric=metric, value=summary["mean"], std=summary["std"])
+                Observation(**common, split=split, metric=metric, value=value, std=std, protocol_card=cards[split])
             )
-        for split in ("all", "unseen"):  # `unseen`: the test-side split (protocol/test_side.py)
-            if split in metrics:
-                rows.append(Observation(**common, split=split, metric=metric, value=metrics[split][metric], std=None))
     if "gzsl" in metrics:  # generalized zero-shot: its own metrics, whatever the protocol's list
         rows += [
-            Observation(**common, split="gzsl", metric=metric, value=metrics["gzsl"][metric], std=None)
+            Observation(
+                **common,
+                split="gzsl",
+                metric=metric,
+                value=metrics["gzsl"][metric],
+                std=None,
+                protocol_card=cards["gzsl"],
+            )
             for metric in GZSL_METRICS
         ]
     return rows
+
+
+def _value(entry: Any) -> tuple[float, float | None]:
+    """(value, std) of one metric of one split: a split drawn several times holds its `mean` and `std`
+    (random_half, official, random_subset), a split scored once the number itself."""
+    if isinstance(entry, dict):
+        return entry["mean"], entry.get("std")
+    return entry, None
 
 
 def _model_selection(record: dict[str, Any]) -> str:
@@ -142,7 +160,7 @@ def _model_selection(record: dict[str, Any]) -> str:
 
 def from_published(number: PublishedNumber) -> Observation:
     return Observation(
-        who=number.method,
+        who=number.label,
         model=number.model,
         published=True,
         protocol=number.protocol,
@@ -157,4 +175,5 @@ def from_published(number: PublishedNumber) -> Observation:
         compliance="published",
         embedding=number.embedding,
         source=f"{number.source}, {number.table}",
+        protocol_card=number.card,
     )

@@ -5,6 +5,12 @@ Rows are models (published methods labelled as such); columns are protocol x dat
 metric. Records made under different protocol fingerprints never share a column unless
 `allow_mixed`, and then the column says so. A number from an incomplete run (more failed videos
 than its budget) carries "(incomplete)" in its cell.
+
+With published numbers, a `card` column gives each row's protocol card (reporting/cards.py), and a
+published number stands beside a result only like for like: a number of no zslbench protocol moves
+into the column of a result whose card agrees with its own; a row none of whose numbers agrees with a
+result's card reads `other card: ...`, and a published number that shares a column with results of
+another card carries "(other card)" in its cell.
 """
 
 from __future__ import annotations
@@ -20,14 +26,24 @@ from zslbench.core.atomic import write_bytes
 from zslbench.metrics import metric_sort_key
 from zslbench.reporting.observations import Observation
 
-SPLIT_SHORT = {"random_half": "half", "all": "all", "unseen": "unseen", "gzsl": "gzsl"}
+SPLIT_SHORT = {
+    "random_half": "half",
+    "official": "official",
+    "random_subset": "subset",
+    "all": "all",
+    "unseen": "unseen",
+    "gzsl": "gzsl",
+}
 INCOMPLETE_MARK = "(incomplete)"  # a run that lost more videos than its failure budget
+OTHER_CARD_MARK = "(other card)"  # a published number beside results made another way
+OTHER_CARD = "other card: "  # a published row none of whose numbers agrees with a result's card
 FORMATS = ("md", "csv", "latex", "html")
 
 
 def column_keys(observations: Sequence[Observation], allow_mixed: bool) -> dict[Observation, str]:
     """The column of every observation: protocol (with its fingerprint when several share a name and
-    version), dataset, split, metric. Published numbers of other protocols share "other protocols"."""
+    version), dataset, split, metric. A published number of no zslbench protocol goes beside a result
+    whose card agrees (`like_results`); the others share "other protocols"."""
     fingerprints: dict[tuple, set[str]] = defaultdict(set)
     for o in observations:
         if not o.published:
@@ -41,29 +57,63 @@ def column_keys(observations: Sequence[Observation], allow_mixed: bool) -> dict[
             else:
                 protocol += f" #{o.fingerprint[:8]}" if o.fingerprint else " (published)"
         keys[o] = f"{protocol} · {o.dataset} · {SPLIT_SHORT[o.split]} · {o.metric}"
+    results = [o for o in observations if not o.published]
+    for o in observations:
+        like = like_results(o, results) if o.published and not o.protocol else []
+        if like:  # like for like: beside the result (the first such column)
+            keys[o] = min((keys[r] for r in like), key=_column_order)
     return keys
 
 
+def like_results(published: Observation, results: Sequence[Observation]) -> list[Observation]:
+    """The results a published number compares with: the same dataset, split and metric, under its
+    protocol (or one published as it) when it names one, and a card that agrees with its card (a
+    result without a card agrees only with a number under a protocol, as before cards)."""
+    out = []
+    for r in results:
+        if (r.dataset, r.split, r.metric) != (published.dataset, published.split, published.metric):
+            continue
+        if published.protocol and r.compared_as != published.protocol:
+            continue
+        if r.protocol_card is None or published.protocol_card is None:
+            agrees = bool(published.protocol)
+        else:
+            agrees = not r.protocol_card.differences(published.protocol_card)
+        if agrees:
+            out.append(r)
+    return out
+
+
 def build_table(observations: Sequence[Observation], allow_mixed: bool = False, metrics: Sequence[str] | None = None):
-    """A DataFrame: one row per model (then published methods), one column per comparable setting."""
+    """A DataFrame: one row per model (then published methods), one column per comparable setting; with
+    published numbers also a `card` column (the module docstring says how cards place and mark them)."""
     import pandas as pd
 
     chosen = [o for o in observations if metrics is None or o.metric in metrics]
     keys = column_keys(chosen, allow_mixed)
+    results = [o for o in chosen if not o.published]
     rows: dict[str, dict[str, str]] = defaultdict(dict)
     compliance: dict[str, set[str]] = defaultdict(set)
     protocols: dict[str, set[str]] = defaultdict(set)
+    cards: dict[str, list[str]] = defaultdict(list)
+    compared: dict[str, bool] = defaultdict(bool)  # a published row with a number beside a result of its card
     for o in chosen:
         label = f"[published] {o.who}" if o.published else o.who
         cell = f"{o.value:.1f}" if o.std is None else f"{o.value:.1f} ± {o.std:.1f}"
         cell += f" {INCOMPLETE_MARK}" if o.incomplete else ""
         column = keys[o]
+        if o.published:
+            like = [r for r in like_results(o, results) if keys[r] == column]
+            compared[label] |= bool(like)
+            cell += f" {OTHER_CARD_MARK}" if not like and any(keys[r] == column for r in results) else ""
         if column in rows[label] and rows[label][column] != cell:
             rows[label][column] += f" / {cell}"
         else:
             rows[label][column] = cell
         compliance[label].add(o.compliance)
         protocols[label].add(o.protocol_label if o.protocol_note else f"{o.protocol}@v{o.version}")
+        summary = o.protocol_card.summary() if o.protocol_card else ""
+        cards[label] += [summary] if summary not in cards[label] else []
     columns = sorted({keys[o] for o in chosen}, key=_column_order)
     ordered = sorted(rows, key=lambda label: (label.startswith("[published]"), label))
     frame = pd.DataFrame(
@@ -71,8 +121,18 @@ def build_table(observations: Sequence[Observation], allow_mixed: bool = False, 
     )
     frame.insert(0, "protocol", ["; ".join(sorted(protocols[label])) for label in ordered])
     frame.insert(1, "compliance", [_verdict(compliance[label]) for label in ordered])
+    if any(o.published for o in chosen):
+        shown = [_card_cell(label, cards[label], compared[label]) for label in ordered]
+        frame.insert(2, "card", shown)
     frame.index.name = "model"
     return frame
+
+
+def _card_cell(label: str, summaries: list[str], compared: bool) -> str:
+    """A row's card(s); `other card: ...` for a published row none of whose numbers stands beside a
+    result of its card."""
+    text = "; ".join(s for s in summaries if s)
+    return OTHER_CARD + text if label.startswith("[published]") and not compared and text else text
 
 
 def _column_order(column: str) -> tuple:
