@@ -188,6 +188,15 @@ def _render(outcome) -> None:
             err_console.print(Text(f"... and {len(failures) - 5} more failed videos in the record", style="yellow"))
         for line in ignored_warnings(record["data"].get("ignored"), record["dataset"]["name"]):
             err_console.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
+    _overlap(outcome.records)
+
+
+def _overlap(records) -> None:
+    """The overlap diagnostic of the records that have one (a model with declared training classes)."""
+    from zslbench.cli.overlap_view import print_overlap
+    from zslbench.reporting.overlap import record_overlap
+
+    print_overlap([found for _, record in records if (found := record_overlap(record))])
 
 
 def _compliance_notes(compliance: dict[str, Any]) -> None:
@@ -215,10 +224,17 @@ def describe_card(card: dict[str, Any]) -> str:
 
 
 def _test_side_columns(records, first: tuple[str, str]) -> dict[str, Any]:
-    """Columns for the test-side splits a protocol scores (TruZe's unseen part; GZSL seen, unseen and
-    their harmonic mean), only when some record has them: other protocols' summaries are unchanged."""
+    """Columns for the other splits a protocol scores (the official splits and seeded class subsets, mean
+    ± std; TruZe's unseen part; GZSL seen, unseen and their harmonic mean), only when some record has
+    them: other protocols' summaries are unchanged."""
     kinds = {kind for _, record in records for kind in record["metrics"]}
     columns: dict[str, Any] = {}
+    for kind, word in (("official", "official"), ("random_subset", "subset")):  # mean ± std over their splits
+        if kind in kinds:
+            name, label = first
+            columns[f"{word} {label}"] = lambda m, kind=kind, name=name: (
+                f"{m[kind][name]['mean']:.1f} ± {m[kind][name]['std']:.1f}" if name in m.get(kind, {}) else ""
+            )
     if "unseen" in kinds:
         name, label = first
         columns[f"unseen {label}"] = lambda m: f"{m['unseen'][name]:.1f}" if name in m.get("unseen", {}) else ""

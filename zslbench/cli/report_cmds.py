@@ -27,7 +27,10 @@ def table(
     metric: Annotated[list[str] | None, typer.Option("--metric", help="Only these metrics (top1, top5, ...)")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the table here")] = None,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="PNG bar chart (half-class top-1, std as error bars)")
+        Path | None,
+        typer.Option(
+            "--plot", help="PNG bar chart (half-class top-1, std as error bars); with --overlap: top-1 by distance"
+        ),
     ] = None,
     allow_mixed: Annotated[
         bool, typer.Option("--allow-mixed", help="Let different protocol fingerprints share a column")
@@ -39,11 +42,21 @@ def table(
     top: Annotated[
         int | None, bounded(COUNT, "--top", help="With --confusion: how many pairs (default 10)", kind="int")
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="With --confusion: print machine-readable JSON")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="With --confusion or --overlap: print machine-readable JSON")
+    ] = False,
+    overlap: Annotated[
+        bool,
+        typer.Option(
+            "--overlap", help="Each record's top-1 per class binned by distance to its declared training classes"
+        ),
+    ] = False,
 ) -> None:
     """Rows: models and published methods. Columns: protocol x dataset x split x metric.
 
-    --confusion RECORD.json: that record's most confused class pairs (true class -> predicted top-1)."""
+    --confusion RECORD.json: that record's most confused class pairs (true class -> predicted top-1).
+    --overlap: each record's test classes binned by their distance to the classes the model declares it
+    saw, with their top-1 (--plot: per-class top-1 against that distance)."""
     from zslbench.core.atomic import write_text
     from zslbench.core.errors import ZslbenchError
     from zslbench.evaluation.records import find_records
@@ -61,9 +74,14 @@ def table(
                 "--out": out is not None,
                 "--plot": plot is not None,
                 "--allow-mixed": allow_mixed,
+                "--overlap": overlap,
             }
         )
         _confusion(confusion, 10 if top is None else top, json_out)
+        return
+    if overlap:
+        given = {"--published": published, "--format": fmt != "md", "--metric": bool(metric), "--out": bool(out)}
+        _overlap(results, plot, json_out, {**given, "--allow-mixed": allow_mixed, "--top": top is not None})
         return
     if top is not None or json_out:
         raise ZslbenchError("--top and --json go with --confusion", "zslbench table --confusion RECORD.json --top 5")
@@ -82,6 +100,33 @@ def table(
     if plot:
         plot_bars(observations, plot)
         console.print(Text(f"wrote {plot}"))
+
+
+def _overlap(results: list[Path] | None, plot: Path | None, json_out: bool, given: dict[str, bool]) -> None:
+    """Print (or --json) the overlap diagnostic of every record that has one; --plot writes its plot.
+    `given`: the table's other options, which do not apply here."""
+    from zslbench.cli.overlap_view import print_overlap
+    from zslbench.evaluation.records import find_records
+    from zslbench.reporting.overlap import plot_overlap, record_overlap
+
+    if clash := [name for name, present in given.items() if present]:
+        raise ZslbenchError(
+            f"{clash[0]} does not go with --overlap", "zslbench table [RESULTS] --overlap [--plot PNG] [--json]"
+        )
+    records = find_records(results or [Path("results")])
+    overlaps = [found for record in records if (found := record_overlap(record))]
+    if not overlaps:
+        raise ZslbenchError(
+            f"none of the {len(records)} record(s) has an overlap diagnostic",
+            "it needs a model that declares its training classes (a checkpoint, --finetuned-on, training_classes)",
+        )
+    if json_out:
+        print_json([o.to_json() for o in overlaps])
+    else:
+        print_overlap(overlaps)
+    if plot:
+        plot_overlap(overlaps, plot)
+        (err_console if json_out else console).print(Text(f"wrote {plot}"))
 
 
 def _refuse_with_confusion(given: dict[str, bool]) -> None:
@@ -198,6 +243,8 @@ def check(
         (err_console if strict else console).print(Text(message + (" (--strict fails)" if strict else "")))
     else:
         _render(rows)
+        if strict and all(r.status == "other_card" for r in rows):
+            err_console.print(Text("nothing compared like for like: every reference has another card (--strict fails)"))
     if not gate_passes(rows, strict):
         raise typer.Exit(EXIT_FAILED)
 
@@ -231,7 +278,14 @@ def _render(rows) -> None:
     from zslbench.metrics import BUILTIN_METRICS, metric_names, metric_words
     from zslbench.reporting.gate import SELECTED_MARK, selection_notes
 
-    styles = {"pass": "green", "fail": "bold red", "missing": "yellow", "stale": "yellow", "incomplete": "bold red"}
+    styles = {
+        "pass": "green",
+        "fail": "bold red",
+        "missing": "yellow",
+        "stale": "yellow",
+        "other_card": "cyan",
+        "incomplete": "bold red",
+    }
     table = Table(header_style="bold")
     notes = any(r.reason for r in rows)
     for column in ("status", "model", "protocol", "dataset", "split", "metric", "ours", "reference", "allowed", "note"):
@@ -251,10 +305,15 @@ def _render(rows) -> None:
     for line in selection_notes(rows):  # the marked numbers' models were chosen on the test set: optimistic
         console.print(Text(f"{SELECTED_MARK} {line}", style="yellow"), soft_wrap=True)
     counts = {s: sum(r.status == s for r in rows) for s in styles}
+    counts = {s: n for s, n in counts.items() if n or s != "other_card"}  # other cards: only when there are some
     legend = ["half: 10 half-class splits"]
     splits = {r.split for r in rows}
+    legend += ["official: the dataset's official test splits"] if "official" in splits else []
     legend += ["unseen: the test classes no source class is within tau of"] if "unseen" in splits else []
     legend += ["gzsl: seen and unseen classes together"] if "gzsl" in splits else []
+    legend += (
+        ["other_card: made another way (the note says how), shown, not compared"] if "other_card" in counts else []
+    )
     shown = {r.metric for r in rows}
     for name in (n for n in metric_names() if n in shown or n in BUILTIN_METRICS):  # short names explained
         label, abbreviation = metric_words(name)

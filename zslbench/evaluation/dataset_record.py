@@ -7,6 +7,7 @@ The record's layout is documented in docs/results.md; `records.incomplete_reason
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,12 +15,20 @@ from typing import Any
 import numpy as np
 
 from zslbench.evaluation.class_space import ClassSpace, WordVectorSpace
+from zslbench.evaluation.official import official_count, official_selections
+from zslbench.evaluation.overlap_diagnostic import class_scores, overlap_diagnostic
 from zslbench.evaluation.records import KIND, SCHEMA, environment
-from zslbench.evaluation.scoring import score_protocol, unusable_embedding
+from zslbench.evaluation.scoring import Selection, score_protocol, unusable_embedding
 from zslbench.models.checkpoint import training_summary
 from zslbench.protocol.compliance import audit_model
 from zslbench.protocol.spec import Protocol
-from zslbench.protocol.test_side import needs_partition, seen_unseen_split
+from zslbench.protocol.test_side import (
+    NEEDS_PARTITION,
+    declared_classes,
+    needs_partition,
+    seen_unseen_split,
+    source_against,
+)
 from zslbench.text import TextEmbedder
 from zslbench.text.vocab import ClassList
 
@@ -42,6 +51,7 @@ class Embedded:
     reading: dict[str, Any] | None = None  # decoder and read modes (`VideoEncoder.reading`)
     ignored: dict[str, Any] | None = None  # manifest rows left out before reading, and why
     clips_per_video: int | None = None
+    official: np.ndarray | None = None  # a features file's bool [splits, videos]: the official test lists
 
 
 @dataclass
@@ -57,6 +67,9 @@ class Maker:
     timing: dict[str, float] = field(default_factory=dict)
     space: ClassSpace | None = None  # what the videos are scored against; None: the protocol's class vectors
     card: dict[str, Any] | None = None  # a video-text model's input and text (`video_text_run.card`)
+    # a video-text model's text tower on class names (`VideoTextRunner.class_texts`): the overlap
+    # diagnostic's text-space distances to training classes the space lacks
+    class_texts: Callable[[list[str]], dict[str, np.ndarray]] | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +80,8 @@ class Distances:
     `rows`: the index of each row's video in `Embedded.vectors` (the videos that have an embedding);
     `labels`: int64 [rows], each row's true class as an index into `classes`;
     `matrix`: float64 [rows, classes], cosine distances in [0, 2] (`scoring.class_distances`), a row
-    of NaN for an unusable embedding; `unusable`: video index -> why its embedding is unusable.
+    of NaN for an unusable embedding; `unusable`: video index -> why its embedding is unusable;
+    `official`: the dataset's official splits as selections of `matrix`, when the protocol scores them.
     """
 
     classes: list[str]
@@ -75,6 +89,7 @@ class Distances:
     labels: np.ndarray
     matrix: np.ndarray
     unusable: dict[int, str]
+    official: tuple[Selection, ...] | None = None
 
 
 def dataset_record(
@@ -92,9 +107,10 @@ def record_and_distances(
     t0 = time.perf_counter()
     space = maker.space or WordVectorSpace(embedder)
     distances = test_distances(protocol, test, space, embedded)
-    metrics = protocol_metrics(protocol, test, embedder, distances)
-    scored, unusable = distances.rows, distances.unusable
     state = maker.state
+    metrics = protocol_metrics(protocol, test, embedder, distances, state)
+    scored, unusable = distances.rows, distances.unusable
+    scores = class_scores(distances.classes, distances.matrix, distances.labels)
     record = {
         "schema": SCHEMA,
         "kind": KIND,
@@ -112,6 +128,7 @@ def record_and_distances(
         "class_embeddings": space.describe(),  # what the videos were scored against
         "card": maker.card,
         "metrics": metrics,
+        "overlap": overlap_diagnostic(protocol, test, embedder, scores, state, space, maker.class_texts),
         "compliance": audit_model(state, test, protocol, embedder),
         "training": training_summary(state) if "settings" in state else None,  # None: a features file
         "data": data_account(embedded, scored, unusable, maker.failure_budget),
@@ -127,16 +144,31 @@ def record_and_distances(
 
 
 def protocol_metrics(
-    protocol: Protocol, test: ClassList, embedder: TextEmbedder, distances: Distances
+    protocol: Protocol,
+    test: ClassList,
+    embedder: TextEmbedder,
+    distances: Distances,
+    state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every split and metric the protocol names, scored from `distances` (a record's `metrics`); the
-    test-side seen / unseen partition is computed when a split needs it."""
+    test-side seen / unseen partition is computed when a split needs it, against the classes the
+    model's `state` declares it saw (`test_side.declared_classes`), else the protocol's source, and
+    `metrics.unseen` / `metrics.gzsl` say which (`against`)."""
     evaluation = protocol.data["evaluation"]
-    partition = needs_partition(evaluation["splits"])
-    seen = seen_unseen_split(protocol, test, embedder, distances.classes).seen if partition else None
-    return score_protocol(
-        distances.matrix, distances.labels, distances.classes, evaluation["splits"], evaluation["metrics"], seen
+    splits, names = evaluation["splits"], evaluation["metrics"]
+    if not needs_partition(splits):
+        return score_protocol(
+            distances.matrix, distances.labels, distances.classes, splits, names, official=distances.official
+        )
+    against = (declared_classes(state) if state else None) or source_against(protocol)
+    seen = seen_unseen_split(protocol, test, embedder, distances.classes, against.classes).seen
+    metrics = score_protocol(
+        distances.matrix, distances.labels, distances.classes, splits, names, seen, distances.official
     )
+    for kind in NEEDS_PARTITION:
+        if kind in metrics:
+            metrics[kind]["against"] = against.describe()
+    return metrics
 
 
 def class_order(protocol: Protocol, test: ClassList) -> list[str]:
@@ -159,7 +191,9 @@ def test_distances(
     index = {name: i for i, name in enumerate(order)}
     matrix = np.stack([vectors[i] for i in scored]) if scored else np.zeros((0, space.width(test)))
     label_ids = np.array([index[embedded.labels[i]] for i in scored], dtype=np.int64)
-    return Distances(order, scored, label_ids, space.distances(matrix, test, order), unusable)
+    count = official_count(protocol.data["evaluation"]["splits"])
+    official = official_selections(test, count, order, embedded.records, scored, embedded.official) if count else None
+    return Distances(order, scored, label_ids, space.distances(matrix, test, order), unusable, official)
 
 
 def data_account(embedded: Embedded, scored: list[int], unusable: dict[int, str], budget: float) -> dict[str, Any]:
