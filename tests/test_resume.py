@@ -203,7 +203,7 @@ def test_training_summary_says_what_a_result_record_shows(straight):
     assert summary["settings"] == {
         "epochs": 2, "batch_size": 8, "processes": 1, "batch_per_process": 8, "lr": 0.001, "optimizer": "adam",
         "milestones": [10], "gamma": 0.1, "loss": "softmax", "seed": 0, "clips_per_epoch": None, "batch_per": "global",
-        "amp": False, "amp_dtype": None,
+        "amp": False, "amp_dtype": None, "temperature": 0.05, "learn_temperature": False,
     }  # fmt: skip
     assert (summary["epochs_done"], summary["steps"], summary["finished"], summary["complete"]) == (2, 12, True, True)
     assert summary["data"]["videos"] == 48 and summary["data"]["failed"] == 0

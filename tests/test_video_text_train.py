@@ -72,7 +72,7 @@ def test_the_record_says_what_the_model_saw_and_how_it_was_fine_tuned(finetuned,
     state = load_checkpoint(run)
     listed = (synth_dataset.root / "synth-source.txt").read_text().splitlines()
     assert set(state["classes"]) == {line for line in listed if line and not line.startswith("#")}
-    assert record["model"]["declared"]["finetuned_on"].startswith("synth-source: the 12 classes")
+    assert record["model"]["declared"]["finetuned_on"].== "synth-source, as the rule of synth-seed0 keeps it"
     assert record["compliance"]["verdict"] == "compliant"  # kept classes, and --image-text none
     assert record["training"]["settings"]["loss"] == "softmax"
     assert record["training"]["settings"]["text_tower"] == "frozen"
@@ -168,3 +168,25 @@ def test_a_changed_init_folder_is_named_at_evaluation(finetuned, clip_folder, sy
         assert done.exit_code == 2 and "no longer exists" in single_error_line(done)
     finally:
         shutil.move(backup, clip_folder)
+
+
+def test_two_gloo_processes_fine_tune_to_identical_replicas(synth_dataset, clip_folder, tmp_path):
+    """Under torchrun the learned temperature and the tuned text tower are all-reduced with the rest
+    (they step inside the DDP-wrapped objective): both ranks end with the same weights."""
+    import os
+    import subprocess
+    import sys
+
+    from ports import free_port
+
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}"]
+    extra = ["--epochs", "1", "--text-tower", "tuned", "--learn-temperature", "--json"]
+    command = [*launcher, "-m", "zslbench", *train_args(synth_dataset, clip_folder, tmp_path / "ddp", *extra)]
+    run = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    hashes = json.loads(run.stdout[run.stdout.index("{") :])["replica_hashes"]
+    assert len(hashes) == 2 and hashes[0] == hashes[1]
+    state = load_checkpoint(tmp_path / "ddp")
+    assert state["finished"] and state["loss_state"]["log_scale"].item() != pytest.approx(2.6592, abs=1e-6)

@@ -21,9 +21,10 @@ from zslbench.evaluation.checkpoint_model import CheckpointModel
 from zslbench.evaluation.class_space import ConditionedSpace, TextTowerSpace, WordVectorSpace, space_from_arrays
 from zslbench.evaluation.dataset_record import DEFAULT_FAILURE_BUDGET, Embedded, Maker, record_and_distances
 from zslbench.evaluation.embeddings_file import read_features
+from zslbench.evaluation.official import FEATURES_KEY
 from zslbench.evaluation.records import claim_record, incomplete_reason, maker, record_path
 from zslbench.evaluation.samples import save_result
-from zslbench.evaluation.video_text_run import VideoTextRunner
+from zslbench.evaluation.video_text_run import VideoTextRunner, finetuned_runner
 from zslbench.models.video_text.declared import Declared
 from zslbench.models.video_text.detect import is_video_text, video_text_model_of
 from zslbench.models.weights import resolve_weights
@@ -105,6 +106,7 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
                     timing={"extract_s": round(time.perf_counter() - t0, 3)},
                     space=runner.space,
                     card=runner.card,
+                    class_texts=runner.class_texts if isinstance(runner, VideoTextRunner) else None,
                 )
                 record, distances = record_and_distances(protocol, test, embedder, embedded, by, started)
                 saved = save_result(record, embedded, distances, config.results, config.overwrite, config.log_samples)
@@ -118,9 +120,10 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
 def runner_for(config: EvalConfig) -> tuple[CheckpointModel | VideoTextRunner, Path]:
     """(runner, weights): a video-text model from its weights (under any protocol, the default one
     when none is given; from the zoo, with its declarations, without --weights), or a checkpoint
-    trained under a protocol."""
-    model = config.model or video_text_model_of(config.weights)
-    if model and is_video_text(model):
+    trained under a protocol (a 3D CNN's, or a video-text model fine-tuned under the rule)."""
+    state = checkpoint_state(config.weights)
+    model = config.model or (None if state else video_text_model_of(config.weights))
+    if state is None and model and is_video_text(model):
         from zslbench.models.video_text.zoo_entry import declarations, zoo_declarations
         from zslbench.models.weights import find, verified_path
         from zslbench.protocol.spec import DEFAULT_PROTOCOL
@@ -143,10 +146,30 @@ def runner_for(config: EvalConfig) -> tuple[CheckpointModel | VideoTextRunner, P
     if config.declared.given:
         raise ZslbenchError(
             "--image-text and --finetuned-on declare a video-text model's history",
-            "a checkpoint records its own training classes (and --pretrained-on at training)",
+            "a checkpoint records its own training classes (and --pretrained-on / --image-text at training)",
         )
     weights = config.weights if config.weights is not None else resolve_weights(model, config.protocol)
-    return CheckpointModel(weights, model, config.protocol, config.device, config.loading), weights
+    if state is not None and state["model"].get("kind") == "video_text":
+        if model and model != state["model"]["name"]:
+            raise ZslbenchError(
+                f"{weights} is a checkpoint of {state['model']['name']!r}, not {model!r}",
+                f"pass --model {state['model']['name']} or another checkpoint",
+            )
+        return finetuned_runner(Path(weights), state, config.protocol, config.device, config.loading), weights
+    return CheckpointModel(weights, model, config.protocol, config.device, config.loading, state=state), weights
+
+
+def checkpoint_state(weights: Path | None) -> dict[str, Any] | None:
+    """The checkpoint `weights` names when it is a zslbench checkpoint (a run folder, checkpoint.pt or
+    an export), read once; None for anything else (an HF folder, a state dict file, nothing)."""
+    from zslbench.models.checkpoint import load_checkpoint
+
+    if weights is None or (Path(weights) / "config.json").is_file():
+        return None
+    try:
+        return load_checkpoint(weights)
+    except ZslbenchError:
+        return None
 
 
 def evaluate_features(
@@ -201,6 +224,7 @@ def evaluate_features(
     embedded = Embedded(
         records=[None] * len(labels), vectors=list(embeddings), failures={}, labels=list(map(str, labels))
     )
+    embedded.official = data.get(FEATURES_KEY)  # which videos the official splits test, when it says
     card = json.loads(str(data["card"])) if "card" in data else None
     by = Maker(label or state["model"]["name"], state, identity, None, failure_budget, {"extract_s": 0.0}, space, card)
     record, distances = record_and_distances(protocol, test, embedder, embedded, by, started)

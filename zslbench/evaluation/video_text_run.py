@@ -268,6 +268,6 @@ def finetuned_runner(
     options = {k: v for k, v in state["model"]["options"].items() if k != "init"}
     if views is not None:
         options["views"] = views
-    kept = f"{protocol.source_classes().name}: the {len(state['classes'])} classes {protocol.name} keeps"
+    kept = f"{protocol.source_classes().name}, as the rule of {protocol.name} keeps it"
     declared = Declared(record.get("image_text"), kept, tuple(state["classes"]))
     return VideoTextRunner(state["model"]["name"], weights, options, protocol, declared, device, loading, state)

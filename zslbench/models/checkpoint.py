@@ -31,7 +31,7 @@ CHECKPOINT = "checkpoint.pt"
 EXPORT_FORMAT = "zslbench-weights-v1"  # the `format` of a safetensors export's header metadata
 EXPORT_WEIGHTS = "model.safetensors"
 EXPORT_METADATA = "zslbench.json"
-RESUME_ONLY = ("optimizer", "scheduler", "scaler", "rng")  # what only a resumed run needs; never exported
+RESUME_ONLY = ("optimizer", "scheduler", "scaler", "rng", "loss_state")  # what only a resumed run needs; never exported
 FAILURE_BUDGET = 0.005  # share of the training videos that may fail to decode: evaluation's default
 CLASS_FAILURE_BUDGET = 0.5  # share of one class's videos that may fail before the class is underrepresented
 
