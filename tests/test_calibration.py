@@ -41,17 +41,23 @@ def at_distances(distances: dict[str, float]) -> dict[str, np.ndarray]:
     return vectors
 
 
-@pytest.fixture
-def crafted(tmp_path):
-    """(protocol with E = word2vec file, REF spec): the crafted source list against one test class."""
-    (tmp_path / "src.txt").write_text("\n".join(CRAFTED) + "\n")
-    (tmp_path / "tst.txt").write_text(TEST_WORD + "\n")
-    ref = write_word2vec_binary(tmp_path / "ref.bin", at_distances({w: d[0] for w, d in CRAFTED.items()}))
-    mine = write_word2vec_binary(tmp_path / "e.bin", at_distances({w: d[1] for w, d in CRAFTED.items()}))
+def crafted_protocol(folder, distances: dict[str, tuple[float, float]]):
+    """(protocol with E = a word2vec file, REF spec): source words at the given (REF, E) cosine
+    distances from the one test class."""
+    (folder / "src.txt").write_text("\n".join(distances) + "\n")
+    (folder / "tst.txt").write_text(TEST_WORD + "\n")
+    ref = write_word2vec_binary(folder / "ref.bin", at_distances({w: d[0] for w, d in distances.items()}))
+    mine = write_word2vec_binary(folder / "e.bin", at_distances({w: d[1] for w, d in distances.items()}))
     protocol = load_protocol().replace(
-        train_source=str(tmp_path / "src.txt"), test=[str(tmp_path / "tst.txt")], embedding=f"word2vec:{mine}"
+        train_source=str(folder / "src.txt"), test=[str(folder / "tst.txt")], embedding=f"word2vec:{mine}"
     )
     return protocol, f"word2vec:{ref}"
+
+
+@pytest.fixture
+def crafted(tmp_path):
+    """The crafted source list against one test class."""
+    return crafted_protocol(tmp_path, CRAFTED)
 
 
 def test_an_embedding_calibrated_to_itself_removes_exactly_its_own_set():
@@ -84,14 +90,7 @@ def test_crafted_vectors_give_the_hand_computed_tau_and_agreement(crafted):
 def test_ties_go_to_the_smallest_tau(tmp_path):
     """REF removes a and b; E orders a c d b: removing {a} and {a, c, d, b} both score F1 2/3."""
     distances = {"kite": (0.01, 0.10), "lamp": (0.02, 0.40), "mango": (0.5, 0.25), "nest": (0.6, 0.30)}
-    (tmp_path / "src.txt").write_text("\n".join(distances) + "\n")
-    (tmp_path / "tst.txt").write_text(TEST_WORD + "\n")
-    ref = write_word2vec_binary(tmp_path / "ref.bin", at_distances({w: d[0] for w, d in distances.items()}))
-    mine = write_word2vec_binary(tmp_path / "e.bin", at_distances({w: d[1] for w, d in distances.items()}))
-    protocol = load_protocol().replace(
-        train_source=str(tmp_path / "src.txt"), test=[str(tmp_path / "tst.txt")], embedding=f"word2vec:{mine}"
-    )
-    result = calibrate_protocol(protocol, f"word2vec:{ref}")
+    result = calibrate_protocol(*crafted_protocol(tmp_path, distances))
     assert result.agreement.f1 == pytest.approx(2 / 3) and result.agreement.removed == 1
     assert result.tau == 0.2
 

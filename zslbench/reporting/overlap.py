@@ -11,7 +11,6 @@ counts.
 
 from __future__ import annotations
 
-import io
 import itertools
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from zslbench.core.atomic import write_bytes
 from zslbench.core.errors import ZslbenchError
+from zslbench.reporting.plots import save_png
 
 SPACES = ("protocol_embedding", "text_tower")
 SPACE_WORDS = {"protocol_embedding": "protocol embedding", "text_tower": "model's text space"}
@@ -161,9 +160,4 @@ def plot_overlap(overlaps: list[RecordOverlap], path: Path) -> Path:
         ax.set_ylim(-3, 103)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    write_bytes(path, buffer.getvalue())
-    return path
+    return save_png(fig, path)

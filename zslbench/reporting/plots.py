@@ -29,8 +29,16 @@ def plot_sweep(taus: np.ndarray, kept: np.ndarray, total: int, tau: float, title
     ax.set_title(title, fontsize=10)
     ax.legend(loc="lower left", fontsize=8)
     ax.grid(alpha=0.3)
+    save_png(fig, path)
+
+
+def save_png(fig, path: Path) -> Path:
+    """Lay out `fig`, write it to `path` as PNG atomically (never half a file) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)
     write_bytes(path, buffer.getvalue())
+    return path

@@ -15,16 +15,15 @@ another card carries "(other card)" in its cell.
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from zslbench.core.atomic import write_bytes
 from zslbench.metrics import metric_sort_key
 from zslbench.reporting.observations import Observation
+from zslbench.reporting.plots import save_png
 
 SPLIT_SHORT = {
     "random_half": "half",
@@ -212,9 +211,4 @@ def plot_bars(
     ax.set_ylabel(f"{metric} accuracy (%), {SPLIT_SHORT[split]} classes")
     ax.legend(fontsize=7, loc="upper right")
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    write_bytes(path, buffer.getvalue())
-    return path
+    return save_png(fig, path)
