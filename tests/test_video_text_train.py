@@ -72,7 +72,7 @@ def test_the_record_says_what_the_model_saw_and_how_it_was_fine_tuned(finetuned,
     state = load_checkpoint(run)
     listed = (synth_dataset.root / "synth-source.txt").read_text().splitlines()
     assert set(state["classes"]) == {line for line in listed if line and not line.startswith("#")}
-    assert record["model"]["declared"]["finetuned_on"].== "synth-source, as the rule of synth-seed0 keeps it"
+    assert record["model"]["declared"]["finetuned_on"] == "synth-source, as the rule of synth-seed0 keeps it"
     assert record["compliance"]["verdict"] == "compliant"  # kept classes, and --image-text none
     assert record["training"]["settings"]["loss"] == "softmax"
     assert record["training"]["settings"]["text_tower"] == "frozen"
