@@ -6,15 +6,16 @@ its protocol differs, and its protocol card (reporting/cards.py): the training c
 frames x views, backbone and templates it was made with, so it is compared only like for like.
 `model` names the zslbench model that reproduces the setting, for `check`.
 
-A number under a zslbench protocol has that protocol's card (`cards.protocol_card`). Any other number
-has its file's `card`, or one of the file's named `cards` (`card: NAME`), whose fields left out are the
+A number under a zslbench protocol has that protocol's card (`cards.protocol_card`): its training
+classes and splits, and, when it names a card, that card's frames, views and templates (a video-text
+method reads its own input under any protocol). Any other number has its file's `card`, or one of the file's named `cards` (`card: NAME`), whose fields left out are the
 file's `card`'s; so a card is written once however many numbers share it. No two numbers may share
 method, backbone, dataset, split, metric and card: each number is registered once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,7 @@ class PublishedNumber:
 def load_published_file(path: Path) -> list[PublishedNumber]:
     """The numbers of one registry file. Raises ZslbenchError (naming the file, the number and the
     field) for a schema mistake, an unknown protocol or card, a number with neither or both of
-    protocol and protocol_note, or a card a number under a protocol must not name."""
+    protocol and protocol_note."""
     from zslbench.protocol.spec import shipped_protocols
 
     data = load_yaml(path, SCHEMA)
@@ -134,22 +135,25 @@ def _named_cards(path: Path, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _card_of(where: str, entry: dict[str, Any], cards: dict[str, dict[str, Any]]) -> ProtocolCard:
-    if entry["protocol"]:
-        if entry["card"]:
-            raise ZslbenchError(
-                f"{where}: a number under protocol {entry['protocol']} has that protocol's card",
-                "leave `card` out, or name no protocol and say how it differs (protocol_note)",
-            )
+    """A number's card. Under a zslbench protocol, the protocol gives the training classes and splits,
+    and a named card (`card: NAME`) the method's own input and text (frames, views, templates), which no
+    protocol fixes for a video-text model; without one, the protocol's clips and word vectors. Any
+    other number: its named card, or the file's."""
+    if entry["protocol"] and not entry["card"]:
         return protocol_card(_protocol_data(entry["protocol"]), entry["split"], entry["backbone"])
     if entry["card"] not in cards:
         hint = f"the file names {', '.join(repr(name) for name in cards if name) or 'no cards'}"
         raise ZslbenchError(f"{where}: unknown card {entry['card']!r}.{did_you_mean(entry['card'], cards)}", hint)
     try:
-        return card_from_yaml(cards[entry["card"]], entry["backbone"])
+        own = card_from_yaml(cards[entry["card"]], entry["backbone"])
     except ValueError as err:
         raise ZslbenchError(
             f"{where}: card {entry['card'] or '(the file card)'}: {err}", "see docs/results.md"
         ) from None
+    if not entry["protocol"]:
+        return own
+    base = protocol_card(_protocol_data(entry["protocol"]), entry["split"], entry["backbone"])
+    return replace(base, frames=own.frames, views=own.views, templates=own.templates)
 
 
 @cache
