@@ -248,3 +248,19 @@ def test_eval_and_table_show_the_diagnostic(setting, tmp_path, runner):
                                "--results", str(plain)]).exit_code == 0  # fmt: skip
     none = runner.invoke(app, ["table", str(plain), "--overlap"])
     assert none.exit_code == 2 and "has an overlap diagnostic" in single_error_line(none)
+
+
+def test_a_protocol_without_a_rule_still_names_the_overlap(setting, tmp_path):
+    """Under tau 0 (today's papers' unfiltered protocols) Eq. 3 calls nothing too close; the diagnostic
+    then counts overlap at the paper's tau 0.05 and says so, and the compliance verdict says tau is 0."""
+    features, _, within = fine_tuned_on_everything(setting, tmp_path)
+    path = tmp_path / "no-rule.yaml"
+    path.write_text(
+        "include: brattoli2020-k700-ucf-hmdb\nname: no-rule\noverlap: {tau: 0.0}\n"
+        "evaluation:\n  splits: [{kind: all}]\n"
+    )
+    ((_, record),) = evaluate_features(features, str(path), "tuned", "hmdb51", tmp_path / "r").records
+    overlap = record["overlap"]
+    assert overlap["tau"] == 0.05 and "sets tau 0" in overlap["tau_source"]
+    assert overlap["within_tau"] == int(within.sum()) > 0
+    assert record["compliance"]["verdict"] == "compliant" and "tau 0 (no rule)" in record["compliance"]["why"]

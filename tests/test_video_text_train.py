@@ -127,6 +127,11 @@ def test_the_same_loss_trains_a_3d_cnn_with_a_learned_temperature(synth_dataset,
         (["--model", "e2e_r2plus1d", "--text-tower", "tuned"], "--text-tower is for video-text models"),
         (["--model", "e2e_r2plus1d", "--loss", "mse", "--temperature", "0.1"], "applies to the softmax loss"),
         (["--model", "clip_frames", "--text-tower", "half"], "unknown --text-tower"),
+        (["--model", "e2e_r2plus1d", "--image-text", "none"], "--image-text is for video-text models"),
+        (
+            ["--model", "e2e_r2plus1d", "--loss", "cosine", "--learn-temperature"],
+            "--learn-temperature applies to the softmax",
+        ),
     ],
 )
 def test_bad_fine_tuning_requests_are_one_line(synth_dataset, clip_folder, tmp_path, runner, extra, expected):
@@ -153,21 +158,34 @@ def test_xclip_is_refused_in_one_line(synth_dataset, tmp_path, runner):
     assert done.exit_code == 2 and "cannot be fine-tuned" in single_error_line(done)
 
 
-def test_a_changed_init_folder_is_named_at_evaluation(finetuned, clip_folder, synth_dataset, tmp_path, runner):
-    """The checkpoint reads config and tokenizer from its --init: a changed or missing one is one line."""
-    run, _ = finetuned
-    moved = tmp_path / "run"
-    shutil.copytree(run, moved)
-    state_init = load_checkpoint(moved)["video_text"]["init"]["path"]
-    assert Path(state_init) == clip_folder.resolve()
-    backup = tmp_path / "backup"
-    shutil.move(clip_folder, backup)
+def test_moved_init_weights_are_named_and_can_be_given_again(finetuned, clip_folder, synth_dataset, tmp_path, runner):
+    """The checkpoint reads config and tokenizer from its --init: a missing folder is one line, and
+    `--option init=PATH` gives where the same files are now (other files are refused, by content hash).
+    An exported run evaluates the same way."""
+    run, record = finetuned
+    assert Path(load_checkpoint(run)["video_text"]["init"]["path"]) == clip_folder.resolve()
+    invoke(runner, ["weights", "export", str(run), "--out", str(tmp_path / "export")])
+    moved = tmp_path / "moved-clip"
+    shutil.move(clip_folder, moved)
+    data = f"synth-target={synth_dataset.root / 'target.csv'}"
     try:
-        data = f"synth-target={synth_dataset.root / 'target.csv'}"
-        done = runner.invoke(app, ["eval", "--weights", str(moved), "--data", data, "--results", str(tmp_path / "r")])
-        assert done.exit_code == 2 and "no longer exists" in single_error_line(done)
+        for weights in (run, tmp_path / "export"):
+            args = ["eval", "--weights", str(weights), "--data", data, "--results", str(tmp_path / "r")]
+            done = runner.invoke(app, [*args, "--name", "gone"])
+            assert done.exit_code == 2 and "no longer exists" in single_error_line(done)
+            other = save_clip_folder(tiny_clip(1), tmp_path / "other-clip")
+            done = runner.invoke(app, [*args, "--name", "other", "--option", f"init={other}"])
+            assert done.exit_code == 2 and "holds other files" in single_error_line(done)
+            done = runner.invoke(app, [*args, "--name", "no", "--option", "frames=8"])
+            assert done.exit_code == 2 and "only --option init=PATH applies" in single_error_line(done)
+            done = runner.invoke(app, [*args, "--name", "no", "--image-text", "OpenAI CLIP"])
+            assert done.exit_code == 2 and "declares its image-text pretraining already" in single_error_line(done)
+            invoke(runner, [*args, "--name", weights.name, "--option", f"init={moved}", "--json"])
+            (path,) = (tmp_path / "r" / weights.name).rglob("synth-target.json")
+            again = json.loads(path.read_text())
+            assert again["metrics"]["all"] == record["metrics"]["all"]
     finally:
-        shutil.move(backup, clip_folder)
+        shutil.move(moved, clip_folder)
 
 
 def test_two_gloo_processes_fine_tune_to_identical_replicas(synth_dataset, clip_folder, tmp_path):

@@ -35,7 +35,8 @@ def print_overlap(overlaps: list[RecordOverlap]) -> None:
     for overlap in overlaps:
         console.print(overlap_table(overlap))
         within = f"{overlap.within_tau} of {overlap.classes}"
-        notes = [f"{within} test classes within tau {overlap.tau:g} of a declared class (protocol embedding)"]
+        source = f", {overlap.tau_source}" if overlap.tau_source else ""
+        notes = [f"{within} test classes within tau {overlap.tau:g}{source} of a declared class (protocol embedding)"]
         notes += [f"{SPACE_WORDS[space]}: {why}" for space, why in overlap.unavailable.items()]
         notes += [overlap.against["note"]] if overlap.against.get("note") else []
         for note in notes:

@@ -218,6 +218,18 @@ def train(
     _run(config, json_out)
 
 
+def _note_undeclared(config: TrainConfig) -> None:
+    """A video-text model fine-tuned without --image-text is audited "unknown" until that is declared."""
+    from zslbench.models import model_spec
+
+    if config.image_text is None and model_spec(config.model).kind == "video_text":
+        message = (
+            "note: --image-text not given: the records of this run will say compliance unknown until its "
+            "image-text pretraining is declared (at evaluation, with --image-text)"
+        )
+        err_console.print(Text(message, style="yellow"), soft_wrap=True)
+
+
 def model_options(
     width: float | None, dropout: float | None, init: Path | None, option: list[str] | None
 ) -> dict[str, Any]:
@@ -256,6 +268,7 @@ def _run(config: TrainConfig, json_out: bool) -> None:
             chosen = f"epoch {selected['epoch']}, mean test top-1 {selected['value']:.2f}"
             message = f"selected on the test set ({chosen}; optimistic): {selected['checkpoint']}"
             err_console.print(Text(message, style="yellow"), soft_wrap=True)
+        _note_undeclared(config)
         if incomplete:
             err_console.print(Text(f"incomplete: {result.data['why']}", style="bold red"), soft_wrap=True)
             for name in result.data["unseen_classes"][:10]:

@@ -30,6 +30,7 @@ from zslbench.text.vocab import ClassList
 
 ClassTexts = Callable[[list[str]], dict[str, np.ndarray]]  # class names -> float32 [templates, D] each
 PROTOTYPE = "the mean of the class's L2-normalised template embeddings"
+PAPER_TAU = 0.05  # Brattoli et al. (CVPR 2020), Sec. 3: what "overlap" means where a protocol sets tau 0 (no rule)
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,14 @@ def overlap_diagnostic(
         if text is not None and not isinstance(text, str):
             row["text_tower"] = {"nearest": text[0][i], "distance": float(text[1][i])}
         rows.append(row)
+    tau = protocol.tau if protocol.tau > 0 else PAPER_TAU  # tau 0 calls nothing overlap: use the paper's
     return {
         "against": against.describe(),
-        "tau": protocol.tau,
-        "within_tau": int(split.seen.sum()),
+        "tau": tau,
+        **(
+            {} if tau == protocol.tau else {"tau_source": f"the paper's (protocol {protocol.name} sets tau 0: no rule)"}
+        ),
+        "within_tau": int((split.distance < tau).sum()),
         "spaces": spaces,
         "classes": rows,
     }

@@ -138,25 +138,50 @@ def runner_for(config: EvalConfig) -> tuple[CheckpointModel | VideoTextRunner, P
         protocol = load_protocol(config.protocol if config.protocol is not None else DEFAULT_PROTOCOL)
         options = (config.options, protocol, declared, config.device, config.loading)
         return VideoTextRunner(model, weights, *options), weights
+    if state is not None and state["model"].get("kind") == "video_text":
+        return _finetuned(config, state, model), Path(config.weights)
     if config.options:
         raise ZslbenchError(
-            f"--option {next(iter(config.options))} is for video-text models",
+            f"--option {next(iter(config.options))} is for video-text models given by their weights",
             "a checkpoint holds its model's options",
         )
     if config.declared.given:
         raise ZslbenchError(
             "--image-text and --finetuned-on declare a video-text model's history",
-            "a checkpoint records its own training classes (and --pretrained-on / --image-text at training)",
+            "a checkpoint records its own training classes (and --pretrained-on at training)",
         )
     weights = config.weights if config.weights is not None else resolve_weights(model, config.protocol)
-    if state is not None and state["model"].get("kind") == "video_text":
-        if model and model != state["model"]["name"]:
-            raise ZslbenchError(
-                f"{weights} is a checkpoint of {state['model']['name']!r}, not {model!r}",
-                f"pass --model {state['model']['name']} or another checkpoint",
-            )
-        return finetuned_runner(Path(weights), state, config.protocol, config.device, config.loading), weights
     return CheckpointModel(weights, model, config.protocol, config.device, config.loading, state=state), weights
+
+
+def _finetuned(config: EvalConfig, state: dict[str, Any], model: str | None) -> VideoTextRunner:
+    """A video-text model zslbench fine-tuned: its options are the checkpoint's, except `--option
+    init=PATH` where its --init weights now live (checked by content hash); its training classes are
+    the checkpoint's, and its image-text pretraining may be declared now if training did not."""
+    name = state["model"]["name"]
+    if model and model != name:
+        raise ZslbenchError(f"{config.weights} is a checkpoint of {name!r}, not {model!r}", f"pass --model {name}")
+    if other := sorted(set(config.options) - {"init"}):
+        raise ZslbenchError(
+            f"--option {other[0]}: a checkpoint holds its model's options",
+            "only --option init=PATH applies: where the run's --init weights are now (the same files)",
+        )
+    declared = config.declared
+    if declared.finetuned_on is not None:
+        raise ZslbenchError(
+            "--finetuned-on: the checkpoint records the classes it was fine-tuned on", "drop --finetuned-on"
+        )
+    known = state["video_text"].get("image_text")
+    if declared.image_text is not None and known is not None and declared.image_text != known:
+        raise ZslbenchError(
+            f"--image-text: the checkpoint declares its image-text pretraining already ({known!r})",
+            "drop --image-text",
+        )
+    init = config.options.get("init")
+    return finetuned_runner(
+        Path(config.weights), state, config.protocol, config.device, config.loading,
+        init=Path(str(init)) if init else None, image_text=declared.image_text,
+    )  # fmt: skip
 
 
 def checkpoint_state(weights: Path | None) -> dict[str, Any] | None:

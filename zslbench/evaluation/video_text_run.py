@@ -107,19 +107,23 @@ def card(source: VideoInput, text: TextSpec, pins: dict[str, Any]) -> dict[str, 
     return {**data, "fingerprint": sha256_json([data["input_fingerprint"], data["text_fingerprint"]])}
 
 
-def init_weights(record: dict[str, Any], where: str) -> Path:
-    """The --init weights a fine-tuned checkpoint was built from, checked unchanged (ZslbenchError)."""
-    path = Path(record["init"]["path"])
+def init_weights(record: dict[str, Any], where: str, moved_to: Path | None = None) -> Path:
+    """The --init weights a fine-tuned checkpoint was built from (or `moved_to`, where they are now),
+    checked unchanged by content hash (ZslbenchError)."""
+    path = Path(moved_to) if moved_to is not None else Path(record["init"]["path"])
+    relocate = "or pass --option init=PATH where they are now"
     if not path.exists():
         raise ZslbenchError(
-            f"{where} was fine-tuned from {path}, which no longer exists",
-            "the checkpoint holds the weights but reads the model's config and tokenizer from its --init; "
-            "put them back where they were",
+            f"{where} was fine-tuned from {path}, which no longer exists"
+            if moved_to is None
+            else f"--option init={path} does not exist",
+            f"the checkpoint holds the weights but reads the model's config and tokenizer from its --init; "
+            f"put them back where they were, {relocate}",
         )
     if content_sha256(path) != record["init"]["sha256"]:
         raise ZslbenchError(
-            f"{where} was fine-tuned from {path}, whose files have changed since",
-            "put back the weights the run started from (the checkpoint names their sha256)",
+            f"{where} was fine-tuned from {record['init']['path']}, and {path} holds other files now",
+            f"give the weights the run started from (sha256 {record['init']['sha256'][:12]}...), {relocate}",
         )
     return path
 
@@ -257,17 +261,20 @@ def finetuned_runner(
     device: str = "auto",
     loading: LoaderOptions | None = None,
     views: int | None = None,
+    init: Path | None = None,
+    image_text: str | None = None,
 ) -> VideoTextRunner:
     """A video-text model fine-tuned by `zslbench train` (its checkpoint `state`, read from `path`):
     built from its --init weights (checked unchanged), under the protocol it was trained with, and
     declared as fine-tuned on exactly the classes the rule kept for it. `views`: read that many test
-    views instead of its input's (the per-epoch test of --select-on-test reads one)."""
+    views instead of its input's (the per-epoch test of --select-on-test reads one); `init`: where its
+    --init weights are now; `image_text`: its image-text pretraining, when training did not declare it."""
     protocol = checkpoint_protocol(state, protocol)
     record = state["video_text"]
-    weights = init_weights(record, str(path))
+    weights = init_weights(record, str(path), init)
     options = {k: v for k, v in state["model"]["options"].items() if k != "init"}
     if views is not None:
         options["views"] = views
     kept = f"{protocol.source_classes().name}, as the rule of {protocol.name} keeps it"
-    declared = Declared(record.get("image_text"), kept, tuple(state["classes"]))
+    declared = Declared(record.get("image_text") or image_text, kept, tuple(state["classes"]))
     return VideoTextRunner(state["model"]["name"], weights, options, protocol, declared, device, loading, state)

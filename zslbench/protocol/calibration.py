@@ -26,7 +26,7 @@ from zslbench.core.bounds import TAU
 from zslbench.protocol.overlap import OverlapTable, protocol_overlap
 from zslbench.protocol.spec import Protocol
 
-CRITERION = "max F1 of the removed sets (= max Jaccard); ties -> smallest tau"
+CRITERION = "max F1 of the removed sets (= max Jaccard); ties -> the set of the smallest tau"
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,9 @@ def audit_model(state: dict[str, Any], test: ClassList, protocol: Protocol, embe
                 f"the video fine-tuning classes pass Eq. 3; the image-text pretraining ({image_text}) cannot be "
                 "audited: its captions are not a class list"
             )
+    if protocol.tau == 0 and verdict["verdict"] != NOT_COMPLIANT:  # Eq. 3 at tau 0 holds for every class list
+        no_rule = f"protocol {protocol.name} sets tau 0 (no rule): nothing was too close by definition"
+        verdict["why"] = f"{verdict['why']}; {no_rule}" if verdict.get("why") else no_rule
     return verdict
 
 

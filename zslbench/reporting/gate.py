@@ -65,8 +65,9 @@ def compare(
 ) -> list[Comparison]:
     """Compare results with references (published: matched by model; baseline: by label). Published
     numbers of protocols none of the results used, or of models none of them is, are left out, not
-    reported missing; so are published numbers of no zslbench protocol that no result's setting fits. A published number whose card
-    disagrees with the result's is `other_card`, its reason naming the fields that differ."""
+    reported missing; so are published numbers of no zslbench protocol that no result's setting fits.
+    A published number whose card disagrees with the result's is `other_card`, its reason naming the
+    fields that differ."""
     used, models = {r.compared_as for r in results}, {r.model for r in results}
     out, reported = [], set()
     for ref in references:

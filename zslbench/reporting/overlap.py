@@ -61,6 +61,7 @@ class RecordOverlap:
     bins: dict[str, list[Bin]]
     points: dict[str, list[tuple[float, float | None]]]
     unavailable: dict[str, str]
+    tau_source: str = ""  # where tau comes from when not the protocol's (a protocol of tau 0: the paper's)
 
     def to_json(self) -> dict[str, Any]:
         bins = {space: [asdict(b) for b in chosen] for space, chosen in self.bins.items()}
@@ -70,6 +71,7 @@ class RecordOverlap:
             "dataset": self.dataset,
             "against": self.against,
             "tau": self.tau,
+            **({"tau_source": self.tau_source} if self.tau_source else {}),
             "classes": self.classes,
             "within_tau": self.within_tau,
             "bins": bins,
@@ -128,6 +130,7 @@ def record_overlap(record: dict[str, Any]) -> RecordOverlap | None:
             bins={space: binned(rows, space, tau) for space in measured},
             points={space: [(float(r[space]["distance"]), r["top1"]) for r in rows] for space in measured},
             unavailable=unavailable,
+            tau_source=str(overlap.get("tau_source", "")),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise ZslbenchError(f"{where}: its overlap diagnostic is damaged ({err!r})", "evaluate again") from None

@@ -8,8 +8,9 @@ frames x views, backbone and templates it was made with, so it is compared only 
 
 A number under a zslbench protocol has that protocol's card (`cards.protocol_card`): its training
 classes and splits, and, when it names a card, that card's frames, views and templates (a video-text
-method reads its own input under any protocol). Any other number has its file's `card`, or one of the file's named `cards` (`card: NAME`), whose fields left out are the
-file's `card`'s; so a card is written once however many numbers share it. No two numbers may share
+method reads its own input under any protocol). Any other number has its file's `card`, or one of the
+file's named `cards` (`card: NAME`), whose fields left out are the file's `card`'s; so a card is
+written once however many numbers share it. No two numbers may share
 method, backbone, dataset, split, metric and card: each number is registered once.
 """
 

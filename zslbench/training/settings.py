@@ -92,7 +92,8 @@ def _loss_settings(config: TrainConfig, loss: str, model_temperature: float | No
     nothing for the other losses, which have no temperature (asking for one is refused)."""
     if loss != "softmax":
         if config.temperature is not None or config.learn_temperature:
-            raise ZslbenchError(f"--temperature applies to the softmax loss, not {loss}", "pass --loss softmax")
+            given = "--temperature" if config.temperature is not None else "--learn-temperature"
+            raise ZslbenchError(f"{given} applies to the softmax loss, not {loss}", "pass --loss softmax")
         return {}
     temperature = given_or(config.temperature, model_temperature, SOFTMAX_TEMPERATURE)
     checked = TEMPERATURE.check(float(temperature), "--temperature")
@@ -100,12 +101,15 @@ def _loss_settings(config: TrainConfig, loss: str, model_temperature: float | No
 
 
 def _text_settings(config: TrainConfig, video_text: bool) -> dict[str, Any]:
-    """A video-text model's text tower, "frozen" unless "tuned"; refused for any other model."""
+    """A video-text model's text tower, "frozen" unless "tuned"; it and --image-text are refused for any
+    other model."""
     if not video_text:
-        if config.text_tower is not None:
-            raise ZslbenchError(
-                "--text-tower is for video-text models", "a 3D CNN regresses the protocol's class vectors"
-            )
+        for given, option in ((config.text_tower, "--text-tower"), (config.image_text, "--image-text")):
+            if given is not None:
+                raise ZslbenchError(
+                    f"{option} is for video-text models",
+                    "a 3D CNN's pretraining is --pretrained-on; it regresses the protocol's class vectors",
+                )
         return {}
     tower = config.text_tower or "frozen"
     if tower not in ("frozen", "tuned"):
