@@ -138,7 +138,8 @@ def record_overlap(record: dict[str, Any]) -> RecordOverlap | None:
 
 def plot_overlap(overlaps: list[RecordOverlap], path: Path) -> Path:
     """PNG: per space a panel of per-class top-1 (percent) against the distance to the nearest declared
-    class, one colour per record, its bins' mean top-1 as steps; tau marked in the protocol's embedding."""
+    class, one colour per record (the same in every panel), its bins' mean top-1 as steps; tau marked in
+    the protocol's embedding."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -148,7 +149,9 @@ def plot_overlap(overlaps: list[RecordOverlap], path: Path) -> Path:
     fig, axes = plt.subplots(1, max(1, len(spaces)), figsize=(5.6 * max(1, len(spaces)), 4.0), dpi=110, squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, space in zip(axes[0], spaces, strict=False):
-        for i, o in enumerate(x for x in overlaps if space in x.bins):
+        for i, o in enumerate(overlaps):  # a record keeps its colour in every panel
+            if space not in o.bins:
+                continue
             colour = colours[i % len(colours)]
             shown = [(d, t) for d, t in o.points[space] if t is not None and np.isfinite(d)]
             ax.scatter([d for d, _ in shown], [t for _, t in shown], s=14, alpha=0.55, color=colour)
