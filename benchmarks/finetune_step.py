@@ -22,13 +22,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from video_text import make_folder, peak_mib
+from video_text import child as run_child
+from video_text import peak_mib, serve_child
 
 ROWS = (("frozen", 400), ("tuned", 100), ("tuned", 400))  # (text tower, training classes)
 
@@ -82,11 +82,7 @@ def run_row(folder: str, tower: str, classes: int, frames: int, batch: int, repe
 
 
 def child(*args: str) -> dict:
-    """This script with `args` in a fresh process; its last stdout line is JSON."""
-    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
-    if done.returncode:
-        sys.exit(f"{' '.join(args)[:80]} failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child(*args, script=__file__)
 
 
 def main() -> None:
@@ -97,11 +93,7 @@ def main() -> None:
     parser.add_argument("--make", help=argparse.SUPPRESS)
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.make:
-        print(json.dumps(make_folder(Path(args.make))))
-        return
-    if args.one:
-        print(json.dumps(run_row(**json.loads(args.one))))
+    if serve_child(args, run_row):
         return
     load_before = os.getloadavg()
     rows = []

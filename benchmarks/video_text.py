@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -150,12 +151,22 @@ def run_row(folder: Path, frames: int, batch: int, threads: int, device: str, dt
 # -- the parent: one process per row, then the table ---------------------------------------------------------------
 
 
-def child(*args: str) -> dict:
-    """Run this script with `args` in a fresh process; its last stdout line is JSON."""
-    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+def child(*args: str, script: str = __file__) -> dict:
+    """Run `script` (this one by default) with `args` in a fresh process; its last stdout line is JSON."""
+    done = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"{' '.join(args)} failed:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def serve_child(args: argparse.Namespace, row: Callable[..., dict]) -> bool:
+    """In a child process: make the model folder (--make) or run one row (--one) and print its JSON;
+    False in the parent."""
+    if args.make:
+        print(json.dumps(make_folder(Path(args.make))))
+    elif args.one:
+        print(json.dumps(row(**json.loads(args.one))))
+    return bool(args.make or args.one)
 
 
 def table(rows: list[dict]) -> list[str]:
@@ -186,11 +197,7 @@ def main() -> None:
     parser.add_argument("--make", help=argparse.SUPPRESS)
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.make:
-        print(json.dumps(make_folder(Path(args.make))))
-        return
-    if args.one:
-        print(json.dumps(run_row(**json.loads(args.one))))
+    if serve_child(args, run_row):
         return
     # The parent imports no torch: a child's ru_maxrss can include its parent's memory at the fork.
     cores = len(os.sched_getaffinity(0))
