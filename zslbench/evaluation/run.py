@@ -177,11 +177,9 @@ def _finetuned(config: EvalConfig, state: dict[str, Any], model: str | None) -> 
             f"--image-text: the checkpoint declares its image-text pretraining already ({known!r})",
             "drop --image-text",
         )
-    init = config.options.get("init")
-    return finetuned_runner(
-        Path(config.weights), state, config.protocol, config.device, config.loading,
-        init=Path(str(init)) if init else None, image_text=declared.image_text,
-    )  # fmt: skip
+    init = Path(str(config.options["init"])) if config.options.get("init") else None
+    where = (Path(config.weights), state, config.protocol, config.device, config.loading)
+    return finetuned_runner(*where, init=init, image_text=declared.image_text)
 
 
 def checkpoint_state(weights: Path | None) -> dict[str, Any] | None:
