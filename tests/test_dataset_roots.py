@@ -87,6 +87,27 @@ def test_data_add_replaces_its_line_and_keeps_the_rest(runner, home):
     assert f"{home / 'zslbench.yaml'}:2 also sets hmdb51 and is nearer" in shadowed.stderr
 
 
+def test_data_remove_drops_its_lines_and_keeps_the_rest(runner, home):
+    user = home / "config" / "datasets.yaml"
+    user.parent.mkdir()
+    user.write_text("# my datasets\nhmdb51: far  # the old disk\n\n# next\nucf101:\n  path: far\n  layout: folder\n")
+    removed = json.loads(invoke(runner, ["data", "remove", "ucf101", "--json"]).stdout)
+    assert removed["name"] == "ucf101" and removed["path"] == str(user.parent / "far") and removed["now"] is None
+    assert user.read_text() == "# my datasets\nhmdb51: far  # the old disk\n\n# next\n"
+    assert set(configured_roots()) == {"hmdb51"}
+
+    (home / "zslbench.yaml").write_text("datasets:\n  hmdb51: near\n  kinetics700: near\n")
+    shown = invoke(runner, ["data", "remove", "hmdb51"])  # the user file's entry; the project's stays in use
+    assert f"removed hmdb51 -> {user.parent / 'far'} from {user}" in shown.stdout
+    assert f"hmdb51 is still set in {home / 'zslbench.yaml'}:2 (project)" in shown.stderr
+    assert user.read_text() == "# my datasets\n\n# next\n"
+
+    elsewhere = invoke(runner, ["data", "remove", "kinetics700"], code=2)
+    assert f"kinetics700 is set in {home / 'zslbench.yaml'}:3 (project)" in single_error_line(elsewhere)
+    unknown = invoke(runner, ["data", "remove", "ucf10"], code=2)
+    assert f"{user} sets no root for 'ucf10' (hint: it sets no dataset)" in single_error_line(unknown)
+
+
 def test_data_option_wins_over_configured_roots(home, synth_dataset):
     add_root("synth-source", synth_dataset.root / "target.csv")  # a manifest with no source class
     classes = load_class_list(str(synth_dataset.root / "synth-source.txt"))

@@ -365,6 +365,26 @@ def add(
         err_console.print(Text(message, style="yellow"), soft_wrap=True)
 
 
+@data_app.command("remove")
+@command
+def remove(
+    name: Annotated[str, typer.Argument(help="Dataset name, as `zslbench data list` shows it")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Forget a dataset's root in your datasets.yaml (what `data add` set); other entries stay as they are."""
+    from zslbench.datasets.roots import configured_roots, remove_root
+
+    removed = remove_root(name)
+    left = configured_roots().get(removed.name)  # a farther layer's entry, which runs now use
+    if json_out:
+        print_json({**removed.describe(), "now": left.describe() if left else None})
+        return
+    console.print(Text(f"removed {removed.name} -> {removed.path} from {removed.file}"))
+    if left is not None:
+        message = f"{removed.name} is still set in {left.where} ({left.layer}): runs use {left.path}"
+        err_console.print(Text(message, style="yellow"), soft_wrap=True)
+
+
 @data_app.command("list")
 @command
 def list_roots(json_out: JsonOpt = False) -> None:

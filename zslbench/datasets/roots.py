@@ -162,6 +162,31 @@ def add_root(name: str, path: Path | str, layout: str | None = None) -> tuple[Ro
     return new, old[0] if old else None
 
 
+def remove_root(name: str) -> Root:
+    """Remove `name`'s entry from the user file (what `add_root` writes; other entries and comments are
+    kept), atomically, and return it. ZslbenchError when the user file does not set it, naming the
+    nearer file that does when one does (a project's or $ZSLBENCH_DATASETS' entry is edited there)."""
+    name = canonical_name(name.strip())
+    layer = user_layer()
+    text = _read_text(layer.path) if layer.path.exists() else ""
+    found = next(((root, span) for root, span in _parse(layer, text) if root.name == name), None)
+    if found is None:
+        elsewhere = configured_roots().get(name)
+        if elsewhere is not None:
+            raise ZslbenchError(
+                f"{name} is set in {elsewhere.where} ({elsewhere.layer}), not in {layer.path}",
+                f"edit {elsewhere.file} to remove it",
+            )
+        known = sorted(read_layer(layer))
+        hint = f"it sets {', '.join(known)}" if known else "it sets no dataset"
+        raise ZslbenchError(f"{layer.path} sets no root for {name!r}.{did_you_mean(name, known)}".rstrip("."), hint)
+    root, (start, end, _) = found
+    lines = text.splitlines()
+    del lines[start:end]
+    write_text(layer.path, "".join(f"{line}\n" for line in lines))
+    return root
+
+
 def _entry_text(name: str, path: str, layout: str | None, indent: int) -> str:
     """One line of YAML for an entry, quoted where YAML needs it."""
     import yaml
