@@ -378,3 +378,18 @@ def test_a_model_trained_with_set_is_evaluated_under_the_same_overrides(runner, 
     assert plain.exit_code == 2 and "--set overlap.tau=0.04" in plain.stderr
     alone = runner.invoke(app, ["eval", "--weights", str(tmp_path / "run"), "--set", "overlap.tau=0.04", *data])
     assert alone.exit_code == 2 and "--set needs --protocol" in alone.stderr
+
+
+def test_python_callers_may_give_paths_as_text(trained_tiny, synth_dataset, tmp_path):
+    """TrainConfig and EvalConfig take str where they take a Path (data, out, weights, results): a
+    str once failed deep inside with "'str' object has no attribute 'is_file'"."""
+    from zslbench.training.trainer import TrainConfig, train
+
+    source = {"synth-source": str(synth_dataset.root / "source.csv")}
+    config = TrainConfig("e2e_r2plus1d", str(tmp_path / "run"), source, str(synth_dataset.protocol), {"width": 0.125})
+    config.max_steps = 1
+    assert train(config).checkpoint == tmp_path / "run" / "checkpoint.pt"
+    data = {"synth-target": str(synth_dataset.root / "target.csv")}
+    outcome = evaluate(EvalConfig(str(trained_tiny), data, results=str(tmp_path / "results")))
+    ((path, record),) = outcome.records
+    assert path.is_relative_to(tmp_path / "results") and record["dataset"]["name"] == "synth-target"

@@ -54,6 +54,14 @@ class EvalConfig:
     options: dict[str, Any] = field(default_factory=dict)  # a video-text model's input and text options
     declared: Declared = field(default_factory=Declared)  # a video-text model's image-text and fine-tuning history
 
+    def __post_init__(self) -> None:
+        """Paths may be given as text from Python: they become Paths here, once."""
+        self.data = {name: Path(path) for name, path in self.data.items()}
+        if self.weights is not None:
+            self.weights = Path(self.weights)
+        if self.results is not None:
+            self.results = Path(self.results)
+
 
 @dataclass
 class EvalOutcome:

@@ -51,6 +51,14 @@ class TrainConfig:
     temperature: float | None = None
     learn_temperature: bool = False
 
+    def __post_init__(self) -> None:
+        """Paths may be given as text from Python: they become Paths here, once."""
+        self.data = {name: Path(path) for name, path in self.data.items()}
+        if self.out is not None:
+            self.out = Path(self.out)
+        if self.features is not None:
+            self.features = Path(self.features)
+
 
 @dataclass
 class TrainResult:

@@ -62,11 +62,11 @@ def check_data_names(sources: dict[str, Path], datasets: Iterable[str]) -> None:
             )
 
 
-def data_source(name: str, sources: dict[str, Path]) -> DataSource:
-    """Dataset `name`'s data: its `--data` entry, else its configured root (`zslbench data add`).
-    Neither is a one-line ZslbenchError, naming a close configured name as a likely typo."""
+def data_source(name: str, sources: dict[str, Path | str]) -> DataSource:
+    """Dataset `name`'s data: its `--data` entry (a Path or a str), else its configured root (`zslbench
+    data add`). Neither is a one-line ZslbenchError, naming a close configured name as a likely typo."""
     if name in sources:
-        return DataSource(name, sources[name])
+        return DataSource(name, Path(sources[name]))
     roots = configured_roots()
     if name in roots:
         root = roots[name]
