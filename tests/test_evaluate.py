@@ -393,3 +393,30 @@ def test_python_callers_may_give_paths_as_text(trained_tiny, synth_dataset, tmp_
     outcome = evaluate(EvalConfig(str(trained_tiny), data, results=str(tmp_path / "results")))
     ((path, record),) = outcome.records
     assert path.is_relative_to(tmp_path / "results") and record["dataset"]["name"] == "synth-target"
+
+
+def test_limit_reads_the_first_videos_and_the_record_says_it_is_no_result(
+    runner, trained_tiny, synth_dataset, tmp_path
+):
+    """`eval --limit N`: the first N videos of the manifest, recorded, marked incomplete for the gate
+    (exit 0: incomplete by design); its records are another result than a full evaluation's."""
+    from cli_output import single_error_line
+
+    from zslbench.evaluation.records import incomplete_reason
+
+    data = ["--data", f"synth-target={synth_dataset.root / 'target.csv'}", "--results", str(tmp_path / "r")]
+    done = runner.invoke(app, ["eval", "--weights", str(trained_tiny), *data, "--limit", "3", "--json"])
+    assert done.exit_code == 0, done.stderr[-1500:]
+    (shown,) = json.loads(done.stdout)
+    first = [str(row.path) for row in read_manifest(synth_dataset.root / "target.csv").records[:3]]
+    assert shown["data"]["limit"] == 3 and shown["data"]["expected"] == shown["data"]["scored"] == 3
+    assert shown["metrics"]["all"]["videos"] == 3 and len(first) == 3
+    assert incomplete_reason(shown) == "incomplete: only the first 3 videos were read (eval --limit)"
+    checked = runner.invoke(app, ["check", str(tmp_path / "r"), "--json"])
+    assert checked.exit_code == 1 and {row["status"] for row in json.loads(checked.stdout)} == {"incomplete"}
+    full = runner.invoke(app, ["eval", "--weights", str(trained_tiny), *data])  # never mixed with the quick look
+    assert full.exit_code == 2 and "--overwrite" in single_error_line(full)
+    features = tmp_path / "f.npz"
+    np.savez(features, embeddings=np.eye(2, 50), labels=np.array(["Archery", "Diving"]))
+    refused = runner.invoke(app, ["eval", "--features", str(features), "--limit", "3"])
+    assert refused.exit_code == 2 and "--limit reads videos" in single_error_line(refused)

@@ -66,6 +66,15 @@ def eval_command(
     ] = False,
     batch_size: Annotated[int, bounded(COUNT, "--batch-size", help="Videos per batch", kind="int")] = 8,
     workers: Annotated[int, bounded(WORKERS, "--workers", help="Decoding processes", kind="int")] = 0,
+    limit: Annotated[
+        int | None,
+        bounded(
+            COUNT,
+            "--limit",
+            help="Read only the first N videos of each test dataset: a quick look, recorded as incomplete",
+            kind="int",
+        ),
+    ] = None,
     device: DeviceOpt = "auto",
     failure_budget: Annotated[
         float,
@@ -99,6 +108,8 @@ def eval_command(
                 "--option does not apply to a features file: it holds its model's input and templates",
                 "pass the options to `zslbench extract`, or evaluate the model with --weights",
             )
+        if limit is not None:
+            raise ZslbenchError("--limit reads videos; a features file holds them all", "drop --limit")
         wanted, declared = dataset[0] if dataset else None, Declared(image_text, finetuned_on)
         outcome = evaluate_features(
             features, proto, name, wanted, results, overwrite, failure_budget, log_samples, declared
@@ -121,6 +132,7 @@ def eval_command(
             log_samples=log_samples,
             options=parse_options(option),
             declared=Declared(image_text, finetuned_on),
+            limit=limit,
         )
         with per_dataset("extracting", not json_out) as progress:
             outcome = evaluate(config, progress)
@@ -135,7 +147,7 @@ def eval_command(
         )
     else:
         _render(outcome)
-    if not outcome.complete:
+    if not outcome.complete and limit is None:  # --limit: incomplete by design, and said so per record
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -154,6 +166,7 @@ def _render(outcome) -> None:
         half = metrics.get("random_half", {}).get(shown[0][0])
         everything = metrics.get("all", {})
         videos = f"{data['scored']}/{data['expected']}" + ("" if data["complete"] else " [red]incomplete[/]")
+        videos += f" [yellow](--limit {data['limit']})[/]" if data.get("limit") is not None else ""
         verdict = record["compliance"]["verdict"]
         style = VERDICT_STYLES.get(verdict, "")
         table.add_row(

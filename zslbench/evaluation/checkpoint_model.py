@@ -88,13 +88,16 @@ class CheckpointModel:
         """Manifest rows the last `embed` left out (repeated rows, labels of other datasets), and why."""
         return None if self.is_features else self.encoder.ignored
 
-    def embed(self, test: ClassList, data: dict[str, Path], batch_size: int, workers: int, progress=None):
-        """(records, embeddings or None per record, failure reason per record index); all ranks call it."""
+    def embed(self, test: ClassList, data: dict[str, Path], batch_size: int, workers: int, progress=None, limit=None):
+        """(records, embeddings or None per record, failure reason per record index); all ranks call it.
+        `limit`: the first `limit` videos only."""
         if self.is_features:
             from zslbench.evaluation.on_features import embed_feature_file
 
-            return embed_feature_file(self.state, self.protocol, test, data)
-        return self.encoder.encode(test, data, batch_size, workers, progress)
+            records, vectors, failures = embed_feature_file(self.state, self.protocol, test, data)
+            kept = len(records) if limit is None else limit
+            return records[:kept], vectors[:kept], {i: why for i, why in failures.items() if i < kept}
+        return self.encoder.encode(test, data, batch_size, workers, progress, limit)
 
     def close(self) -> None:
         teardown(self.context)

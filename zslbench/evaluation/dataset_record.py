@@ -52,6 +52,7 @@ class Embedded:
     ignored: dict[str, Any] | None = None  # manifest rows left out before reading, and why
     clips_per_video: int | None = None
     official: np.ndarray | None = None  # a features file's bool [splits, videos]: the official test lists
+    limit: int | None = None  # `eval --limit N`: only the first N videos were read (never a result)
 
 
 @dataclass
@@ -218,4 +219,5 @@ def data_account(embedded: Embedded, scored: list[int], unusable: dict[int, str]
         "complete": len(failed) <= budget * expected,
         "reading": embedded.reading,
         "ignored": embedded.ignored,
+        **({"limit": embedded.limit} if embedded.limit is not None else {}),
     }

@@ -67,15 +67,17 @@ class VideoEncoder:
         batch_size: int,
         workers: int,
         progress: Callable[[str, int, int], None] | None = None,
+        limit: int | None = None,
     ):
-        """(records, vector or None per record, failure reason per record index); all ranks call it."""
+        """(records, vector or None per record, failure reason per record index); all ranks call it.
+        `limit`: only the first `limit` videos of the dataset's manifest (a quick look, not a result)."""
         from zslbench.evaluation.embed import iter_embeddings
         from zslbench.video.sources import select_videos
 
         selected = select_videos(class_list, data, self.loading.decoder, self.clips)
         manifest, self.ignored = selected.manifest, selected.ignored.describe()
         self.prepared = manifest.prepared
-        records = list(manifest.records)
+        records = list(manifest.records)[:limit]
         keys, failures = _keys(self.cache, records)
         todo = [i for i, key in enumerate(keys) if key is not None and self.cache.get(key) is None]
         mine = todo[self.context.rank :: self.context.world_size]

@@ -41,6 +41,8 @@ def maker(model: str, identity: dict[str, Any], protocol_fingerprint: str) -> di
     made = {"model": model, "weights": made_by, "protocol": protocol_fingerprint}
     if identity.get("card"):  # a video-text model's input: other frames or views are other numbers
         made["card"] = identity["card"]
+    if identity.get("limit") is not None:  # eval --limit: a quick look never replaces a result, nor the reverse
+        made["limit"] = identity["limit"]
     return made
 
 
@@ -74,7 +76,8 @@ def _described(made_by: dict[str, Any]) -> str:
     fingerprint's hash, and of the protocol's fingerprint; a video-text model's card too."""
     weights = str(made_by["weights"]).rpartition("-")[2][:12]
     card = f" with card {str(made_by['card'])[:12]}" if made_by.get("card") else ""
-    return f"{made_by['model']} ({weights}) under protocol {str(made_by.get('protocol'))[:12]}{card}"
+    limit = f" on its first {made_by['limit']} videos (--limit)" if made_by.get("limit") is not None else ""
+    return f"{made_by['model']} ({weights}) under protocol {str(made_by.get('protocol'))[:12]}{card}{limit}"
 
 
 def save_record(record: dict[str, Any], root: Path, overwrite: bool = False) -> Path:
@@ -108,6 +111,8 @@ def incomplete_reason(record: dict[str, Any]) -> str:
     test videos than the budget, or a model whose training lost more videos than its own budget (a
     class it never saw). A stopped run is not incomplete: its checkpoint is what it is, and says so."""
     data = record["data"]
+    if data.get("limit") is not None:
+        return f"incomplete: only the first {data['limit']} videos were read (eval --limit)"
     if not data.get("complete", True):
         return f"incomplete: {data['failed']} of {data['expected']} videos failed (budget {data['failure_budget']:.1%})"
     trained = (record.get("training") or {}).get("data") or {}

@@ -53,6 +53,7 @@ class EvalConfig:
     log_samples: bool = False  # also write each record's per-video predictions (`samples.py`)
     options: dict[str, Any] = field(default_factory=dict)  # a video-text model's input and text options
     declared: Declared = field(default_factory=Declared)  # a video-text model's image-text and fine-tuning history
+    limit: int | None = None  # only the first N videos of each test dataset: a quick look, marked incomplete
 
     def __post_init__(self) -> None:
         """Paths may be given as text from Python: they become Paths here, once."""
@@ -83,10 +84,12 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
     runner, weights = runner_for(config)
     try:
         protocol = runner.protocol
+        check_limit(config.limit, protocol)
         tests = test_lists(protocol, config.datasets)
         check_data_names(config.data, protocol.dataset_names())
         label = config.label or runner.state["model"]["name"]
-        made_by = maker(runner.state["model"]["name"], runner.identity, protocol.fingerprint)
+        identity = runner.identity if config.limit is None else {**runner.identity, "limit": config.limit}
+        made_by = maker(runner.state["model"]["name"], identity, protocol.fingerprint)
         for test in tests:
             path = record_path(config.results, label, protocol.name, protocol.version, test.name)
             claim_record(path, made_by, config.overwrite)
@@ -94,7 +97,8 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
         outcome = EvalOutcome()
         for test in tests:
             t0 = time.perf_counter()
-            records, vectors, failures = runner.embed(test, config.data, config.batch_size, config.workers, progress)
+            read = (config.data, config.batch_size, config.workers, progress, config.limit)
+            records, vectors, failures = runner.embed(test, *read)
             if runner.context.is_main:
                 embedded = Embedded(
                     records=records,
@@ -104,11 +108,12 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int, int], None] | Non
                     reading=runner.reading(),
                     ignored=runner.ignored(),
                     clips_per_video=runner.clips.test_clips * runner.clips.test_crops,
+                    limit=config.limit,
                 )
                 by = Maker(
                     label=label,
                     state=runner.state,
-                    identity=runner.identity,
+                    identity=identity,
                     checkpoint=str(weights),
                     failure_budget=config.failure_budget,
                     timing={"extract_s": round(time.perf_counter() - t0, 3)},
@@ -276,6 +281,15 @@ def check_width(path: Path, embeddings: np.ndarray, space: Any, test: ClassList,
         raise ZslbenchError(
             f"{path}: embeddings are {embeddings.shape[1]}-d but {where} {space.width(test)}-d",
             "the embeddings must live in the space they are scored in (extract them again)",
+        )
+
+
+def check_limit(limit: int | None, protocol: Protocol) -> None:
+    """`--limit` reads the first N videos: an official split needs every video of its test lists."""
+    if limit is not None and "official" in {split["kind"] for split in protocol.data["evaluation"]["splits"]}:
+        raise ZslbenchError(
+            f"--limit {limit} would leave out videos that {protocol.name}'s official splits list",
+            "add --set 'evaluation.splits=[{kind: all}]' for a quick look, or drop --limit",
         )
 
 

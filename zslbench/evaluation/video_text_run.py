@@ -205,7 +205,7 @@ class VideoTextRunner:
         self.encoder: VideoEncoder | None = None
         self.space: ClassSpace | None = None
 
-    def embed(self, test: ClassList, data: dict[str, Path], batch_size: int, workers: int, progress=None):
+    def embed(self, test: ClassList, data: dict[str, Path], batch_size: int, workers: int, progress=None, limit=None):
         """(records, vector or None per record, failure reason per record index); all ranks call it.
         Afterwards `space` holds what those vectors are scored against."""
         order = class_order(self.protocol, test)
@@ -224,7 +224,7 @@ class VideoTextRunner:
         self.encoder = VideoEncoder(
             adapter, identity, self.clips, self.input.mean, self.input.std, self.context, self.loading
         )
-        return self.encoder.encode(test, data, batch_size, workers, progress)
+        return self.encoder.encode(test, data, batch_size, workers, progress, limit)
 
     def class_texts(self, classes: list[str]) -> dict[str, np.ndarray]:
         """class -> float32 [templates, D]: the text tower's embeddings of each template around the class's
