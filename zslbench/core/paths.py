@@ -48,6 +48,11 @@ _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567
 MAX_COMPONENT = 200  # bytes: below every common file system's 255
 
 
+def optional_path(value: Path | str | None) -> Path | None:
+    """A path given as text (from Python) or a Path, as a Path; None stays None."""
+    return None if value is None else Path(value)
+
+
 def path_component(name: str) -> str:
     """`name` as one file or folder name that cannot leave its parent, one-to-one.
 

@@ -23,14 +23,13 @@ import numpy as np
 from zslbench.evaluation.class_space import ClassSpace, ConditionedSpace, TextTowerSpace
 from zslbench.evaluation.scoring import score
 from zslbench.protocol.overlap import cosine_distances
-from zslbench.protocol.spec import Protocol
+from zslbench.protocol.spec import PAPER_TAU, Protocol
 from zslbench.protocol.test_side import declared_classes, seen_unseen_split
 from zslbench.text import TextEmbedder
 from zslbench.text.vocab import ClassList
 
 ClassTexts = Callable[[list[str]], dict[str, np.ndarray]]  # class names -> float32 [templates, D] each
 PROTOTYPE = "the mean of the class's L2-normalised template embeddings"
-PAPER_TAU = 0.05  # Brattoli et al. (CVPR 2020), Sec. 3: what "overlap" means where a protocol sets tau 0 (no rule)
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,12 @@ import numpy as np
 from zslbench.core.distributed import barrier
 from zslbench.core.errors import ZslbenchError
 from zslbench.core.hashing import file_fingerprint
+from zslbench.core.paths import optional_path
 from zslbench.evaluation.checkpoint_model import CheckpointModel
 from zslbench.evaluation.class_space import ConditionedSpace, TextTowerSpace, WordVectorSpace, space_from_arrays
 from zslbench.evaluation.dataset_record import DEFAULT_FAILURE_BUDGET, Embedded, Maker, record_and_distances
 from zslbench.evaluation.embeddings_file import read_features
-from zslbench.evaluation.official import FEATURES_KEY
+from zslbench.evaluation.official import FEATURES_KEY, official_count
 from zslbench.evaluation.records import claim_record, incomplete_reason, maker, record_path
 from zslbench.evaluation.samples import save_result
 from zslbench.evaluation.video_text_run import VideoTextRunner, finetuned_runner
@@ -58,10 +59,7 @@ class EvalConfig:
     def __post_init__(self) -> None:
         """Paths may be given as text from Python: they become Paths here, once."""
         self.data = {name: Path(path) for name, path in self.data.items()}
-        if self.weights is not None:
-            self.weights = Path(self.weights)
-        if self.results is not None:
-            self.results = Path(self.results)
+        self.weights, self.results = optional_path(self.weights), optional_path(self.results)
 
 
 @dataclass
@@ -152,7 +150,7 @@ def runner_for(config: EvalConfig) -> tuple[CheckpointModel | VideoTextRunner, P
         options = (config.options, protocol, declared, config.device, config.loading)
         return VideoTextRunner(model, weights, *options), weights
     if state is not None and state["model"].get("kind") == "video_text":
-        return _finetuned(config, state, model), Path(config.weights)
+        return _finetuned(config, state, model), config.weights
     if config.options:
         raise ZslbenchError(
             f"--option {next(iter(config.options))} is for video-text models given by their weights",
@@ -191,7 +189,7 @@ def _finetuned(config: EvalConfig, state: dict[str, Any], model: str | None) -> 
             "drop --image-text",
         )
     init = Path(str(config.options["init"])) if config.options.get("init") else None
-    where = (Path(config.weights), state, config.protocol, config.device, config.loading)
+    where = (config.weights, state, config.protocol, config.device, config.loading)
     return finetuned_runner(*where, init=init, image_text=declared.image_text)
 
 
@@ -258,9 +256,12 @@ def evaluate_features(
         state = {**state, **declared.state()}
     identity = {"source": "features", "file": str(features), "file_fingerprint": file_fingerprint(features)}
     embedded = Embedded(
-        records=[None] * len(labels), vectors=list(embeddings), failures={}, labels=list(map(str, labels))
+        records=[None] * len(labels),
+        vectors=list(embeddings),
+        failures={},
+        labels=list(map(str, labels)),
+        official=data.get(FEATURES_KEY),  # which videos the official splits test, when it says
     )
-    embedded.official = data.get(FEATURES_KEY)  # which videos the official splits test, when it says
     card = json.loads(str(data["card"])) if "card" in data else None
     by = Maker(label or state["model"]["name"], state, identity, None, failure_budget, {"extract_s": 0.0}, space, card)
     record, distances = record_and_distances(protocol, test, embedder, embedded, by, started)
@@ -286,7 +287,7 @@ def check_width(path: Path, embeddings: np.ndarray, space: Any, test: ClassList,
 
 def check_limit(limit: int | None, protocol: Protocol) -> None:
     """`--limit` reads the first N videos: an official split needs every video of its test lists."""
-    if limit is not None and "official" in {split["kind"] for split in protocol.data["evaluation"]["splits"]}:
+    if limit is not None and official_count(protocol.data["evaluation"]["splits"]):
         raise ZslbenchError(
             f"--limit {limit} would leave out videos that {protocol.name}'s official splits list",
             "add --set 'evaluation.splits=[{kind: all}]' for a quick look, or drop --limit",

@@ -68,12 +68,16 @@ class Softmax(ClassEmbeddingLoss):
         similarities = predicted @ classes.T
         if not self.learnable:
             return F.cross_entropy(similarities / self.temperature, labels)
-        return F.cross_entropy(self.log_scale.exp().clamp(max=MAX_LOGIT_SCALE) * similarities, labels)
+        return F.cross_entropy(self.scale() * similarities, labels)
+
+    def scale(self) -> torch.Tensor:
+        """The learned 1 / temperature, clamped as CLIP clamps it (learnable losses only)."""
+        return self.log_scale.exp().clamp(max=MAX_LOGIT_SCALE)
 
     def describe(self) -> dict[str, float]:
         if not self.learnable:
             return {"temperature": self.temperature}
-        return {"temperature": round(1.0 / float(self.log_scale.detach().exp().clamp(max=MAX_LOGIT_SCALE)), 6)}
+        return {"temperature": round(1.0 / float(self.scale().detach()), 6)}
 
 
 def build_loss(kind: str, temperature: float | None = None, learn_temperature: bool = False) -> ClassEmbeddingLoss:

@@ -63,6 +63,7 @@ INCLUDE = "include"  # the top-level key naming a base protocol; never part of t
 # `classes` classes, as random_half draws half (evaluation/scoring.py, class_subsets)
 SPLIT_KINDS = ("random_half", "all", "unseen", "gzsl", "official", "random_subset")
 ONE_SHOT_SPLITS = ("all", "unseen", "gzsl")  # split kinds without repeats
+PAPER_TAU = 0.05  # Brattoli et al. (CVPR 2020), Sec. 3: the cosine-distance threshold of the rule
 
 BATCH_SCOPES = ("global", "device")
 # What a video-text model reads, pinned by the protocol (null: the model's own; models/video_input.py)
@@ -144,7 +145,7 @@ SCHEMA = Section(
         "overlap": Section(
             {
                 "tau": Field(
-                    float, default=0.05, min=0.0, max=2.0, doc="the cosine-distance threshold; the paper uses 0.05"
+                    float, default=PAPER_TAU, min=0.0, max=2.0, doc="the cosine-distance threshold; the paper uses 0.05"
                 )
             }
         ),

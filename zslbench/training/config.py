@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zslbench.core.paths import optional_path
 from zslbench.models.checkpoint import CLASS_FAILURE_BUDGET, FAILURE_BUDGET
 from zslbench.protocol.spec import Protocol
 from zslbench.video.dataset import LoaderOptions
@@ -54,10 +55,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         """Paths may be given as text from Python: they become Paths here, once."""
         self.data = {name: Path(path) for name, path in self.data.items()}
-        if self.out is not None:
-            self.out = Path(self.out)
-        if self.features is not None:
-            self.features = Path(self.features)
+        self.out, self.features = optional_path(self.out), optional_path(self.features)
 
 
 @dataclass

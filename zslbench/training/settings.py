@@ -16,6 +16,7 @@ from zslbench.models.losses import LOSSES, SOFTMAX_TEMPERATURE
 from zslbench.protocol.spec import Protocol
 from zslbench.training.config import TrainConfig
 
+TEXT_TOWERS = ("frozen", "tuned")  # a video-text model's text tower: class embeddings computed once, or trained
 TEST_SET_SELECTION = (
     "selected on the test sets: the epoch with the best mean top-1 over all classes of the test datasets "
     "(one clip per video; ActivityNet left out), as the reference implementation did (optimistic)"
@@ -95,7 +96,8 @@ def _loss_settings(config: TrainConfig, loss: str, model_temperature: float | No
             given = "--temperature" if config.temperature is not None else "--learn-temperature"
             raise ZslbenchError(f"{given} applies to the softmax loss, not {loss}", "pass --loss softmax")
         return {}
-    temperature = given_or(config.temperature, model_temperature, SOFTMAX_TEMPERATURE)
+    default = SOFTMAX_TEMPERATURE if model_temperature is None else model_temperature
+    temperature = default if config.temperature is None else config.temperature
     checked = TEMPERATURE.check(float(temperature), "--temperature")
     return {"temperature": checked, "learn_temperature": config.learn_temperature}
 
@@ -111,15 +113,10 @@ def _text_settings(config: TrainConfig, video_text: bool) -> dict[str, Any]:
                     "a 3D CNN's pretraining is --pretrained-on; it regresses the protocol's class vectors",
                 )
         return {}
-    tower = config.text_tower or "frozen"
-    if tower not in ("frozen", "tuned"):
-        raise ZslbenchError(f"unknown --text-tower {tower!r}", "choose frozen or tuned")
+    tower = config.text_tower or TEXT_TOWERS[0]
+    if tower not in TEXT_TOWERS:
+        raise ZslbenchError(f"unknown --text-tower {tower!r}", f"choose {' or '.join(TEXT_TOWERS)}")
     return {"text_tower": tower}
-
-
-def given_or(*values: Any) -> Any:
-    """The first value that is not None."""
-    return next(value for value in values if value is not None)
 
 
 def steps_per_epoch(settings: dict[str, Any], batches: int) -> int:

@@ -16,8 +16,7 @@ AMP, failure budgets, `--select-on-test`); only the model, its input and its cla
 
 The checkpoint holds the whole fine-tuned model and names the --init weights by path and content
 hash: evaluation rebuilds the architecture and tokenizer from them (video_text_run.init_weights), so they
-must stay
-where they were, unchanged.
+must stay where they were, unchanged (or be named again with `--option init=PATH`).
 """
 
 from __future__ import annotations
@@ -40,7 +39,6 @@ from zslbench.models.video_text.prompts import TextSpec
 from zslbench.protocol.spec import Protocol
 from zslbench.video.sampler import ClipSpec
 
-TEXT_TOWER = ("frozen", "tuned")
 TRAIN_RESIZE = 8 / 7  # short side before the random crop, relative to the crop (the protocol's 128 / 112)
 INIT_HINT = "pass --init PATH: an HF CLIP folder or an OpenAI-format CLIP state dict"
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from zslbench.core.atomic import current_umask, write_text
 from zslbench.core.errors import ZslbenchError
+from zslbench.protocol.spec import PAPER_TAU
 from zslbench.video.encode import write_video
 from zslbench.video.manifest import Manifest, VideoRecord, write_manifest
 
@@ -29,7 +30,7 @@ COLOURS = {"red": (215, 35, 35), "green": (35, 175, 55), "blue": (40, 80, 225), 
 SHAPES = ("circle", "square", "triangle", "cross")
 MOTIONS = ("rotating", "bouncing", "growing", "shrinking", "sliding", "falling")
 WIDTH, HEIGHT, FRAMES, FPS = 80, 64, 24, 12
-TAU = 0.05
+TAU = PAPER_TAU  # the synthetic protocol obeys the paper's rule
 
 
 @dataclass(frozen=True)
