@@ -59,11 +59,13 @@ def current_umask() -> int:
 
 
 def write_text(path: Path | str, text: str) -> None:
+    """Replace `path` with UTF-8 `text` atomically (see `atomic_open`); OSError names `path`."""
     with atomic_open(path, "w") as handle:
         handle.write(text)
 
 
 def write_bytes(path: Path | str, data: bytes) -> None:
+    """Replace `path` with `data` atomically (see `atomic_open`); OSError names `path`."""
     with atomic_open(path, "wb") as handle:
         handle.write(data)
 

@@ -30,10 +30,12 @@ class Bound:
 
     @property
     def interval(self) -> str:
+        """The interval in math notation for messages, e.g. `(0, 1]`."""
         left, right = "(" if self.open_low else "[", ")" if self.open_high else "]"
         return f"{left}{_number(self.low)}, {_number(self.high)}{right}"
 
     def contains(self, value: float) -> bool:
+        """Whether `value` lies in the interval (NaN never does); no error, unlike `check`."""
         above = value > self.low if self.open_low else value >= self.low
         below = value < self.high if self.open_high else value <= self.high
         return above and below

@@ -9,11 +9,15 @@ import torch
 import torch.distributed as dist
 
 from zslbench.core.bounds import check_device_name
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
+
+CPU = named("--device cpu", "device='cpu'")  # how a hint names the fallback
 
 
 @dataclass(frozen=True)
 class Context:
+    """Where this process runs: its torchrun rank, the world size, its local rank and its device."""
+
     rank: int
     world_size: int
     local_rank: int
@@ -21,10 +25,12 @@ class Context:
 
     @property
     def is_main(self) -> bool:
+        """Rank 0: the one process that writes files and prints (always true when run alone)."""
         return self.rank == 0
 
     @property
     def distributed(self) -> bool:
+        """Whether torchrun started more than one process (world size > 1)."""
         return self.world_size > 1
 
 
@@ -54,18 +60,18 @@ def resolve_device(device: str, local_rank: int = 0) -> torch.device:
         return torch.device("cpu")
     if device == "mps":
         if not torch.backends.mps.is_available():
-            raise ZslbenchError("device 'mps' is not available here", "mps needs Apple silicon; use --device cpu")
+            raise ZslbenchError("device 'mps' is not available here", f"mps needs Apple silicon; use {CPU}")
         return torch.device("mps")
     if not torch.backends.cuda.is_built():
         raise ZslbenchError(
             f"device {device!r}: this torch ({torch.__version__}) was built without CUDA",
-            "use --device cpu (or auto), or install a CUDA build of torch",
+            f"use {CPU} (or auto), or install a CUDA build of torch",
         )
     count = torch.cuda.device_count()
     if count == 0:
         raise ZslbenchError(
             f"device {device!r}: no CUDA GPU is visible",
-            "check nvidia-smi and CUDA_VISIBLE_DEVICES, or use --device cpu",
+            f"check nvidia-smi and CUDA_VISIBLE_DEVICES, or use {CPU}",
         )
     index = local_rank if device == "cuda" else int(device.partition(":")[2])
     if index >= count:
@@ -77,6 +83,7 @@ def resolve_device(device: str, local_rank: int = 0) -> torch.device:
 
 
 def barrier(context: Context) -> None:
+    """Wait until every rank gets here; a no-op when run alone."""
     if context.distributed:
         dist.barrier()
 
@@ -98,5 +105,6 @@ def sync_buffers(context: Context, model: torch.nn.Module) -> None:
 
 
 def teardown(context: Context) -> None:
+    """Leave the process group `setup` joined; a no-op when run alone or never joined."""
     if context.distributed and dist.is_initialized():
         dist.destroy_process_group()

@@ -40,6 +40,7 @@ MEMO_ENTRIES = 1 << 17  # fingerprints held in this process's memory
 
 
 def sha256_text(text: str) -> str:
+    """Hex SHA-256 of `text` encoded as UTF-8 (64 characters)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -49,6 +50,7 @@ def canonical_json(value: Any) -> str:
 
 
 def sha256_json(value: Any) -> str:
+    """Hex SHA-256 of `value`'s `canonical_json`: equal values give equal hashes, whatever the key order."""
     return sha256_text(canonical_json(value))
 
 

@@ -20,13 +20,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from zslbench.core.errors import ZslbenchError, unknown_name_error
+from zslbench.core.errors import ZslbenchError, named, unknown_name_error
 
 T = TypeVar("T")
 
 
 @dataclass
 class Entry:
+    """One registered name: its target (object, lazy "module:attr" or entry point), who registered it and its info."""
+
     name: str
     target: Any  # the object, a "module:attr" string, or an importlib.metadata.EntryPoint
     origin: str  # "zslbench" or the distribution that registered it
@@ -37,9 +39,14 @@ class Entry:
 
     @property
     def is_plugin(self) -> bool:
+        """Whether a third-party package (entry point or decorator outside zslbench) registered this entry."""
         return _is_entry_point(self.target) or (self.origin != "zslbench" and self.path is not None)
 
     def load(self) -> Any:
+        """The registered object, imported on first use and kept.
+
+        A plugin's entry point that fails to import, or whose object differs from the one a decorator
+        registered under the same name, raises ZslbenchError naming the plugin and its distribution."""
         if isinstance(self.target, str):
             module, _, attr = self.target.partition(":")
             self.target = getattr(importlib.import_module(module), attr)
@@ -52,7 +59,8 @@ class Entry:
         try:
             loaded = point.load()
         except ZslbenchError as err:  # e.g. its decorator clashed with a registered name
-            raise ZslbenchError(f"{self.describe()} cannot be loaded: {err.message}", self.fix_hint()) from None
+            said = named(err.cli_message, err.message)  # the CLI still names its options
+            raise ZslbenchError(f"{self.describe()} cannot be loaded: {said}", self.fix_hint()) from None
         except Exception as err:  # a plugin's import may raise anything; report it, do not crash
             raise ZslbenchError(
                 f"{self.describe()} cannot be loaded: {type(err).__name__}: {_first_line(err)}", self.fix_hint()
@@ -72,10 +80,16 @@ class Entry:
         return f"{self.what} {self.name!r}"
 
     def fix_hint(self) -> str:
+        """The hint for an entry that fails to load: fix the plugin, or report a built-in's failure."""
         return f"fix or uninstall {self.origin}" if self.is_plugin else "rerun with --debug and report it"
 
 
 class Registry(Generic[T]):
+    """Named entries of one kind (`what`: "model", "embedder", ...), built-ins and plugins alike.
+
+    Built-ins are imported on first lookup; entry points of `entry_point_group` are scanned once, on
+    first need. A clashing plugin is left out and listed by `problems()` (see the module docstring)."""
+
     def __init__(self, what: str, entry_point_group: str | None = None, builtins: str | None = None) -> None:
         """`builtins`: a module whose import registers the built-in entries (imported on first lookup)."""
         self.what = what
@@ -159,6 +173,10 @@ class Registry(Generic[T]):
                 )
 
     def entry(self, name: str) -> Entry:
+        """The `Entry` registered as `name` (not yet loaded).
+
+        Raises ZslbenchError for an unknown name (with a did-you-mean and the known names) or for a
+        plugin left out because its name clashed."""
         self._load_builtins()
         if name not in self._entries:
             self._scan_entry_points()
@@ -169,9 +187,11 @@ class Registry(Generic[T]):
         return self._entries[name]
 
     def get(self, name: str) -> T:
+        """The object registered as `name`, loaded; ZslbenchError as in `entry` and `Entry.load`."""
         return self.entry(name).load()
 
     def names(self) -> list[str]:
+        """Every registered name, sorted: built-ins and scanned plugins (clashing plugins left out)."""
         self._load_builtins()
         self._scan_entry_points()
         return sorted(self._entries)

@@ -32,6 +32,10 @@ class SchemaError(ZslbenchError):
 
 @dataclass
 class Field:
+    """A scalar in a schema: its type, default (`MISSING`: required), allowed `choices` or [min, max] range.
+
+    `doc` describes it for generated documentation; `nullable` makes `null` a valid value."""
+
     type: type
     default: Any = MISSING
     choices: tuple[Any, ...] | None = None
@@ -42,9 +46,11 @@ class Field:
 
     @property
     def required(self) -> bool:
+        """Whether the field must be written (it has no default)."""
         return self.default is MISSING
 
     def describe(self) -> str:
+        """What the field accepts, for messages: e.g. "a number in [0.0, 2.0]" or "one of a, b"."""
         text = _TYPE_NAMES[self.type]
         if self.choices:
             text = "one of " + ", ".join(map(str, self.choices))
@@ -57,6 +63,8 @@ class Field:
 
 @dataclass
 class ListOf:
+    """A YAML list whose items all follow `item`, with at least `min_items` of them."""
+
     item: Field | Section
     default: Any = MISSING
     min_items: int = 0
@@ -64,11 +72,14 @@ class ListOf:
 
     @property
     def required(self) -> bool:
+        """Whether the list must be written (it has no default)."""
         return self.default is MISSING
 
 
 @dataclass
 class Section:
+    """A YAML mapping with known keys, each with its own schema; an unknown key is a SchemaError."""
+
     fields: dict[str, Field | ListOf | Section]
     required: bool = False
     doc: str = ""

@@ -86,6 +86,8 @@ class DatasetSpec:
 
     @property
     def class_list_path(self) -> Path:
+        """The class-list file: `class_list` if absolute (a plugin's), else that name in the packaged
+        class_lists/ folder; not checked to exist."""
         path = Path(self.class_list).expanduser()
         return path if path.is_absolute() else data_dir("class_lists") / path
 

@@ -63,6 +63,7 @@ class Root:
 
     @property
     def where(self) -> str:
+        """`file:line` of the entry that configured this root, for messages."""
         return f"{self.file}:{self.line}"
 
     def describe(self) -> dict[str, Any]:

@@ -10,10 +10,17 @@ from pathlib import Path
 
 import numpy as np
 
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.core.files import file_problem
 from zslbench.core.hashing import file_fingerprint
 from zslbench.text.phrases import Phrase
+
+EMBEDDING = named("--embedding", "the embedding spec")  # how errors name where a spec was given
+
+
+def embedding_example(spec: str) -> str:
+    """`spec` as a caller would give it, for a hint: `--embedding SPEC`, or `embedding='SPEC'` from Python."""
+    return named(f"--embedding {spec}", f"embedding={spec!r}")
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,8 @@ class TextEmbedder(ABC):
         return {}
 
     @abstractmethod
-    def embed(self, phrases: Sequence[Phrase]) -> PhraseVectors: ...
+    def embed(self, phrases: Sequence[Phrase]) -> PhraseVectors:
+        """One unit-length float32 row per phrase ([len(phrases), d]) and each phrase's out-of-vocabulary words."""
 
 
 class WordVectorEmbedder(TextEmbedder):
@@ -62,6 +70,7 @@ class WordVectorEmbedder(TextEmbedder):
 
     @property
     def settings(self) -> dict:
+        """`{"word_norm": ...}`: whether words are unit-normalised before the mean (changes the vectors)."""
         return {"word_norm": self.word_norm}
 
     @abstractmethod
@@ -69,6 +78,11 @@ class WordVectorEmbedder(TextEmbedder):
         """Vectors of those `words` the model knows (float32 [d] each)."""
 
     def embed(self, phrases: Sequence[Phrase]) -> PhraseVectors:
+        """Each phrase as the mean of its known words' vectors, L2-normalised: float32 [len(phrases), d].
+
+        The mean of word vectors and the L2 normalisation are the paper's W2V(c) (Brattoli et al. 2020,
+        Sec. 3). A phrase with no known word is a NaN row, listed in `oov`. Raises ZslbenchError when a
+        looked-up vector holds NaN or inf (a corrupt vector file)."""
         known = self.lookup({word for phrase in phrases for word in phrase})
         broken = sorted(word for word, vector in known.items() if not np.isfinite(np.linalg.norm(vector)))
         if broken:
@@ -100,14 +114,14 @@ class FileEmbedder(WordVectorEmbedder):
         super().__init__(word_norm)
         if not path:
             raise ZslbenchError(
-                f"{self.kind} needs a file: {self.kind}:PATH", f"e.g. --embedding {self.kind}:vectors.bin"
+                f"{self.kind} needs a file: {self.kind}:PATH", f"e.g. {embedding_example(f'{self.kind}:vectors.bin')}"
             )
         self.path = Path(path).expanduser()
         problem = file_problem(self.path)
         if problem:  # names a pipe or a folder for what it is, rather than "does not exist"
             problem = "does not exist" if problem == "file not found" else f"is {problem}"
             raise ZslbenchError(
-                f"{self.file_kind} file {self.path} {problem}", "check the path after the ':' in --embedding"
+                f"{self.file_kind} file {self.path} {problem}", f"check the path after the ':' in {EMBEDDING}"
             )
 
     @cached_property
@@ -117,6 +131,7 @@ class FileEmbedder(WordVectorEmbedder):
         return f"{self.kind}@{file_fingerprint(self.path)}"
 
     def format_error(self, problem: str) -> ZslbenchError:
+        """The one-line ZslbenchError for a malformed vector file: names the file, its expected format and `problem`."""
         return ZslbenchError(
             f"{self.path} is not a valid {self.file_kind} file: {problem}",
             "check that the file is complete and that the prefix (fasttext:, word2vec:, glove:) matches its format",

@@ -14,6 +14,11 @@ _ARGS = struct.Struct("<12id")  # dim ws epoch minCount neg wordNgrams loss mode
 
 
 class FastTextEmbedder(FileEmbedder):
+    """`fasttext:PATH`: a fastText .bin model; subword n-grams give every word a vector, so nothing is OOV.
+
+    The file's layout is checked before the fastText library loads it, so a truncated file is a
+    ZslbenchError instead of garbage vectors."""
+
     kind = "fasttext"
     file_kind = "fastText .bin"
     libraries = ("numpy", "fasttext")  # the library computes every vector, subwords included
@@ -23,6 +28,7 @@ class FastTextEmbedder(FileEmbedder):
         self._model = None
 
     def lookup(self, words: set[str]) -> dict[str, np.ndarray]:
+        """A float32 [d] vector for every word in `words` (from subwords); ZslbenchError for a malformed file."""
         model = self._load()
         return {word: np.asarray(model.get_word_vector(word), dtype=np.float32) for word in words}
 

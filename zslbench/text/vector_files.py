@@ -33,6 +33,10 @@ class Word2VecEmbedder(FileEmbedder):
     file_kind = "word2vec"
 
     def lookup(self, words: set[str]) -> dict[str, np.ndarray]:
+        """Vectors (float32 [dim]) of the `words` the file holds, from one sequential pass over the whole file.
+
+        Binary or text records are told apart from the first record. Raises ZslbenchError (`format_error`)
+        for a bad header, a truncated file, a record count that differs from the header, or a non-number."""
         with open(self.path, "rb") as handle:
             header = handle.readline()
             try:
@@ -78,6 +82,11 @@ class GloveTextEmbedder(FileEmbedder):
     file_kind = "GloVe text"
 
     def lookup(self, words: set[str]) -> dict[str, np.ndarray]:
+        """Vectors (float32 [dim]) of the `words` the file holds, from one pass over the whole file.
+
+        dim is one less than the field count most of the first 100 lines share (GloVe has no header).
+        Raises ZslbenchError (`format_error`) when those lines hold no vectors, or a line has too few values
+        or a value that is not a number."""
         with open(self.path, "rb") as handle:
             counts = Counter(len(line.rstrip().split(b" ")) for line in itertools.islice(handle, DIM_LINES))
             dim = counts.most_common(1)[0][0] - 1 if counts else 0

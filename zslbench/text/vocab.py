@@ -59,6 +59,7 @@ class ClassList:
 
     @property
     def builtin(self) -> bool:
+        """Whether this is a registered dataset's list (stored by name, not by file path)."""
         return self.source == "builtin"
 
     @cached_property
@@ -93,6 +94,10 @@ def parse_class_names(text: str, origin: str) -> tuple[tuple[str, ...], tuple[st
 
 
 def read_class_file(path: Path) -> ClassList:
+    """A class-list file (one name per line, `#` comments, blank lines skipped) named after its stem.
+
+    Duplicate names are kept once and listed in `duplicates`. Raises ZslbenchError for an unreadable,
+    non-UTF-8 or empty file."""
     classes, duplicates = parse_class_names(read_class_text(path), str(path))
     return ClassList(path.stem, classes, str(path), duplicates)
 
@@ -124,7 +129,7 @@ def dataset_classes(spec: DatasetSpec) -> ClassList:
     return ClassList(spec.name, classes, "builtin", duplicates)
 
 
-def load_class_list(name_or_path: str | Path, base_dir: Path | None = None) -> ClassList:
+def load_class_list(name_or_path: str | Path, base_dir: Path | str | None = None) -> ClassList:
     """A registered dataset's classes by name (e.g. 'ucf101'), or a class-list file.
 
     Relative paths are resolved against `base_dir` (a protocol file's folder) when given.
@@ -134,7 +139,7 @@ def load_class_list(name_or_path: str | Path, base_dir: Path | None = None) -> C
         return dataset_classes(dataset_spec(text))
     path = Path(text).expanduser()
     if base_dir is not None and not path.is_absolute():
-        path = base_dir / path
+        path = Path(base_dir) / path
     if path.exists():
         return read_class_file(path)
     if looks_like_path(text):
@@ -150,4 +155,5 @@ def load_class_list(name_or_path: str | Path, base_dir: Path | None = None) -> C
 
 
 def looks_like_path(text: str) -> bool:
+    """Whether `text` reads as a file path, not a dataset name: a slash or backslash, or a dot in its last part."""
     return "/" in text or "\\" in text or "." in Path(text).name

@@ -14,6 +14,8 @@ from zslbench.video.manifest import Manifest, VideoRecord
 
 @dataclass(frozen=True)
 class VideoCheck:
+    """One video's check result: `ok`, its frame count and display size (pixels) and codec, or `reason`."""
+
     path: str
     label: str
     ok: bool

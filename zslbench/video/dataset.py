@@ -26,6 +26,8 @@ from zslbench.video.transforms import crop_clips, crop_views, resize_like_refere
 
 @dataclass(frozen=True)
 class Failure:
+    """Item `index` of a dataset whose video could not be decoded: its path and a one-line reason."""
+
     index: int
     path: str
     reason: str
@@ -67,6 +69,7 @@ class VideoClipDataset(Dataset):
         self.decode_threads = decode_threads
 
     def set_epoch(self, epoch: int) -> None:
+        """Use `epoch` in the per-item random seed, so each training epoch draws new clips and crops."""
         self.epoch = epoch
 
     def __len__(self) -> int:

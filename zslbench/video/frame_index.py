@@ -64,6 +64,7 @@ class FrameIndex:
 
     @property
     def frames(self) -> int:
+        """The number of shown frames (what frame numbers count)."""
         return len(self.pts)
 
     @property
@@ -84,10 +85,12 @@ class FrameIndex:
         return self.keyframes[position - 1] if position else None
 
     def to_json(self) -> str:
+        """The index as compact JSON, tagged with INDEX_VERSION, for the disk cache."""
         return json.dumps({"version": INDEX_VERSION, **asdict(self)}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> FrameIndex:
+        """The index `to_json` wrote; ValueError for another INDEX_VERSION (the cache then rebuilds it)."""
         data = json.loads(text)
         if data.pop("version", None) != INDEX_VERSION:
             raise ValueError("another index version")

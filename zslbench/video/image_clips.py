@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FRAMES = 16  # the paper's clip length (Sec. 4)
@@ -31,6 +31,7 @@ class ImageFolder:
 
     @property
     def classes(self) -> tuple[str, ...]:
+        """The class names (the sorted folder names)."""
         return tuple(self.images)
 
     def __len__(self) -> int:
@@ -43,7 +44,10 @@ def image_folder(root: Path | str) -> ImageFolder:
     A missing root, or one with no class folder holding an image, is a ZslbenchError."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise ZslbenchError(f"--images {root} is not a folder", "pass ROOT with one folder of images per class")
+        raise ZslbenchError(
+            f"{named(f'--images {root}', f'images {str(root)!r}')} is not a folder",
+            "pass ROOT with one folder of images per class",
+        )
     images = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.core.files import file_problem, read_regular_bytes
 from zslbench.core.registry import Registry
 from zslbench.datasets import dataset_spec, is_dataset
@@ -38,6 +38,8 @@ Candidate = tuple[Path, str, str]  # file, label as found, split
 
 @dataclass
 class IndexOptions:
+    """What a layout may need beside its root: a vocabulary, an official split number, an annotations CSV."""
+
     classes: str | None = None  # vocabulary for the folder / csv layouts
     split: int | None = None  # official split number (ucf101, hmdb51)
     annotations: Path | None = None  # official CSV (kinetics, activitynet)
@@ -45,6 +47,9 @@ class IndexOptions:
 
 @dataclass
 class IndexReport:
+    """A dataset indexed into a manifest, and every file left out: labels not in the vocabulary,
+    unusable files, annotated videos absent from disk, and links whose target lies outside the folder."""
+
     manifest: Manifest
     vocabulary: ClassList
     unknown_labels: Counter[str] = field(default_factory=Counter)  # label on disk -> videos skipped
@@ -54,6 +59,7 @@ class IndexReport:
 
     @property
     def empty_classes(self) -> list[str]:
+        """The vocabulary's classes with no video in the manifest, in vocabulary order."""
         counts = self.manifest.counts()
         return [name for name in self.vocabulary.classes if not counts[name]]
 
@@ -122,12 +128,14 @@ def _build(
         examples = ", ".join(repr(label) for label in list(unknown)[:3])
         raise ZslbenchError(
             f"none of the {len(unknown)} labels under {root} ({examples}, ...) is a {vocabulary.name} class",
-            "check the layout name, or give the folder layout a vocabulary with --classes",
+            f"check the layout name, or give the folder layout a vocabulary with {named('--classes', 'classes')}",
         )
     records.sort(key=lambda r: (r.label, str(r.path)))
     # a class-list file is named absolutely here; write_manifest stores it relative to the manifest
-    named = vocabulary.name if vocabulary.builtin else str(Path(vocabulary.source).absolute()) if vocabulary_ref else ""
-    return IndexReport(Manifest(tuple(records), named), vocabulary, unknown, skipped, missing, outside)
+    vocabulary_name = (
+        vocabulary.name if vocabulary.builtin else str(Path(vocabulary.source).absolute()) if vocabulary_ref else ""
+    )
+    return IndexReport(Manifest(tuple(records), vocabulary_name), vocabulary, unknown, skipped, missing, outside)
 
 
 def _inside_check(root: Path) -> Callable[[Path], Path | None]:
@@ -205,11 +213,13 @@ def _folder_tree(root: Path, split: str = "") -> Iterator[Candidate]:
 
 @LAYOUTS.register("folder", summary="ROOT/<class>/*.{mp4,avi,mkv,webm,mov}; vocabulary from --classes or the folders")
 def folder_layout(root: Path, options: IndexOptions):
+    """ROOT/<class>/<video> (or ROOT/<split>/<class>/<video>); the vocabulary is `--classes`, else the folder names."""
     return options.classes, _folder_tree(root), []
 
 
 @LAYOUTS.register("csv", summary="a CSV file with path,label[,split] columns; paths relative to the file")
 def csv_layout(root: Path, options: IndexOptions):
+    """A CSV file `root` with path,label[,split] columns, paths relative to it; the vocabulary as in `folder_layout`."""
     return options.classes, _csv_rows(root), []
 
 
@@ -237,6 +247,8 @@ def _read_text(path: Path, what: str, hint: str) -> str:
 
 @LAYOUTS.register("ucf101", summary="ROOT/<Class>/v_<Class>_gXX_cYY.avi; --split N reads trainlistNN/testlistNN")
 def ucf101_layout(root: Path, options: IndexOptions):
+    """UCF101's folders, vocabulary `ucf101`; with `options.split`, each video's train/test from the official
+    trainlistNN / testlistNN files (ZslbenchError when they are not found)."""
     splits = _ucf_splits(root, options.split) if options.split else {}
     candidates = (
         (path, label, splits.get(f"{label}/{path.name}".lower(), "")) for path, label, _ in _folder_tree(root)
@@ -280,6 +292,8 @@ def ucf_split_entries(root: Path, kind: str, number: int) -> list[str]:
 
 @LAYOUTS.register("hmdb51", summary="ROOT/<class>/*.avi; --split N reads <class>_test_splitN.txt (1 train, 2 test)")
 def hmdb51_layout(root: Path, options: IndexOptions):
+    """HMDB51's folders, vocabulary `hmdb51`; with `options.split`, each video's train/test from the official
+    `<class>_test_split<N>.txt` files (1 train, 2 test; ZslbenchError when there are none)."""
     splits = _hmdb_splits(root, options.split) if options.split else {}
     candidates = ((path, label, splits.get(path.name, "")) for path, label, _ in _folder_tree(root))
     return "hmdb51", candidates, []
@@ -359,6 +373,7 @@ for _version in ("kinetics400", "kinetics600", "kinetics700", "kinetics600_new")
 
 @LAYOUTS.register("activitynet200", summary="trimmed clips in ROOT/<label>/*.mp4, or --annotations CSV with path,label")
 def activitynet_layout(root: Path, options: IndexOptions):
+    """ActivityNet-200 trimmed clips as ROOT/<label>/<video>, or the rows of an `--annotations` CSV (path,label)."""
     if options.annotations is not None:
         return "activitynet200", _csv_rows(options.annotations), []
     return "activitynet200", _folder_tree(root), []

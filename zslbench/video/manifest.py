@@ -33,6 +33,8 @@ NOTE = re.compile(r"^# ([a-z][a-z0-9_]*): (.*)$")
 
 @dataclass(frozen=True)
 class VideoRecord:
+    """One manifest row: the video file, its label (a vocabulary class name) and its split ("" when none)."""
+
     path: Path
     label: str
     split: str = ""
@@ -40,6 +42,9 @@ class VideoRecord:
 
 @dataclass(frozen=True)
 class Manifest:
+    """The videos of a dataset (`records`), the vocabulary their labels come from, the file it was read
+    from (None when not yet written) and its `# key: value` notes."""
+
     records: tuple[VideoRecord, ...]
     vocabulary: str = ""  # dataset name or class-list file the labels come from
     path: Path | None = None
@@ -49,9 +54,11 @@ class Manifest:
         return len(self.records)
 
     def counts(self) -> Counter[str]:
+        """Videos per label."""
         return Counter(record.label for record in self.records)
 
     def labels(self) -> list[str]:
+        """The distinct labels, sorted."""
         return sorted(self.counts())
 
     @property
@@ -95,6 +102,10 @@ def write_manifest(manifest: Manifest, path: Path) -> Path:
 
 
 def read_manifest(path: Path | str) -> Manifest:
+    """Read a manifest CSV; row paths are resolved against the file's folder.
+
+    Raises ZslbenchError for a missing, unreadable or non-UTF-8 file, a bad `prepared` note, a missing
+    `path,label` header, a row without a path or label, or a file that lists no videos."""
     path = Path(path)
     try:
         text = read_regular_bytes(path).decode("utf-8")  # a named pipe is refused, not waited on

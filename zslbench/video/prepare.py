@@ -37,13 +37,14 @@ from typing import Any, Literal
 import numpy as np
 
 from zslbench.core.atomic import current_umask
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.core.files import file_problem
 from zslbench.core.hashing import canonical_json, file_fingerprint, sha256_json
 from zslbench.video.encode import CODECS, write_video
 from zslbench.video.frame_index import DecodeError, load_index, open_stream
 from zslbench.video.manifest import Manifest, VideoRecord, read_manifest, write_manifest
 from zslbench.video.prepared_folder import (
+    OUT,
     SETTINGS_FILE,
     carry_vocabulary,
     claim_folder,
@@ -75,6 +76,9 @@ class PreparedVideo:
 
 @dataclass
 class PrepareReport:
+    """What one `data prepare` run did: the new manifest (None when nothing was prepared), each video's
+    outcome, and the time taken in seconds."""
+
     manifest_path: Path | None  # the new manifest; None when no video could be prepared
     manifest: Manifest
     source: Path
@@ -83,13 +87,16 @@ class PrepareReport:
     seconds: float = 0.0
 
     def count(self, status: Status) -> int:
+        """How many videos ended with `status` ("prepared", "skipped" or "failed")."""
         return sum(result.status == status for result in self.results)
 
     @property
     def failed(self) -> list[PreparedVideo]:
+        """The videos that could not be prepared, each with its reason."""
         return [result for result in self.results if result.status == "failed"]
 
     def summary(self) -> dict[str, Any]:
+        """Plain values for `--json`: counts, failures, bytes before and after, frames, seconds, settings."""
         done = [result for result in self.results if result.status != "failed"]
         note = self.manifest.prepared or {}
         return {
@@ -113,14 +120,21 @@ MAX_SHORT_SIDE = 1080  # preparing shrinks videos; the protocols read at 128
 def validate_settings(short_side: int, keyframe_every: int, crf: int) -> None:
     """Raise a ZslbenchError (one line, exit 2) for a setting that cannot work."""
     if short_side < 16 or short_side > MAX_SHORT_SIDE or short_side % 2:
+        given = named(f"--short-side {short_side}", f"short_side={short_side}")
         raise ZslbenchError(
-            f"--short-side {short_side} must be an even number in 16..{MAX_SHORT_SIDE}",
-            "yuv420p needs even sizes; the protocols read at 128 (e.g. --short-side 128)",
+            f"{given} must be an even number in 16..{MAX_SHORT_SIDE}",
+            f"yuv420p needs even sizes; the protocols read at 128 (e.g. {named('--short-side 128', 'short_side=128')})",
         )
     if keyframe_every < 1:
-        raise ZslbenchError(f"--keyframe-every {keyframe_every} must be >= 1", "e.g. --keyframe-every 16 (a clip)")
+        raise ZslbenchError(
+            f"{named(f'--keyframe-every {keyframe_every}', f'keyframe_every={keyframe_every}')} must be >= 1",
+            f"e.g. {named('--keyframe-every 16', 'keyframe_every=16')} (a clip)",
+        )
     if not 0 <= crf <= 51:
-        raise ZslbenchError(f"--crf {crf} is outside 0..51", "lower is closer to the source; e.g. --crf 17")
+        raise ZslbenchError(
+            f"{named(f'--crf {crf}', f'crf={crf}')} is outside 0..51",
+            f"lower is closer to the source; e.g. {named('--crf 17', 'crf=17')}",
+        )
 
 
 def x264_params(keyframe_every: int) -> str:
@@ -312,7 +326,10 @@ def prepare_manifest(
     """
     started = time.perf_counter()
     if workers < 0:
-        raise ZslbenchError(f"--workers {workers} must be >= 0", "0 prepares in this process; e.g. --workers 8")
+        raise ZslbenchError(
+            f"{named(f'--workers {workers}', f'workers={workers}')} must be >= 0",
+            f"0 prepares in this process; e.g. {named('--workers 8', 'workers=8')}",
+        )
     settings = prepare_settings(short_side, keyframe_every, crf)
     loaded = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
     if loaded.path is None:
@@ -320,7 +337,8 @@ def prepare_manifest(
     out_dir = Path(out_dir)  # as given, for messages and the report; outputs are planned absolute
     if lexical(out_dir) == lexical(loaded.path.parent):
         raise ZslbenchError(
-            f"--out {out_dir} is the manifest's own folder", "prepare into a new folder, e.g. --out prepared"
+            f"{OUT} {out_dir} is the manifest's own folder",
+            "prepare into a new folder, e.g. " + named("--out prepared", "out_dir='prepared'"),
         )
     outputs = plan_outputs(loaded, out_dir)
     fresh = not (out_dir / SETTINGS_FILE).exists()

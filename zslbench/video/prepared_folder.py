@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from zslbench.core.atomic import write_text
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.core.hashing import sha256_text
 from zslbench.video.manifest import Manifest
 
 SETTINGS_FILE = "prepare.json"
+OUT = named("--out", "out_dir")  # as errors name the prepared folder
 EXTERNAL = "_external"  # where videos from outside the manifest's folder go, under hashed names
 
 
@@ -56,7 +57,7 @@ def plan_outputs(manifest: Manifest, out_dir: Path) -> dict[Path, Path]:
         raise ZslbenchError("two videos of the manifest map to one prepared file", "rename one of them")
     for source, output in outputs.items():  # (`output in outputs`: the output would replace a source)
         if os.path.commonpath([output, out_dir]) != str(out_dir) or output in outputs:
-            raise ZslbenchError(f"{source} would be prepared onto {output}", "choose another --out folder")
+            raise ZslbenchError(f"{source} would be prepared onto {output}", f"choose another {OUT} folder")
     return outputs
 
 
@@ -70,11 +71,11 @@ def claim_folder(out_dir: Path, settings: dict[str, Any], encoder: dict[str, str
     non-empty one zslbench did not prepare (its files could be overwritten)."""
     path = out_dir / SETTINGS_FILE
     fresh = {"format": "zslbench-prepared", "settings": settings, "encoder": encoder, "manifests": {}}
-    hint = f"prepare into another --out folder, or delete {out_dir} to prepare it again with these settings"
+    hint = f"prepare into another {OUT} folder, or delete {out_dir} to prepare it again with these settings"
     if not path.exists():
         if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
             raise ZslbenchError(
-                f"--out {out_dir} exists and was not prepared by zslbench (no {SETTINGS_FILE})",
+                f"{OUT} {out_dir} exists and was not prepared by zslbench (no {SETTINGS_FILE})",
                 "choose a new or empty folder",
             )
         write_record(out_dir, fresh)
@@ -115,11 +116,12 @@ def carry_vocabulary(vocabulary: str, source_dir: Path, out_dir: Path) -> str:
 
 
 def write_record(out_dir: Path, record: dict[str, Any]) -> None:
+    """Write the folder's prepare.json atomically; an OSError becomes a ZslbenchError naming `--out`."""
     try:
         write_text(out_dir / SETTINGS_FILE, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     except OSError as err:
         raise ZslbenchError(
-            f"cannot write to --out {out_dir}: {err.strerror or err}", "choose a folder you can write to"
+            f"cannot write to {OUT} {out_dir}: {err.strerror or err}", "choose a folder you can write to"
         ) from None
 
 

@@ -63,6 +63,7 @@ class ClipSpec:
 
     @classmethod
     def from_protocol(cls, clips: dict[str, Any]) -> ClipSpec:
+        """The spec from a validated protocol `clips` section; other keys are ignored, missing ones default."""
         return cls(**{name: clips[name] for name in cls.__dataclass_fields__ if name in clips})
 
     @property
@@ -78,15 +79,19 @@ class ClipSpec:
 
 @dataclass(frozen=True)
 class ClipSampler:
+    """Where the clips of one video sit under `spec`: random placements for "train", fixed ones for "test"."""
+
     spec: ClipSpec
     mode: Mode
 
     @property
     def num_clips(self) -> int:
+        """Clips per video in this mode: `train_clips` or `test_clips` (the paper tests with 25, Sec. 4)."""
         return self.spec.train_clips if self.mode == "train" else self.spec.test_clips
 
     @property
     def position(self) -> str:
+        """The placement in this mode: `train_position` or `test_position` (see the module docstring)."""
         return self.spec.train_position if self.mode == "train" else self.spec.test_position
 
     def starts(self, n_frames: int, rng: np.random.Generator | None = None) -> np.ndarray:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zslbench.core.errors import ZslbenchError, did_you_mean, unknown_name_error
+from zslbench.core.errors import ZslbenchError, did_you_mean, named, unknown_name_error
 from zslbench.datasets import dataset_spec, is_dataset
 from zslbench.datasets.roots import configured_roots, name_warning
 from zslbench.text.vocab import ClassList
@@ -29,12 +29,20 @@ if TYPE_CHECKING:
 
 
 def parse_data_options(items: Iterable[str]) -> dict[str, Path]:
+    """`--data NAME=PATH` items as {name: path} (`~` expanded, a later NAME wins).
+
+    Raises ZslbenchError for an item that is not NAME=PATH."""
     sources = {}
     for item in items:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise ZslbenchError(
-                f"--data {item!r} is not NAME=PATH", "e.g. --data ucf101=/data/ucf101 or --data synth-target=target.csv"
+                f"{named(f'--data {item!r}', f'data item {item!r}')} is not NAME=PATH",
+                "e.g. "
+                + named(
+                    "--data ucf101=/data/ucf101 or --data synth-target=target.csv",
+                    "data={'ucf101': '/data/ucf101'} or data={'synth-target': 'target.csv'}",
+                ),
             )
         sources[name.strip()] = Path(path.strip()).expanduser()
     return sources
@@ -57,7 +65,8 @@ def check_data_names(sources: dict[str, Path], datasets: Iterable[str]) -> None:
     for name in sources:
         if name not in known:
             raise ZslbenchError(
-                f"--data {name}=...: {name!r} is not a dataset of this run.{did_you_mean(name, known)}",
+                f"{named(f'--data {name}=...', f'data[{name!r}]')}: {name!r} is not a dataset of this run."
+                f"{did_you_mean(name, known)}",
                 f"its datasets: {', '.join(known)}",
             )
 
@@ -75,7 +84,8 @@ def data_source(name: str, sources: dict[str, Path | str]) -> DataSource:
     typos = [other for other, root in roots.items() if _likely_typo(other, name)]
     if typos:
         message += " (" + "; ".join(f"{other!r} is set at {roots[other].where}" for other in typos) + ": a typo?)"
-    raise ZslbenchError(message, f"pass --data {name}=PATH, or set it once with zslbench data add {name} PATH")
+    given = named(f"--data {name}=PATH", f"data={{{name!r}: PATH}}")
+    raise ZslbenchError(message, f"pass {given}, or set it once with zslbench data add {name} PATH")
 
 
 def _likely_typo(configured: str, wanted: str) -> bool:
@@ -98,7 +108,10 @@ def checked_layout(name: str, path: Path, layout: str | None) -> str | None:
     default, must be registered; a file is a manifest, or a `csv` layout's path,label file."""
     if path.is_file():
         if layout not in (None, "csv"):
-            raise ZslbenchError(f"{path} is a file; --layout {layout} indexes a folder", "drop --layout for a manifest")
+            raise ZslbenchError(
+                f"{path} is a file; {named(f'--layout {layout}', f'layout={layout!r}')} indexes a folder",
+                f"drop {named('--layout', 'layout')} for a manifest",
+            )
         return layout
     chosen = layout or default_layout(name)
     if chosen not in LAYOUTS:
@@ -122,6 +135,7 @@ class IgnoredRows:
 
     @property
     def rows(self) -> int:
+        """All rows left out: duplicates plus rows whose label is not a class of the dataset."""
         return len(self.duplicates) + sum(self.foreign.values())
 
     def describe(self) -> dict[str, Any]:
@@ -239,7 +253,8 @@ def _check_prepared(path: Path, prepared_at: int, clips: ClipSpec) -> None:
     if prepared_at != clips.short_side:
         raise ZslbenchError(
             f"{path} was prepared at short side {prepared_at}, the protocol reads {clips.short_side}",
-            f"prepare the source manifest again with --short-side {clips.short_side}",
+            "prepare the source manifest again with "
+            + named(f"--short-side {clips.short_side}", f"short_side={clips.short_side}"),
         )
 
 
@@ -252,7 +267,8 @@ def read_source(class_list: ClassList, source: DataSource) -> Manifest:
     if configured and not path.exists():
         raise ZslbenchError(
             f"{path} does not exist (the {source.name} root set at {source.origin})",
-            f"fix or remove that entry (zslbench data list), or pass --data {source.name}=PATH",
+            f"fix or remove that entry (zslbench data list), or pass "
+            f"{named(f'--data {source.name}=PATH', f'data={{{source.name!r}: PATH}}')}",
         )
     if layout is not None and layout not in LAYOUTS:
         close = did_you_mean(layout, LAYOUTS.names())

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from zslbench.core.atomic import current_umask, write_text
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.protocol.spec import PAPER_TAU
 from zslbench.video.encode import write_video
 from zslbench.video.manifest import Manifest, VideoRecord, write_manifest
@@ -35,17 +35,22 @@ TAU = PAPER_TAU  # the synthetic protocol obeys the paper's rule
 
 @dataclass(frozen=True)
 class SynthClass:
+    """One synthetic class: a colour, a shape and a motion."""
+
     colour: str
     shape: str
     motion: str
 
     @property
     def name(self) -> str:
+        """The class name, "<colour> <shape> <motion>" (e.g. "red circle rotating"), whose words the embedding reads."""
         return f"{self.colour} {self.shape} {self.motion}"
 
 
 @dataclass(frozen=True)
 class SynthDataset:
+    """A synthetic benchmark written under `root`: its source and target classes and the total number of videos."""
+
     root: Path
     source: tuple[SynthClass, ...]
     target: tuple[SynthClass, ...]
@@ -53,10 +58,18 @@ class SynthDataset:
 
     @property
     def protocol(self) -> Path:
+        """The protocol file written for it, `root/synth.yaml`."""
         return self.root / "synth.yaml"
+
+    @property
+    def data(self) -> dict[str, Path]:
+        """The manifests by dataset name, as `TrainConfig.data` and `EvalConfig.data` take them:
+        {"synth-source": root/source.csv, "synth-target": root/target.csv}."""
+        return {f"synth-{part}": self.root / f"{part}.csv" for part in ("source", "target")}
 
 
 def all_classes() -> list[SynthClass]:
+    """Every colour x shape x motion combination (4 x 4 x 6 = 96 classes), in a fixed order."""
     return [SynthClass(*combo) for combo in itertools.product(COLOURS, SHAPES, MOTIONS)]
 
 
@@ -72,7 +85,10 @@ def choose_classes(n_classes: int, seed: int) -> tuple[list[SynthClass], list[Sy
     from zslbench.text.vocab import ClassList
 
     if not 6 <= n_classes <= 40:
-        raise ZslbenchError(f"--classes {n_classes} is outside 6..40", "e.g. --classes 40 (36 source + 4 target)")
+        classes = named(f"--classes {n_classes}", f"n_classes={n_classes}")
+        raise ZslbenchError(
+            f"{classes} is outside 6..40", f"e.g. {named('--classes 40', 'n_classes=40')} (36 source + 4 target)"
+        )
     candidates = all_classes()
     index = {cls: i for i, cls in enumerate(candidates)}
     (vectors,) = embed_class_lists(
@@ -91,7 +107,8 @@ def choose_classes(n_classes: int, seed: int) -> tuple[list[SynthClass], list[Sy
         if sources is not None:
             return [candidates[i] for i in sources], [candidates[i] for i in targets]
     raise ZslbenchError(
-        f"could not choose {n_classes} classes that respect tau", "try another --seed or fewer --classes"
+        f"could not choose {n_classes} classes that respect tau",
+        f"try another {named('--seed', 'seed')} or fewer {named('--classes', 'n_classes')}",
     )
 
 
@@ -181,12 +198,22 @@ def make_synth(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> SynthDataset:
-    """Write the dataset, its class lists, manifests and protocol into `out` (all or nothing)."""
+    """Write the synthetic benchmark into the new folder `out` (all or nothing) and describe it.
+
+    `n_classes` (6..40) classes in all, 4 of them targets (fewer below 16), each with
+    `videos_per_class` (1..1000) videos of 24 frames, 80x64 pixels at 12 fps (h264 .mp4 and mpeg4 .avi
+    in turn); everything follows from `seed`. Written: source/ and target/ videos, their manifests
+    (source.csv, target.csv), class lists, the protocol (synth.yaml: `SynthDataset.protocol`) and
+    synth.json. `progress` is called with 1 after each video. Raises ZslbenchError for a folder that
+    exists and is not empty, or a count out of range."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ZslbenchError(f"{out} exists and is not empty", "choose a new folder; synth never overwrites")
     if not 1 <= videos_per_class <= 1000:
-        raise ZslbenchError(f"--videos-per-class {videos_per_class} is outside 1..1000", "e.g. --videos-per-class 6")
+        given = named(f"--videos-per-class {videos_per_class}", f"videos_per_class={videos_per_class}")
+        raise ZslbenchError(
+            f"{given} is outside 1..1000", f"e.g. {named('--videos-per-class 6', 'videos_per_class=6')}"
+        )
     source, target = choose_classes(n_classes, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

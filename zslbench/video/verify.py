@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from zslbench.core.atomic import write_text
-from zslbench.core.errors import ZslbenchError, unknown_name_error
+from zslbench.core.errors import ZslbenchError, named, unknown_name_error
 from zslbench.core.files import file_problem
 from zslbench.core.hashing import file_fingerprint, sha256_json
 from zslbench.core.paths import cache_dir
@@ -67,6 +67,10 @@ STARTUP_S = 120.0  # a child that cannot even import is an installation problem
 STATUSES = ("ok", "mismatched", "failed", "timed out", "unreadable")
 REFUSING = ("mismatched", "failed", "timed out")
 UNREADABLE = "unreadable"  # the exact reader cannot read it either: the same under every backend
+
+# how hints name the exact reader and a verification, on the command line and from Python
+EXACT_READER = named("--decoder pyav", "LoaderOptions(decoder='pyav')")
+VERIFY_DECORD = named("--verify-decoder decord", "verify_decoder(manifest, 'decord')")
 
 
 @dataclass(frozen=True)
@@ -104,20 +108,25 @@ class DecoderVerification:
 
     @property
     def refused(self) -> list[VideoVerdict]:
+        """Videos that bar the backend (mismatched, failed or timed out), in this run or earlier runs."""
         return [v for v in (*self.results, *self.earlier) if v.status in REFUSING]
 
     @property
     def verified(self) -> bool:
+        """Whether the backend may be used: no refusal, and at least one video read right."""
         return not self.refused and any(v.status == "ok" for v in self.results)
 
     def count(self, status: str) -> int:
+        """How many videos of this run ended with `status` (one of STATUSES)."""
         return sum(v.status == status for v in self.results)
 
     def to_json(self) -> str:
+        """The verification as compact JSON, tagged with VERIFY_VERSION, for the cache."""
         return json.dumps({"version": VERIFY_VERSION, **asdict(self)}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> DecoderVerification:
+        """The verification `to_json` wrote; ValueError for another VERIFY_VERSION."""
         data = json.loads(text)
         if data.pop("version", None) != VERIFY_VERSION:
             raise ValueError("another verification version")
@@ -174,11 +183,11 @@ def require_verified(manifest: Manifest | Path | str, backend: str) -> None:
         raise ZslbenchError(f"no video of {loaded.path} could be read to verify the {backend} decoder", hint)
     if not run.verified:
         bad = run.refused
-        named = "; ".join(f"{Path(v.path).name}: {describe(v)}" for v in bad[:3])
+        listed = "; ".join(f"{Path(v.path).name}: {describe(v)}" for v in bad[:3])
         more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
         raise ZslbenchError(
-            f"the {backend} decoder was refused for {loaded.path}: {len(bad)} videos ({named}{more})",
-            "read it with the exact reader (--decoder pyav), or drop those videos from the manifest and verify again",
+            f"the {backend} decoder was refused for {loaded.path}: {len(bad)} videos ({listed}{more})",
+            f"read it with the exact reader ({EXACT_READER}), or drop those videos from the manifest and verify again",
         )
     changed = [v.path for v in run.results if _changed(v)]
     if changed:
@@ -200,7 +209,7 @@ def check_backend(backend: str) -> None:
     """A backend that needs verifying and can be imported; ZslbenchError otherwise."""
     if backend in EXACT_BACKENDS:
         message = f"{backend} is the exact reference reader and needs no verification"
-        raise ZslbenchError(message, "verify decord: --verify-decoder decord")
+        raise ZslbenchError(message, f"verify decord: {VERIFY_DECORD}")
     if backend not in BACKENDS:
         raise unknown_name_error("decoder", backend, [name for name in BACKENDS if name not in EXACT_BACKENDS])
     _reader_class(backend).import_backend()  # ZslbenchError with the install hint when it is missing
@@ -209,9 +218,15 @@ def check_backend(backend: str) -> None:
 def check_options(sample: int | None, timeout: float) -> None:
     """ZslbenchError for a sample or time limit that cannot be used."""
     if sample is not None and sample < 1:
-        raise ZslbenchError(f"--sample {sample}: at least one video must be checked", "e.g. --sample 200")
+        raise ZslbenchError(
+            f"{named(f'--sample {sample}', f'sample={sample}')}: at least one video must be checked",
+            f"e.g. {named('--sample 200', 'sample=200')}",
+        )
     if not timeout > 0:
-        raise ZslbenchError(f"--timeout {timeout:g}: the time limit must be positive", "e.g. --timeout 120")
+        raise ZslbenchError(
+            f"{named(f'--timeout {timeout:g}', f'timeout={timeout:g}')}: the time limit must be positive",
+            f"e.g. {named('--timeout 120', 'timeout=120')}",
+        )
 
 
 def verdict_file(manifest_path: Path | str | None, backend: str) -> Path:
