@@ -86,7 +86,7 @@ def test_a_tiny_c3d_trains_and_names_unseen_classes_through_the_cli(runner, synt
                     "--data", f"synth-source={data / 'source.csv'}", "--out", run, "--epochs", EPOCHS,
                     *C3D_CLIPS])  # fmt: skip
     done = invoke(runner, ["eval", "--weights", run, "--data", f"synth-target={data / 'target.csv'}",
-                           "--results", tmp_path / "results", "--json"])  # fmt: skip
+                           "--out", tmp_path / "results", "--json"])  # fmt: skip
     (record,) = json.loads(done.stdout)
     top1, chance = record["metrics"]["all"]["top1"], 100 / record["dataset"]["classes"]
     print(f"tiny C3D zero-shot top-1 on unseen classes: {top1:.1f} (chance {chance:.0f}%)")

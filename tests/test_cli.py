@@ -219,7 +219,7 @@ def test_help_lists_commands_in_workflow_order_and_flags_take_no_value(runner):
     listed = [line.split()[1] for line in shown.stdout.splitlines() if line.startswith("│ ") and line[2] != " "]
     commands = [name for name in listed if not name.startswith("-")]
     workflow = ["protocols", "embeddings", "classes", "split", "audit", "synth", "data", "models", "weights",
-                "pretrain-images", "train", "extract", "eval", "table", "check", "cache"]  # fmt: skip
+                "pretrain-images", "train", "extract", "eval", "table", "check", "report", "cache"]  # fmt: skip
     assert commands == workflow
     panels = [line.strip("╭─ ").split(" ─")[0] for line in shown.stdout.splitlines() if line.startswith("╭─ ")]
     assert panels == ["Options", "The rule", "Data", "Models and training", "Evaluation and reports", "Housekeeping"]
@@ -307,7 +307,7 @@ def test_outputs_obey_the_umask_not_mkstemps_0600(runner, in_tmp):
     old = os.umask(0o022)
     try:
         assert runner.invoke(app, ["split", "--threshold", "0.05", "--out", "s"]).exit_code == 0
-        args = ["eval", "--features", "f.npz", "--protocol", "brattoli2020-k700-ucf-hmdb", "--results", "r"]
+        args = ["eval", "--features", "f.npz", "--protocol", "brattoli2020-k700-ucf-hmdb", "--out", "r"]
         assert runner.invoke(app, args).exit_code in (0, 1)
     finally:
         os.umask(old)

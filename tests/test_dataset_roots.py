@@ -138,10 +138,10 @@ def test_train_eval_and_extract_find_the_configured_roots(runner, home, synth_da
                         "--dataset", f"synth-{part}", "--out", home / f"{part}.npz"])  # fmt: skip
     invoke(runner, ["train", "--model", "eszsl", "--features", home / "source.npz", "--protocol", protocol,
                     "--out", home / "eszsl"])  # fmt: skip
-    refused = invoke(runner, ["eval", "--weights", home / "eszsl", "--results", home / "r"], code=2)
+    refused = invoke(runner, ["eval", "--weights", home / "eszsl", "--out", home / "r"], code=2)
     assert "no --data for synth-target" in single_error_line(refused)
     invoke(runner, ["eval", "--weights", home / "eszsl", "--data", f"synth-target={home / 'target.npz'}",
-                    "--results", home / "r"])  # fmt: skip
+                    "--out", home / "r"])  # fmt: skip
 
 
 def test_a_dataset_with_no_data_is_one_line(runner, home, synth_dataset):

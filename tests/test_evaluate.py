@@ -73,7 +73,7 @@ def test_a_failure_above_the_budget_makes_the_run_incomplete_exit_1(runner, trai
     victim = read_manifest(target_copy / "target.csv").records[0].path
     victim.write_bytes(b"")
     args = ["eval", "--weights", str(trained_tiny), "--data", f"synth-target={target_copy / 'target.csv'}",
-            "--results", str(tmp_path / "r"), "--json"]  # fmt: skip
+            "--out", str(tmp_path / "r"), "--json"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     (record,) = json.loads(result.stdout)
@@ -102,14 +102,14 @@ def test_features_file_route_matches_the_checkpoint_route(runner, trained_tiny, 
     assert record["compliance"]["verdict"] == "compliant"  # the npz carries the training classes
     assert record["model"]["label"] == "from-features"
     other = ["eval", "--features", str(npz), "--protocol", str(synth_dataset.protocol), "--set", "clips.clip_len=4"]
-    refused = runner.invoke(app, [*other, "--name", "from-features", "--results", str(tmp_path / "results")])
-    assert refused.exit_code == 2 and "was extracted under protocol fingerprint" in refused.stderr
+    refused = runner.invoke(app, [*other, "--name", "from-features", "--out", str(tmp_path / "results")])
+    assert refused.exit_code == 2 and "was extracted under protocol training fingerprint" in refused.stderr
 
 
 def test_a_record_under_another_protocol_fingerprint_is_not_silently_replaced(runner, tmp_path):
     """`--set` changes a protocol's fingerprint, not its name: the record's folder is the same."""
     path = write_npz(tmp_path / "f.npz", embeddings=np.eye(2, 50), labels=np.array(["Archery", "Diving"]))
-    args = ["eval", "--features", str(path), "--name", "m", "--results", str(tmp_path / "r")]
+    args = ["eval", "--features", str(path), "--name", "m", "--out", str(tmp_path / "r")]
     assert runner.invoke(app, args).exit_code == 0
     assert runner.invoke(app, args).exit_code == 0  # the same maker refreshes its record
     changed = runner.invoke(app, [*args, "--protocol", "brattoli2020-k700-ucf-hmdb", "--set", "overlap.tau=0.1"])
@@ -177,7 +177,7 @@ def test_torchrun_shards_extraction_and_scores_the_same(trained_tiny, synth_data
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
         "-m", "zslbench", "eval", "--weights", str(trained_tiny),
         "--data", f"synth-target={synth_dataset.root / 'target.csv'}",
-        "--results", str(tmp_path / "ddp"), "--name", "tiny", "--json",
+        "--out", str(tmp_path / "ddp"), "--name", "tiny", "--json",
     ]  # fmt: skip
     env = {**os.environ, "ZSLBENCH_CACHE": str(tmp_path / "empty-cache"), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
@@ -251,7 +251,7 @@ def test_a_record_of_other_weights_is_never_silently_replaced(runner, tmp_path):
     labels = np.array(["Archery", "PlayingGuitar", "Surfing", "Typing"] * 5)
     first, second = (write_npz(tmp_path / f"{k}.npz", embeddings=rng.normal(size=(20, 50)), labels=labels, model="m")
                      for k in ("first", "second"))  # fmt: skip
-    base = ["eval", "--protocol", "brattoli2020-k700-ucf-hmdb", "--results", str(tmp_path / "r"), "--json"]
+    base = ["eval", "--protocol", "brattoli2020-k700-ucf-hmdb", "--out", str(tmp_path / "r"), "--json"]
     made = runner.invoke(app, [*base, "--features", str(first)])
     assert made.exit_code == 0, made.stderr
     (path,) = (tmp_path / "r").rglob("*.json")
@@ -270,7 +270,7 @@ def test_a_record_of_other_weights_is_never_silently_replaced(runner, tmp_path):
 
 def test_a_checkpoint_eval_is_refused_before_extracting(runner, trained_tiny, synth_dataset, tmp_path):
     args = ["eval", "--weights", str(trained_tiny), "--data", f"synth-target={synth_dataset.root / 'target.csv'}",
-            "--results", str(tmp_path / "r"), "--name", "tiny"]  # fmt: skip
+            "--out", str(tmp_path / "r"), "--name", "tiny"]  # fmt: skip
     assert runner.invoke(app, args).exit_code == 0
     (path,) = (tmp_path / "r").rglob("*.json")
     record = json.loads(path.read_text())
@@ -326,7 +326,7 @@ def test_a_read_only_feature_cache_is_still_read(runner, trained_tiny, synth_dat
         identity.parent.chmod(0o555)
     try:
         args = ["eval", "--weights", str(trained_tiny), "--data", f"synth-target={synth_dataset.root / 'target.csv'}",
-                "--results", str(tmp_path / "again")]  # fmt: skip
+                "--out", str(tmp_path / "again")]  # fmt: skip
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.stderr
     finally:
@@ -339,7 +339,7 @@ def test_a_read_only_feature_cache_is_still_read(runner, trained_tiny, synth_dat
 def test_an_empty_name_is_refused_not_replaced(runner, tmp_path):
     path = write_npz(tmp_path / "f.npz", embeddings=np.ones((2, 50)), labels=np.array(["Archery"] * 2))
     args = ["eval", "--features", str(path), "--protocol", "brattoli2020-k700-ucf-hmdb", "--name", " "]
-    result = runner.invoke(app, [*args, "--results", str(tmp_path / "r")])
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "--name is empty" in result.stderr and not (tmp_path / "r").exists()
 
 
@@ -350,7 +350,7 @@ def test_a_stopped_runs_checkpoint_evaluates_cleanly(runner, synth_dataset, tmp_
     from zslbench.training.trainer import train
 
     train(tiny_config(synth_dataset, tmp_path / "run", max_steps=2))
-    args = ["eval", "--weights", str(tmp_path / "run"), "--results", str(tmp_path / "r"), "--json",
+    args = ["eval", "--weights", str(tmp_path / "run"), "--out", str(tmp_path / "r"), "--json",
             "--data", f"synth-target={synth_dataset.root / 'target.csv'}"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.stderr
@@ -360,7 +360,7 @@ def test_a_stopped_runs_checkpoint_evaluates_cleanly(runner, synth_dataset, tmp_
 
 def test_a_model_trained_with_set_is_evaluated_under_the_same_overrides(runner, synth_dataset, tmp_path):
     """`train --set` is recorded in the checkpoint: eval reloads it, and the file alone is refused."""
-    data = ["--data", f"synth-target={synth_dataset.root / 'target.csv'}", "--results", str(tmp_path / "r")]
+    data = ["--data", f"synth-target={synth_dataset.root / 'target.csv'}", "--out", str(tmp_path / "r")]
     trained = runner.invoke(
         app,
         ["train", "--model", "e2e_r2plus1d", "--width", "0.125", "--protocol", str(synth_dataset.protocol),
@@ -376,8 +376,8 @@ def test_a_model_trained_with_set_is_evaluated_under_the_same_overrides(runner, 
         app, ["eval", "--weights", str(tmp_path / "run"), "--protocol", str(synth_dataset.protocol), *data]
     )
     assert plain.exit_code == 2 and "--set overlap.tau=0.04" in plain.stderr
-    alone = runner.invoke(app, ["eval", "--weights", str(tmp_path / "run"), "--set", "overlap.tau=0.04", *data])
-    assert alone.exit_code == 2 and "--set needs --protocol" in alone.stderr
+    alone = runner.invoke(app, ["eval", "--weights", str(tmp_path / "run"), "--set", "overlap.tau=0.03", *data])
+    assert alone.exit_code == 2 and "not only in its scoring settings" in alone.stderr  # over the checkpoint's own
 
 
 def test_python_callers_may_give_paths_as_text(trained_tiny, synth_dataset, tmp_path):
@@ -404,7 +404,7 @@ def test_limit_reads_the_first_videos_and_the_record_says_it_is_no_result(
 
     from zslbench.evaluation.records import incomplete_reason
 
-    data = ["--data", f"synth-target={synth_dataset.root / 'target.csv'}", "--results", str(tmp_path / "r")]
+    data = ["--data", f"synth-target={synth_dataset.root / 'target.csv'}", "--out", str(tmp_path / "r")]
     done = runner.invoke(app, ["eval", "--weights", str(trained_tiny), *data, "--limit", "3", "--json"])
     assert done.exit_code == 0, done.stderr[-1500:]
     (shown,) = json.loads(done.stdout)

@@ -48,7 +48,7 @@ def train_and_eval(runner, tmp_path, model, source, target, data, *extra):
     invoke(runner, ["train", "--model", model, "--features", source, "--protocol", data / "synth.yaml",
                     "--out", tmp_path / model, *extra])  # fmt: skip
     done = invoke(runner, ["eval", "--weights", tmp_path / model, "--data", f"synth-target={target}",
-                           "--results", tmp_path / "results", "--json"])  # fmt: skip
+                           "--out", tmp_path / "results", "--json"])  # fmt: skip
     return json.loads(done.stdout)[0]
 
 
@@ -85,7 +85,7 @@ def test_features_of_another_backbone_are_refused(runner, features, tmp_path):
     invoke(runner, ["train", "--model", "eszsl", "--features", out / "source.npz", "--protocol", data / "synth.yaml",
                     "--out", tmp_path / "eszsl"])  # fmt: skip
     done = invoke(runner, ["eval", "--weights", tmp_path / "eszsl", "--data", f"synth-target={tmp_path / 'random.npz'}",
-                           "--results", tmp_path / "results"], code=2)  # fmt: skip
+                           "--out", tmp_path / "results"], code=2)  # fmt: skip
     assert "holds features of r2plus1d_18 (width 0.25, weights" in done.stderr and "hint:" in done.stderr
     assert not (tmp_path / "results").exists()
     r3d = dataclasses.replace(load_backbone_features(out / "source.npz"), backbone="r3d_18")

@@ -180,7 +180,7 @@ def test_eval_on_synth_scores_unseen_and_gzsl_like_numpy(synth_gzsl, tmp_path, r
 def test_cli_eval_table_and_check_with_the_new_splits(synth_gzsl, tmp_path, runner):
     path, features, _, _ = synth_gzsl
     results = tmp_path / "results"
-    done = runner.invoke(app, ["eval", "--features", str(features), "--protocol", str(path), "--results", str(results)])
+    done = runner.invoke(app, ["eval", "--features", str(features), "--protocol", str(path), "--out", str(results)])
     assert done.exit_code == 0, done.stderr
     (record_file,) = results.rglob("*.json")
     gzsl = json.loads(record_file.read_text())["metrics"]["gzsl"]
@@ -191,7 +191,8 @@ def test_cli_eval_table_and_check_with_the_new_splits(synth_gzsl, tmp_path, runn
     assert "synth-gzsl@v1 · synth-target · gzsl · gzsl_h" in header
     assert "synth-gzsl@v1 · synth-target · unseen · top1" in header
     only = runner.invoke(app, ["table", str(results), "--format", "csv", "--metric", "gzsl_h"])
-    assert only.stdout.splitlines()[0].split(",")[3:] == ["synth-gzsl@v1 · synth-target · gzsl · gzsl_h"]
+    column = "synth-gzsl@v1 · synth-target · gzsl · gzsl_h"
+    assert only.stdout.splitlines()[0].split(",")[3:] == [column, f"{column} · std"]  # numbers, std beside
     baseline = tmp_path / "baseline.json"
     assert runner.invoke(app, ["check", str(results), "--write-baseline", str(baseline)]).exit_code == 0
     entries = json.loads(baseline.read_text())["entries"]
@@ -207,7 +208,7 @@ def test_a_result_with_no_seen_classes_passes_against_its_own_baseline(synth_gzs
     path, features, _, _ = synth_gzsl
     results, baseline = tmp_path / "results", tmp_path / "baseline.json"
     args = ["eval", "--features", str(features), "--protocol", str(path), "--set", "overlap.tau=0"]
-    assert runner.invoke(app, [*args, "--results", str(results)]).exit_code == 0
+    assert runner.invoke(app, [*args, "--out", str(results)]).exit_code == 0
     (record_file,) = results.rglob("*.json")
     assert math.isnan(json.loads(record_file.read_text())["metrics"]["gzsl"]["gzsl_seen"])
     assert runner.invoke(app, ["check", str(results), "--write-baseline", str(baseline)]).exit_code == 0

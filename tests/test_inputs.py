@@ -153,7 +153,7 @@ def test_eval_and_extract_name_a_pipe_and_a_folder(runner, odd, trained_tiny, tm
     data = f"synth-target={odd.root / 'target.csv'}"
     with no_hang(odd.fifos):
         evaluated = runner.invoke(
-            app, ["eval", "--weights", str(trained_tiny), "--data", data, "--results", str(tmp_path / "r"),
+            app, ["eval", "--weights", str(trained_tiny), "--data", data, "--out", str(tmp_path / "r"),
                   "--failure-budget", "0.2", "--json"],
         )  # fmt: skip
         extracted = runner.invoke(
@@ -214,7 +214,7 @@ def test_repeated_and_foreign_rows_are_left_out_and_accounted(mixed_manifest, sy
 
 def test_eval_scores_a_repeated_row_once(runner, mixed_manifest, trained_tiny, tmp_path):
     args = ["eval", "--weights", str(trained_tiny), "--data", f"synth-target={mixed_manifest}",
-            "--results", str(tmp_path / "r"), "--json"]  # fmt: skip
+            "--out", str(tmp_path / "r"), "--json"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.stderr
     (record,) = json.loads(result.stdout)
@@ -227,7 +227,7 @@ def test_eval_scores_a_repeated_row_once(runner, mixed_manifest, trained_tiny, t
 
 def test_a_manifest_of_only_other_labels_is_one_line_naming_them(runner, synth_dataset, trained_tiny, tmp_path):
     args = ["eval", "--weights", str(trained_tiny), "--data", f"synth-target={synth_dataset.root / 'source.csv'}",
-            "--results", str(tmp_path / "r")]  # fmt: skip
+            "--out", str(tmp_path / "r")]  # fmt: skip
     result = runner.invoke(app, args)
     lines = result.stderr.strip().splitlines()
     assert result.exit_code == 2 and len(lines) == 1, result.stderr

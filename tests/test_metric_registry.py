@@ -87,7 +87,7 @@ def test_a_registered_metric_named_by_a_protocol_is_scored_tabled_and_checked(ru
     features, embeddings, labels, classes = features_near_their_class(tmp_path, read_protocol(path))
     results = tmp_path / "results"
     args = ["eval", "--features", str(features), "--protocol", str(path), "--dataset", "ucf101"]
-    done = runner.invoke(app, [*args, "--results", str(results)])
+    done = runner.invoke(app, [*args, "--out", str(results)])
     assert done.exit_code == 0, done.stderr
     assert "half top-1" in done.stdout and "all top-3" in done.stdout and "top-5" not in done.stdout
     (record_path,) = results.rglob("*.json")
@@ -101,9 +101,12 @@ def test_a_registered_metric_named_by_a_protocol_is_scored_tabled_and_checked(ru
 
     table = runner.invoke(app, ["table", str(results), "--format", "csv"])
     header = table.stdout.splitlines()[0].split(",")
-    assert header[3:] == [f"mine@v1 · ucf101 · {s} · {m}" for s in ("half", "all") for m in ("top1", "top3")]
+    settings = [f"mine@v1 · ucf101 · {s} · {m}" for s in ("half", "all") for m in ("top1", "top3")]
+    assert header[3:] == [name for setting in settings for name in (setting, f"{setting} · std")]
+    row = table.stdout.splitlines()[1].split(",")
+    assert float(row[header.index("mine@v1 · ucf101 · all · top3")]) == pytest.approx(expected, abs=0.05)
     only = runner.invoke(app, ["table", str(results), "--format", "csv", "--metric", "top3"])
-    assert only.stdout.splitlines()[0].split(",")[3:] == [
+    assert only.stdout.splitlines()[0].split(",")[3::2] == [
         "mine@v1 · ucf101 · half · top3",
         "mine@v1 · ucf101 · all · top3",
     ]

@@ -214,7 +214,7 @@ def clip_folder(tmp_path_factory) -> Path:
 def eval_ucf(runner, clip_folder: Path, root: Path, results: Path, *extra: str):
     args = ["eval", "--model", "clip_frames", "--weights", str(clip_folder), "--protocol", CLIP_ERA,
             "--dataset", "ucf101", "--data", f"ucf101={root}", "--image-text", "none", "--finetuned-on", "kinetics400",
-            "--results", str(results), "--json", *extra]  # fmt: skip
+            "--out", str(results), "--json", *extra]  # fmt: skip
     return runner.invoke(app, args)
 
 
@@ -245,7 +245,7 @@ def test_each_official_split_scores_exactly_its_test_lists_videos(runner, clip_f
     assert extracted.exit_code == 0, extracted.stderr[-2000:]
     assert np.load(out)["official_test"].sum(axis=1).tolist() == [3, 4, 3]
     scored = runner.invoke(app, ["eval", "--features", str(out), "--protocol", CLIP_ERA,
-                                 "--results", str(tmp_path / "b"), "--json"])  # fmt: skip
+                                 "--out", str(tmp_path / "b"), "--json"])  # fmt: skip
     assert scored.exit_code == 0, scored.stderr[-2000:]
     assert json.loads(scored.stdout)[0]["metrics"] == record["metrics"]
 
@@ -286,7 +286,7 @@ def test_a_features_file_carries_which_videos_each_official_split_tests(runner, 
     assert record["metrics"]["all"]["top1"] == pytest.approx(50.0)
     np.savez(path, embeddings=embeddings, labels=np.array(labels))  # no official_test
     done = runner.invoke(app, ["eval", "--features", str(path), "--protocol", CLIP_ERA, "--dataset", "ucf101",
-                               "--results", str(tmp_path / "r2")])  # fmt: skip
+                               "--out", str(tmp_path / "r2")])  # fmt: skip
     assert done.exit_code == 2
     assert "does not say which videos ucf101's official splits test" in single_error_line(done)
 

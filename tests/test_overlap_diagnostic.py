@@ -221,7 +221,7 @@ def test_eval_and_table_show_the_diagnostic(setting, tmp_path, runner):
     features, _, within = fine_tuned_on_everything(setting, tmp_path)
     results = tmp_path / "results"
     done = runner.invoke(app, ["eval", "--features", str(features), "--protocol", str(path_), "--name", "tuned",
-                               "--results", str(results)])  # fmt: skip
+                               "--out", str(results)])  # fmt: skip
     assert done.exit_code == 0, done.stderr
     (record_file,) = results.rglob("*.json")
     bins = record_overlap(json.loads(record_file.read_text())).bins["protocol_embedding"]
@@ -245,7 +245,7 @@ def test_eval_and_table_show_the_diagnostic(setting, tmp_path, runner):
     plain = tmp_path / "plain"
     np.savez(tmp_path / "p.npz", embeddings=np.eye(2, 50), labels=np.array(["brush_hair", "cartwheel"]))
     assert runner.invoke(app, ["eval", "--features", str(tmp_path / "p.npz"), "--protocol", str(path_),
-                               "--results", str(plain)]).exit_code == 0  # fmt: skip
+                               "--out", str(plain)]).exit_code == 0  # fmt: skip
     none = runner.invoke(app, ["table", str(plain), "--overlap"])
     assert none.exit_code == 2 and "has an overlap diagnostic" in single_error_line(none)
 

@@ -23,7 +23,7 @@ def pipeline(runner, synth_e2e, results: Path) -> list[dict]:
     for seed in SEEDS:
         data, run = synth_e2e(seed)  # zslbench synth, then zslbench train (tests/conftest.py)
         step = ["eval", "--weights", str(run), "--data", f"synth-target={data / 'target.csv'}",
-                "--name", f"tiny-e2e-seed{seed}", "--results", str(results), "--json"]  # fmt: skip
+                "--name", f"tiny-e2e-seed{seed}", "--out", str(results), "--json"]  # fmt: skip
         done = runner.invoke(app, step)
         assert done.exit_code == 0, (step[0], done.stdout[-500:], done.stderr[-1500:])
         records += json.loads(done.stdout)

@@ -11,20 +11,23 @@ import pytest
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "zslbench-example-plugin"
 
 
-@pytest.fixture
-def plugin_env(tmp_path):
-    """What `pip install -e examples/zslbench-example-plugin` leaves behind: the package importable
-    and a .dist-info declaring its entry point (read from the example's own pyproject)."""
-    import tomllib
+@pytest.fixture(scope="module")
+def installed_plugin(tmp_path_factory):
+    """`pip install` of examples/zslbench-example-plugin (no network: its build backend, hatchling, is a
+    dev dependency) into a folder of its own, as a user's site-packages would hold it."""
+    pytest.importorskip("hatchling", reason="building the example plugin needs hatchling (the dev extra)")
+    site = tmp_path_factory.mktemp("plugin-site")
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index"]
+    done = subprocess.run([*pip, "--target", str(site), str(EXAMPLE)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return site
 
-    project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
-    info = tmp_path / "site" / f"zslbench_example_plugin-{project['version']}.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
-    points = project["entry-points"]["zslbench.models"]
-    (info / "entry_points.txt").write_text("[zslbench.models]\n" + "".join(f"{k} = {v}\n" for k, v in points.items()))
-    path = os.pathsep.join([str(tmp_path / "site"), str(EXAMPLE), os.environ.get("PYTHONPATH", "")])
-    return {**os.environ, "PYTHONPATH": path}
+
+@pytest.fixture
+def plugin_env(installed_plugin, tmp_path):
+    """The environment of a user who installed the plugin, with a zoo and a cache of their own."""
+    path = os.pathsep.join([str(installed_plugin), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, "ZSLBENCH_DATA": str(tmp_path / "data-home")}
 
 
 def zslbench(env, *args):
@@ -33,7 +36,7 @@ def zslbench(env, *args):
     )
 
 
-def test_plugin_model_is_listed_and_trains(plugin_env, synth_dataset, tmp_path):
+def test_plugin_model_trains_evaluates_enters_the_zoo_and_exports(plugin_env, synth_dataset, tmp_path):
     listed = zslbench(plugin_env, "models", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     models = {m["name"]: m for m in json.loads(listed.stdout)}
@@ -46,11 +49,28 @@ def test_plugin_model_is_listed_and_trains(plugin_env, synth_dataset, tmp_path):
     assert json.loads(trained.stdout)["steps"] == 6
     evaluated = zslbench(
         plugin_env, "eval", "--weights", str(tmp_path / "run"), "--data",
-        f"synth-target={synth_dataset.root / 'target.csv'}", "--results", str(tmp_path / "results"), "--json",
+        f"synth-target={synth_dataset.root / 'target.csv'}", "--out", str(tmp_path / "results"), "--json",
     )  # fmt: skip
     assert evaluated.returncode == 0, evaluated.stderr  # eval once added an `init` option frame_cnn never declared
     (record,) = json.loads(evaluated.stdout)
     assert record["model"]["name"] == "frame_cnn" and record["compliance"]["verdict"] == "compliant"
+    plugin = record["model"]["identity"]["model"]["plugin"]  # in the record and in the feature cache's key
+    assert plugin["distribution"] == "zslbench-example-plugin" and plugin["version"] == "0.1.0"
+    added = zslbench(plugin_env, "weights", "add", str(tmp_path / "run"), "--id", "frame-synth", "--json")
+    assert added.returncode == 0, added.stderr
+    exported = zslbench(plugin_env, "weights", "export", "frame-synth", "--out", str(tmp_path / "export"))
+    assert exported.returncode == 0, exported.stderr
+    from_zoo = zslbench(
+        plugin_env, "eval", "--model", "frame_cnn", "--data", f"synth-target={synth_dataset.root / 'target.csv'}",
+        "--out", str(tmp_path / "from-zoo"), "--json",
+    )  # fmt: skip
+    from_export = zslbench(
+        plugin_env, "eval", "--weights", str(tmp_path / "export"), "--name", "exported",
+        "--data", f"synth-target={synth_dataset.root / 'target.csv'}", "--out", str(tmp_path / "from-export"), "--json",
+    )  # fmt: skip
+    assert from_zoo.returncode == 0 and from_export.returncode == 0, from_zoo.stderr + from_export.stderr
+    again = [json.loads(done.stdout)[0] for done in (from_zoo, from_export)]
+    assert all(r["metrics"] == record["metrics"] for r in again)  # the same weights, the same numbers
 
 
 def test_a_plugin_video_text_model_is_listed_and_evaluated(plugin_env, synth_dataset, tmp_path):
@@ -68,7 +88,7 @@ def test_a_plugin_video_text_model_is_listed_and_evaluated(plugin_env, synth_dat
         plugin_env, "eval", "--model", "frame_text", "--weights", str(weights), "--protocol",
         str(synth_dataset.protocol), "--data", f"synth-target={synth_dataset.root / 'target.csv'}",
         "--option", "views=2", "--image-text", "none", "--finetuned-on", "none",
-        "--results", str(tmp_path / "results"), "--json",
+        "--out", str(tmp_path / "results"), "--json",
     )  # fmt: skip
     assert evaluated.returncode == 0, evaluated.stderr
     (record,) = json.loads(evaluated.stdout)
@@ -132,3 +152,97 @@ def test_using_a_broken_plugin_is_one_line_exit_2(broken_plugins_env):
     assert shown.returncode == 2 and shown.stderr.count("\n") == 1
     assert "boom-plugin" in shown.stderr and "kaboom at import" in shown.stderr and "Traceback" not in shown.stderr
     assert zslbench(broken_plugins_env, "models", "show", "e2e_r3d").returncode == 0
+
+
+NOTEBOOK = '''
+import json, sys
+from pathlib import Path
+
+import torch
+import zslbench
+from zslbench.models import register_model
+from zslbench.models.checkpoint import export_checkpoint
+from zslbench.models.weights import add
+from zslbench.models.zeroshot import ZeroShotVideoModel
+
+
+class MeanConv(torch.nn.Module):
+    """clips [N, 3, T, H, W] -> [N, 8]: one 3D convolution, averaged."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.feature_dim = torch.nn.Conv3d(3, 8, 3, padding=1), 8
+
+    def forward(self, clips):
+        return self.conv(clips).mean(dim=(2, 3, 4))
+
+
+@register_model("notebook_conv", kind="end_to_end", backbone="conv3d", summary="from a notebook", feature_dim=8)
+def notebook_conv(embed_dim):
+    return ZeroShotVideoModel(MeanConv(), embed_dim)
+
+
+root, out, protocol = map(Path, sys.argv[1:4])
+zslbench.train(zslbench.TrainConfig("notebook_conv", out / "run", {"synth-source": root / "source.csv"},
+                                    str(protocol), epochs=1))
+target = {"synth-target": root / "target.csv"}
+(_, record), = zslbench.evaluate(zslbench.EvalConfig(weights=out / "run", data=target, results=out / "r")).records
+entry = add(out / "run", "notebook-conv")
+export_checkpoint(out / "run", out / "export")
+(_, again), = zslbench.evaluate(
+    zslbench.EvalConfig(weights=out / "export", data=target, results=out / "r2", label="exported")
+).records
+print(json.dumps({"record": record, "again": again, "entry": entry.id}))
+'''
+
+
+def test_a_model_registered_in_a_notebook_trains_evaluates_enters_the_zoo_and_exports(synth_dataset, tmp_path):
+    """The same contract without a package: its record names its module and the hash of its source."""
+    script = tmp_path / "notebook.py"
+    script.write_text(NOTEBOOK)
+    env = {**os.environ, "ZSLBENCH_DATA": str(tmp_path / "data-home")}
+    args = [sys.executable, str(script), str(synth_dataset.root), str(tmp_path), str(synth_dataset.protocol)]
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout.strip().splitlines()[-1])
+    plugin = shown["record"]["model"]["identity"]["model"]["plugin"]
+    assert plugin["module"] == "__main__" and plugin["distribution"] is None and len(plugin["code_sha256"]) == 64
+    assert shown["again"]["metrics"] == shown["record"]["metrics"] and shown["entry"] == "notebook-conv"
+
+
+CELL = """
+import json
+from zslbench.models import model_provenance, register_model
+
+SIZE = {size}
+
+
+class Net:
+    def forward(self, clips):
+        return clips[..., :{cut}]
+
+
+@register_model("cell_model", kind="end_to_end", backbone="none", summary="typed into a notebook cell", feature_dim=8)
+def cell_model(embed_dim):
+    return Net()
+
+
+print(json.dumps(model_provenance("cell_model")))
+"""
+
+
+def test_code_with_no_source_file_is_keyed_by_its_compiled_code():
+    """Code piped to `python -` (as a notebook cell or exec has no file): an edit to a method, or to a
+    module constant, is a new key, so no embedding of the old code is reused; the same code, the same key."""
+
+    def key(size: int, cut: int) -> str:
+        done = subprocess.run(
+            [sys.executable, "-"], input=CELL.format(size=size, cut=cut), capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        provenance = json.loads(done.stdout)
+        assert provenance["module"] == "__main__" and provenance["distribution"] is None
+        return provenance["code_sha256"]
+
+    same = key(8, 4)
+    assert key(8, 4) == same and key(8, 3) != same and key(9, 4) != same

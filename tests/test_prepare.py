@@ -129,7 +129,7 @@ def test_other_settings_or_a_foreign_folder_are_refused(tmp_path):
     prepare_manifest(manifest, tmp_path / "out", short_side=32)
     with pytest.raises(ZslbenchError, match=r"keyframe_every 16 \(now 8\)") as err:
         prepare_manifest(manifest, tmp_path / "out", short_side=32, keyframe_every=8)
-    assert "another --out" in err.value.hint
+    assert "another out_dir" in err.value.hint and "another --out" in err.value.cli_hint
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     with pytest.raises(ZslbenchError, match="was not prepared by zslbench"):
@@ -252,7 +252,7 @@ def test_cli_prepare_end_to_end(runner, tmp_path, synth_dataset):
         (["--short-side", "15"], "--short-side 15 must be an even number"),
         (["--keyframe-every", "0"], "--keyframe-every 0 must be >= 1"),
         (["--crf", "60"], "--crf 60 is outside 0..51"),
-        (["--workers", "-1"], "--workers -1 must be >= 0"),
+        (["--workers", "-1"], "--workers -1 is outside [0, 1024]"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_exit_2(runner, tmp_path, synth_dataset, extra, message):
@@ -328,7 +328,7 @@ def test_training_and_evaluation_run_from_prepared_manifests(runner, tmp_path, s
         ["train", "--model", "e2e_r2plus1d", "--width", "0.125", "--epochs", "1", "--protocol",
          str(synth_dataset.protocol), "--data", f"synth-source={prepared / 'source.csv'}", "--out", str(run)],
         ["eval", "--weights", str(run), "--data", f"synth-target={prepared / 'target.csv'}", "--name", "prepared",
-         "--results", str(tmp_path / "results"), "--json"],
+         "--out", str(tmp_path / "results"), "--json"],
     ]  # fmt: skip
     for step in steps:
         done = runner.invoke(app, step)

@@ -80,7 +80,7 @@ def test_pretrain_images_then_train_init_then_eval_names_both_stages(runner, syn
         ["train", "--model", "e2e_r2plus1d", "--width", "0.125", "--epochs", "1", "--protocol",
          str(synth_dataset.protocol), "--data", f"synth-source={data / 'source.csv'}", "--out", str(run),
          "--init", str(pre)],  # no --pretrained-on: a zslbench checkpoint says what it saw
-        ["eval", "--weights", str(run), "--data", f"synth-target={data / 'target.csv'}", "--results", str(results),
+        ["eval", "--weights", str(run), "--data", f"synth-target={data / 'target.csv'}", "--out", str(results),
          "--json"],
     ]  # fmt: skip
     outputs = []

@@ -165,7 +165,7 @@ def test_named_cards_start_from_the_file_card_and_unknown_agrees_with_nothing(tm
     assert record_like.differences(number.card) == []
     assert ProtocolCard("kinetics400", "brattoli2020 tau 0.05", "usual", "32", "1", "", "bare").differences(
         number.card
-    ) == ["training kinetics400 filtered at tau 0.05 (brattoli2020) vs kinetics400 unfiltered"]
+    ) == ["training: kinetics400 filtered at tau 0.05 (brattoli2020) vs kinetics400 unfiltered"]
     unknown = ProtocolCard("kinetics400", "none", "usual", "unknown", "1", "", "bare")
     assert unknown.differences(unknown) == ["frames unknown vs unknown"]  # unknown matches nothing, itself neither
     assert unknown.summary() == "kinetics400 unfiltered, ? f x 1, templates bare"
@@ -219,7 +219,7 @@ def clip_results(tmp_path_factory, session_cache):
     for frames in (32, 8):
         features = video_text_features(folder / f"f{frames}.npz", frames)
         args = ["eval", "--features", str(features), "--protocol", str(protocol), "--name", f"clip-{frames}f",
-                "--results", str(folder / f"results{frames}"), "--json"]  # fmt: skip
+                "--out", str(folder / f"results{frames}"), "--json"]  # fmt: skip
         from typer.testing import CliRunner
 
         done = CliRunner().invoke(app, args)
@@ -249,9 +249,12 @@ def test_table_puts_numbers_of_the_same_card_beside_the_result_and_labels_the_ot
     column = next(c for c in frame["model"] if c.startswith("er-zsar-k400-k600@v1 · kinetics600_new · official"))
     assert frame["clip-32f"]["card"] == "kinetics400 unfiltered, 32 f x 1, templates bare"
     vifi, froster = frame["[published] ViFi-CLIP (ViT-B/16)"], frame["[published] FROSTER (ViT-B/16)"]
-    assert vifi[column] == "71.2 ± 1.0" and vifi["card"] == "kinetics400 unfiltered, 32 f x 1, ViT-B/16, templates bare"
+    assert (float(vifi[column]), float(vifi[f"{column} · std"])) == (71.2, 1.0)  # numbers, not "71.2 ± 1.0"
+    assert vifi["card"] == "kinetics400 unfiltered, 32 f x 1, ViT-B/16, templates bare"
     # the same protocol: beside the result, labelled as made another way
-    assert froster[column] == "74.8 ± 0.9 (other card)"
+    assert (
+        float(froster[column]) == 74.8 and froster[f"{column} · note"] == "other card" and not vifi[f"{column} · note"]
+    )
     assert froster["card"].startswith("other card: kinetics400 unfiltered, 8 f x 3")
     eight = csv_rows(runner.invoke(app, ["table", str(clip_results / "results8"), "--published", "--format",
                                          "csv"]).stdout)  # fmt: skip
@@ -290,7 +293,7 @@ def brattoli_results(tmp_path_factory, session_cache):
         path = write_features(folder / f"{name}.npz", vectors.vectors + 0.2 * noise, list(ucf.classes),
                               "e2e_r2plus1d", "ucf101", classes, None)  # fmt: skip
         args = ["eval", "--features", str(path), "--protocol", protocol.name, "--name", name,
-                "--results", str(folder / name)]  # fmt: skip
+                "--out", str(folder / name)]  # fmt: skip
         done = CliRunner().invoke(app, args)
         assert done.exit_code == 0, done.stderr[-2000:]
     return folder
@@ -304,7 +307,7 @@ def test_brattoli_numbers_still_compare_with_records_of_their_protocol_and_card(
     other = [r for r in rows if r[0] == "all700"]
     assert len(other) == len(kept)
     assert {r[4] for r in other} == {
-        "other card: training kinetics700 unfiltered vs kinetics700 filtered at tau 0.05 (brattoli2020)"
+        "other card: training: kinetics700 unfiltered vs kinetics700 filtered at tau 0.05 (brattoli2020)"
     }
     table = csv_rows(runner.invoke(app, ["table", str(brattoli_results / "all700"), "--published", "--format",
                                          "csv"]).stdout)  # fmt: skip
@@ -329,9 +332,7 @@ def test_a_published_card_mistake_is_one_line_through_the_cli(runner, tmp_path, 
     try:
         features = tmp_path / "f.npz"
         np.savez(features, embeddings=np.eye(2, 50), labels=np.array(["Archery", "Diving"]))
-        assert (
-            runner.invoke(app, ["eval", "--features", str(features), "--results", str(tmp_path / "r")]).exit_code == 0
-        )
+        assert runner.invoke(app, ["eval", "--features", str(features), "--out", str(tmp_path / "r")]).exit_code == 0
         done = runner.invoke(app, ["table", str(tmp_path / "r"), "--published"])
         assert done.exit_code == 2 and "unknown card 'nope'" in single_error_line(done)
     finally:

@@ -330,7 +330,7 @@ def test_an_imported_reference_checkpoint_evaluates_end_to_end(r2plus1d, synth_d
     args = ["weights", "import-reference", str(source), "--protocol", protocol, "--embedding", "glove-6b-50d"]
     imported = runner.invoke(app, [*args, "--out", str(tmp_path / "imported")])
     assert imported.exit_code == 0, imported.stderr
-    data = ["--data", f"synth-target={synth_dataset.root / 'target.csv'}", "--results", str(tmp_path / "r")]
+    data = ["--data", f"synth-target={synth_dataset.root / 'target.csv'}", "--out", str(tmp_path / "r")]
     scored = runner.invoke(app, ["eval", "--weights", str(tmp_path / "imported"), "--json", *data])
     assert scored.exit_code == 0, scored.stderr
     (record,) = json.loads(scored.stdout)

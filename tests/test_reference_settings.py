@@ -236,7 +236,7 @@ def test_later_settings_at_their_old_values_keep_the_fingerprint(synth_dataset):
 
 
 def test_reference_positions_refuse_a_frame_stride(synth_dataset, tmp_path):
-    with pytest.raises(ZslbenchError, match=r"^--set clips\.frame_stride=2: clips\.test_position reference reads"):
+    with pytest.raises(ZslbenchError, match=r"^override clips\.frame_stride=2: clips\.test_position reference reads"):
         read_protocol(synth_dataset.protocol, ["clips.test_position=reference", "clips.frame_stride=2"])
     stride = tmp_path / "stride.yaml"
     stride.write_text("include: brattoli2020-k700-ucf-hmdb-reference\nname: s\nclips: {frame_stride: 2}\n")

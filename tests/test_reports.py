@@ -124,8 +124,9 @@ def test_an_incomplete_run_fails_the_gate_and_is_marked_in_tables(runner, result
     refused = runner.invoke(app, ["check", str(tmp_path / "broken"), "--write-baseline", str(tmp_path / "b2.json")])
     assert refused.exit_code == 2 and "incomplete: 1 of 16 videos failed" in refused.stderr
     table = runner.invoke(app, ["table", str(tmp_path / "broken"), "--format", "csv"])
-    assert table.exit_code == 0 and "(incomplete)" in table.stdout
-    assert "(incomplete)" not in runner.invoke(app, ["table", str(results), "--format", "csv"]).stdout
+    assert table.exit_code == 0 and "· note" in table.stdout and ",incomplete" in table.stdout
+    assert "incomplete" not in runner.invoke(app, ["table", str(results), "--format", "csv"]).stdout
+    assert "(incomplete)" in runner.invoke(app, ["table", str(tmp_path / "broken")]).stdout  # the text table
 
 
 def test_strict_fails_when_nothing_is_comparable(runner, results):
@@ -151,7 +152,7 @@ def test_checks_legend_explains_only_the_metrics_it_can_show(runner, tmp_path):
     path = tmp_path / "f.npz"
     np.savez(path, embeddings=np.eye(2, 50), labels=np.array(["Archery", "Diving"]))
     results, baseline = tmp_path / "r", tmp_path / "b.json"
-    assert runner.invoke(app, ["eval", "--features", str(path), "--results", str(results)]).exit_code == 0
+    assert runner.invoke(app, ["eval", "--features", str(path), "--out", str(results)]).exit_code == 0
     assert runner.invoke(app, ["check", str(results), "--write-baseline", str(baseline)]).exit_code == 0
     shown = runner.invoke(app, ["check", str(results), "--against", str(baseline)])
     last = shown.stdout.strip().splitlines()[-1]

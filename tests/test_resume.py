@@ -140,14 +140,14 @@ def stopped(synth_dataset, tmp_path_factory) -> Path:
         ({"loss": "mse"}, "its setting loss is 'softmax', this run's is 'mse'"),
         ({"lr": 0.01}, "its setting lr is 0.001, this run's is 0.01"),
         ({"model": "e2e_r3d"}, "its model is 'e2e_r2plus1d', this run's is 'e2e_r3d'"),
-        ({"pretrained_on": "kinetics400"}, "its --pretrained-on is None, this run's is 'kinetics400'"),
+        ({"pretrained_on": "kinetics400"}, "its pretrained_on is None, this run's is 'kinetics400'"),
     ],
 )
 def test_a_resume_with_another_setting_is_refused_and_changes_nothing(synth_dataset, stopped, changes, message):
     before = (stopped / "checkpoint.pt").read_bytes(), (stopped / "metrics.jsonl").read_bytes()
     with pytest.raises(ZslbenchError, match="cannot resume") as err:
         train(config(synth_dataset, stopped, resume=True, **changes))
-    assert message in err.value.message and "--resume" in err.value.hint
+    assert message in err.value.message and "resume=True" in err.value.hint
     assert ((stopped / "checkpoint.pt").read_bytes(), (stopped / "metrics.jsonl").read_bytes()) == before
 
 
@@ -179,7 +179,7 @@ def test_epochs_may_grow_on_resume_but_never_below_what_is_done(synth_dataset, s
     train(config(synth_dataset, out, epochs=1, log_every=1))
     with pytest.raises(ZslbenchError, match="is a finished run of 1 epoch") as err:
         train(config(synth_dataset, out, epochs=1, resume=True))
-    assert "--epochs above 1" in err.value.hint
+    assert "pass epochs above 1" in err.value.hint and "pass --epochs above 1" in err.value.cli_hint
     train(config(synth_dataset, out, epochs=2, resume=True, log_every=1))  # a 1-epoch run is a 2-epoch run's start
     assert same_weights(out, straight) and load_checkpoint(out)["finished"]
     assert rows(out) == rows(straight)
@@ -256,12 +256,12 @@ def test_a_class_whose_videos_all_fail_finishes_but_is_not_complete(runner, synt
     as_json = runner.invoke(app, [*args, "--out", str(tmp_path / "json"), "--json"])
     assert as_json.exit_code == 1 and json.loads(as_json.stdout)["data"]["unseen_classes"] == [lost]
     # its results carry the training settings and verdict, and never pass for a complete run's
-    scored = runner.invoke(app, ["eval", "--weights", str(tmp_path / "run"), "--results", str(tmp_path / "r"),
+    scored = runner.invoke(app, ["eval", "--weights", str(tmp_path / "run"), "--out", str(tmp_path / "r"),
                                  "--data", f"synth-target={synth_dataset.root / 'target.csv'}", "--json"])  # fmt: skip
     (record,) = json.loads(scored.stdout)
     assert scored.exit_code == 1  # eval says so too: the run behind the numbers is incomplete
     assert record["data"]["complete"] and record["training"]["complete"] is False
-    shown = runner.invoke(app, ["eval", "--weights", str(tmp_path / "run"), "--results", str(tmp_path / "r"),
+    shown = runner.invoke(app, ["eval", "--weights", str(tmp_path / "run"), "--out", str(tmp_path / "r"),
                                 "--data", f"synth-target={synth_dataset.root / 'target.csv'}"])  # fmt: skip
     assert shown.exit_code == 1 and "incomplete: the model's training lost its videos" in shown.stderr
     assert record["training"]["settings"]["epochs"] == 1 and record["training"]["settings"]["lr"] > 0

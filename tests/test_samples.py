@@ -91,7 +91,7 @@ def test_without_log_samples_nothing_is_written_and_the_record_names_no_samples(
 
 def test_features_route_ranks_equal_an_independent_cdist(runner, ucf_features, tmp_path):
     path, embeddings, labels, class_vectors, order = ucf_features
-    args = ["eval", "--features", str(path), "--protocol", PROTOCOL, "--results", str(tmp_path / "r"), "--json"]
+    args = ["eval", "--features", str(path), "--protocol", PROTOCOL, "--out", str(tmp_path / "r"), "--json"]
     done = runner.invoke(app, [*args, "--log-samples", "--failure-budget", "0.01"])
     assert done.exit_code == 0, done.stderr
     (record,) = json.loads(done.stdout)
@@ -120,7 +120,7 @@ def test_features_route_ranks_equal_an_independent_cdist(runner, ucf_features, t
 
 def test_confusion_report_counts_match_the_rows(runner, ucf_features, tmp_path):
     path = ucf_features[0]
-    base = ["eval", "--features", str(path), "--protocol", PROTOCOL, "--results", str(tmp_path / "r")]
+    base = ["eval", "--features", str(path), "--protocol", PROTOCOL, "--out", str(tmp_path / "r")]
     assert runner.invoke(app, [*base, "--log-samples", "--failure-budget", "0.01"]).exit_code == 0
     (record_file,) = (tmp_path / "r").rglob("*.json")
     rows = read_rows(record_file.with_name(load_record(record_file)["data"]["samples"]))
@@ -155,7 +155,7 @@ def test_confusion_report_counts_match_the_rows(runner, ucf_features, tmp_path):
 
 def test_a_record_without_samples_and_misused_options_are_one_line_errors(runner, ucf_features, tmp_path):
     path = ucf_features[0]
-    base = ["eval", "--features", str(path), "--protocol", PROTOCOL, "--results", str(tmp_path / "r")]
+    base = ["eval", "--features", str(path), "--protocol", PROTOCOL, "--out", str(tmp_path / "r")]
     assert runner.invoke(app, [*base, "--failure-budget", "0.01"]).exit_code == 0
     (record_file,) = (tmp_path / "r").rglob("*.json")
     assert [p.name for p in (tmp_path / "r").rglob("*") if p.is_file()] == ["ucf101.json"]
@@ -183,7 +183,7 @@ def test_another_makers_record_keeps_its_samples(runner, ucf_features, tmp_path)
         "eval",
         "--protocol",
         PROTOCOL,
-        "--results",
+        "--out",
         str(tmp_path / "r"),
         "--failure-budget",
         "0.01",

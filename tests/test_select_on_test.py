@@ -58,9 +58,7 @@ def one_clip_epochs(synth_dataset, tmp_path_factory):
         trained = runner.invoke(app, [*args, *(["--resume"] if epoch == 2 else [])])
         assert trained.exit_code == 0, trained.stderr
         results = root / f"results{epoch}"
-        evaluated = runner.invoke(
-            app, ["eval", "--weights", str(out), *target(synth_dataset), "--results", str(results)]
-        )
+        evaluated = runner.invoke(app, ["eval", "--weights", str(out), *target(synth_dataset), "--out", str(results)])
         assert evaluated.exit_code == 0, evaluated.stderr
         (record,) = find_records([results])
         assert record["data"]["clips_per_video"] == 1
@@ -106,7 +104,7 @@ def test_a_resume_cannot_switch_selection_off(selected_run):
 def test_eval_and_check_show_that_the_test_set_chose_the_model(runner, selected_run, synth_dataset, tmp_path):
     out, _ = selected_run
     results, baseline = tmp_path / "results", tmp_path / "baseline.json"
-    args = ["eval", "--weights", str(out / "selected_on_test.pt"), *target(synth_dataset), "--results", str(results)]
+    args = ["eval", "--weights", str(out / "selected_on_test.pt"), *target(synth_dataset), "--out", str(results)]
     evaluated = runner.invoke(app, args)
     assert evaluated.exit_code == 0, evaluated.stderr
     note = load_checkpoint(out / "selected_on_test.pt")["settings"]["model_selection"]

@@ -57,7 +57,7 @@ def test_refuses_a_used_folder_and_leaves_nothing_behind(tmp_path):
     (tmp_path / "used" / "file").write_text("x")
     with pytest.raises(ZslbenchError, match="not empty"):
         make_synth(tmp_path / "used")
-    with pytest.raises(ZslbenchError, match="--classes 99"):
+    with pytest.raises(ZslbenchError, match="n_classes=99"):
         make_synth(tmp_path / "new", n_classes=99)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["used"]
 

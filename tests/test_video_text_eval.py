@@ -63,7 +63,7 @@ def xclip_folder(tmp_path_factory) -> Path:
 def run_eval(runner, synth, weights, results, *extra):
     data = f"synth-target={synth.root / 'target.csv'}"
     args = ["eval", "--weights", str(weights), "--protocol", str(synth.protocol), "--data", data,
-            "--results", str(results), "--json", *extra]  # fmt: skip
+            "--out", str(results), "--json", *extra]  # fmt: skip
     return runner.invoke(app, args)
 
 
@@ -246,7 +246,7 @@ def test_extract_then_eval_features_scores_like_eval(runner, synth_dataset, clip
                                     "--data", data, "--out", str(out), *options])  # fmt: skip
     assert extracted.exit_code == 0, extracted.stderr[-2000:]
     scored = runner.invoke(app, ["eval", "--features", str(out), "--protocol", str(synth_dataset.protocol),
-                                 "--results", str(tmp_path / "b"), "--log-samples", "--json"])  # fmt: skip
+                                 "--out", str(tmp_path / "b"), "--log-samples", "--json"])  # fmt: skip
     assert scored.exit_code == 0, scored.stderr[-2000:]
     (a,), (b,) = json.loads(direct.stdout), json.loads(scored.stdout)
     assert a["metrics"] == b["metrics"] and a["card"] == b["card"]
@@ -254,7 +254,7 @@ def test_extract_then_eval_features_scores_like_eval(runner, synth_dataset, clip
     overlap = tmp_path / "overlap.txt"
     overlap.write_text("\n".join(sorted({row["label"] for row in samples(tmp_path / "a")})) + "\n")
     declared = runner.invoke(app, ["eval", "--features", str(out), "--protocol", str(synth_dataset.protocol),
-                                   "--results", str(tmp_path / "c"), "--image-text", "none",
+                                   "--out", str(tmp_path / "c"), "--image-text", "none",
                                    "--finetuned-on", str(overlap), "--json"])  # fmt: skip
     assert declared.exit_code == 0, declared.stderr[-2000:]
     assert json.loads(declared.stdout)[0]["compliance"]["verdict"] == "not_compliant"  # declared now, not ignored

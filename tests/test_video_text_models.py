@@ -208,8 +208,9 @@ def test_attention_pooling_weights_load_from_the_state_dict(clip_model, clip_fol
     clips = random_clips(1, 1, 8, seed=2)
     torch.testing.assert_close(module.encode_video(clips), trained.encode_video(clips), atol=ATOL, rtol=0)
     assert not torch.allclose(module.encode_video(clips), load_clip_frames(clip_folder).encode_video(clips))
-    with pytest.raises(ZslbenchError, match="--option temporal=attention"):
+    with pytest.raises(ZslbenchError, match="pass the option temporal=attention") as err:
         load_clip_frames(path, tokenizer=clip_folder)
+    assert err.value.cli_hint == "pass --option temporal=attention"
 
 
 # --- X-CLIP -------------------------------------------------------------------------------------
@@ -610,7 +611,7 @@ def test_clip_folder_without_tokenizer_names_the_option(clip_folder, tmp_path):
     (folder / "merges.txt").unlink()
     with pytest.raises(ZslbenchError, match="no CLIP tokenizer files") as err:
         load_clip_frames(folder)
-    assert "--option tokenizer=DIR" in one_line(err)
+    assert "the option tokenizer=DIR" in one_line(err) and "--option tokenizer=DIR" in err.value.cli_hint
 
 
 @pytest.mark.parametrize("route", ["folder", "state_dict"])
@@ -618,7 +619,7 @@ def test_a_given_tokenizer_folder_that_is_missing_or_empty(clip_model, clip_fold
     weights = clip_folder if route == "folder" else save_openai_state_dict(clip_model, tmp_path / "sd" / "clip.pt")
     with pytest.raises(ZslbenchError, match=r"tokenizer folder .*nonexistent does not exist") as err:
         load_clip_frames(weights, tokenizer=tmp_path / "nonexistent")
-    assert "--option tokenizer=DIR" in one_line(err)
+    assert "the option tokenizer=DIR" in one_line(err)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ZslbenchError, match=r"tokenizer folder .*empty holds no CLIP tokenizer files") as err:
         load_clip_frames(weights, tokenizer=tmp_path / "empty")
@@ -629,12 +630,12 @@ def test_a_given_tokenizer_folder_that_is_missing_or_empty(clip_model, clip_fold
 def test_a_tokenizer_option_of_the_wrong_type(clip_folder, value):
     with pytest.raises(ZslbenchError, match="is not a folder path") as err:
         load_clip_frames(clip_folder, tokenizer=value)
-    assert "--option tokenizer=DIR" in one_line(err)
+    assert "the option tokenizer=DIR" in one_line(err)
 
 
 def test_tokenizer_option_as_text_and_temporal_hint(clip_folder):
     assert load_clip_frames(clip_folder, tokenizer=str(clip_folder)).input.size == 32
-    with pytest.raises(ZslbenchError, match="--option temporal=attention"):
+    with pytest.raises(ZslbenchError, match="the option temporal=mean or temporal=attention"):
         load_clip_frames(clip_folder, temporal="lstm")
 
 

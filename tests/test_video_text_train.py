@@ -52,7 +52,7 @@ def finetuned(synth_dataset, clip_folder, tmp_path_factory):
     run, results = root / "run", root / "results"
     invoke(runner, train_args(synth_dataset, clip_folder, run, "--lr", "3e-3", "--learn-temperature"))
     data = f"synth-target={synth_dataset.root / 'target.csv'}"
-    invoke(runner, ["eval", "--weights", str(run), "--data", data, "--results", str(results)])
+    invoke(runner, ["eval", "--weights", str(run), "--data", data, "--out", str(results)])
     (path,) = results.rglob("synth-target.json")
     return run, json.loads(path.read_text())
 
@@ -170,7 +170,7 @@ def test_moved_init_weights_are_named_and_can_be_given_again(finetuned, clip_fol
     data = f"synth-target={synth_dataset.root / 'target.csv'}"
     try:
         for weights in (run, tmp_path / "export"):
-            args = ["eval", "--weights", str(weights), "--data", data, "--results", str(tmp_path / "r")]
+            args = ["eval", "--weights", str(weights), "--data", data, "--out", str(tmp_path / "r")]
             done = runner.invoke(app, [*args, "--name", "gone"])
             assert done.exit_code == 2 and "no longer exists" in single_error_line(done)
             other = save_clip_folder(tiny_clip(1), tmp_path / "other-clip")

@@ -37,18 +37,18 @@ def test_declared_classes_are_read_once_and_kept(runner, synth_dataset, clip_fol
     listed.parent.mkdir()
     listed.write_text("blue cross sliding\n")  # a test class of the synthetic benchmark: not compliant
     monkeypatch.chdir(listed.parent)
-    added = runner.invoke(app, ["weights", "add", str(clip_folder), "--name", "tiny", "--image-text", "none",
+    added = runner.invoke(app, ["weights", "add", str(clip_folder), "--id", "tiny", "--image-text", "none",
                                 "--finetuned-on", "ft.txt", "--json"])  # fmt: skip
     assert added.exit_code == 0, added.stderr
     entry = json.loads(added.stdout)
     assert entry["finetuned_classes"] == ["blue cross sliding"] and entry["protocol"] == {}
     monkeypatch.chdir(tmp_path)  # another folder, and the list changed: the entry keeps what was declared
     listed.write_text("juggling balls\n")
-    record = evaluate(runner, synth_dataset, "--model", "clip_frames", "--results", str(tmp_path / "r1"))
+    record = evaluate(runner, synth_dataset, "--model", "clip_frames", "--out", str(tmp_path / "r1"))
     assert record["compliance"]["verdict"] == "not_compliant"
-    by_path = evaluate(runner, synth_dataset, "--weights", str(zoo / "tiny"), "--results", str(tmp_path / "r2"))
+    by_path = evaluate(runner, synth_dataset, "--weights", str(zoo / "tiny"), "--out", str(tmp_path / "r2"))
     assert by_path["compliance"]["verdict"] == "not_compliant"  # the zoo's own folder keeps its declarations
-    again = runner.invoke(app, ["weights", "add", str(clip_folder), "--name", "tiny", "--image-text", "OpenAI CLIP",
+    again = runner.invoke(app, ["weights", "add", str(clip_folder), "--id", "tiny", "--image-text", "OpenAI CLIP",
                                 "--finetuned-on", "none", "--json"])  # fmt: skip
     assert again.exit_code == 0 and json.loads(again.stdout)["compliance"] == "finetuning_compliant"
     listed_zoo = json.loads(runner.invoke(app, ["weights", "list", "--json"]).stdout)
@@ -63,14 +63,14 @@ def test_a_state_dict_is_kept_with_its_tokenizer(runner, synth_dataset, clip_fol
     bare = runner.invoke(app, ["weights", "add", str(weights), "--model", "clip_frames"])
     assert bare.exit_code == 2 and "tokenizer" in single_error_line(bare)
     declared = ["--image-text", "none", "--finetuned-on", "none"]
-    added = runner.invoke(app, ["weights", "add", str(weights), "--model", "clip_frames", "--name", "vifi",
+    added = runner.invoke(app, ["weights", "add", str(weights), "--model", "clip_frames", "--id", "vifi",
                                 "--option", f"tokenizer={tokenizer}", *declared])  # fmt: skip
     assert added.exit_code == 0, added.stderr
     kept = sorted(p.relative_to(zoo / "vifi").as_posix() for p in (zoo / "vifi").rglob("*") if p.is_file())
     assert "vifi.pth" in kept and {"tokenizer/config.json", "tokenizer/vocab.json", "tokenizer/merges.txt"} <= set(kept)
-    from_zoo = evaluate(runner, synth_dataset, "--model", "clip_frames", "--results", str(tmp_path / "r"))
+    from_zoo = evaluate(runner, synth_dataset, "--model", "clip_frames", "--out", str(tmp_path / "r"))
     folder = evaluate(runner, synth_dataset, "--weights", str(clip_folder), "--image-text", "none",
-                      "--finetuned-on", "none", "--results", str(tmp_path / "f"))  # fmt: skip
+                      "--finetuned-on", "none", "--out", str(tmp_path / "f"))  # fmt: skip
     assert from_zoo["metrics"] == folder["metrics"] and from_zoo["compliance"]["verdict"] == "compliant"
     verified = runner.invoke(app, ["weights", "verify", "vifi"])
     assert verified.exit_code == 0
@@ -79,9 +79,9 @@ def test_a_state_dict_is_kept_with_its_tokenizer(runner, synth_dataset, clip_fol
 
 
 def test_zoo_json_is_not_an_id_and_a_duplicate_id_is_damage(runner, clip_folder, zoo):
-    named = runner.invoke(app, ["weights", "add", str(clip_folder), "--name", "zoo.json"])
+    named = runner.invoke(app, ["weights", "add", str(clip_folder), "--id", "zoo.json"])
     assert named.exit_code == 2 and "cannot name weights" in single_error_line(named)
-    assert runner.invoke(app, ["weights", "add", str(clip_folder), "--name", "a"]).exit_code == 0
+    assert runner.invoke(app, ["weights", "add", str(clip_folder), "--id", "a"]).exit_code == 0
     data = json.loads((zoo / "zoo.json").read_text())
     data["entries"].append(data["entries"][0])
     (zoo / "zoo.json").write_text(json.dumps(data))

@@ -45,7 +45,7 @@ def tiny_run(synth_dataset, tmp_path_factory) -> Path:
 
 
 def eval_args(synth, results: Path, *how: str) -> list[str]:
-    return ["eval", *how, "--data", f"synth-target={synth.root / 'target.csv'}", "--results", str(results), "--json"]
+    return ["eval", *how, "--data", f"synth-target={synth.root / 'target.csv'}", "--out", str(results), "--json"]
 
 
 def scored(result) -> dict:
@@ -80,7 +80,7 @@ def add(runner, *args: str) -> dict:
 def test_eval_by_model_name_takes_the_zoo_weights_and_scores_the_same(
     runner, tiny_run, synth_dataset, baseline, zoo, tmp_path
 ):
-    entry = add(runner, str(tiny_run), "--name", "tiny-synth")
+    entry = add(runner, str(tiny_run), "--id", "tiny-synth")
     checkpoint = tiny_run / "checkpoint.pt"
     state = load_checkpoint(checkpoint)
     assert entry["model"] == MODEL and entry["id"] == "tiny-synth"
@@ -104,7 +104,7 @@ def test_eval_by_model_name_takes_the_zoo_weights_and_scores_the_same(
 
 
 def test_a_changed_file_is_refused_naming_both_hashes(runner, tiny_run, synth_dataset, zoo, tmp_path):
-    entry = add(runner, str(tiny_run), "--name", "tiny-synth")
+    entry = add(runner, str(tiny_run), "--id", "tiny-synth")
     with open(entry["path"], "ab") as handle:
         handle.write(b"\0")
     changed = file_sha256(entry["path"])
@@ -122,7 +122,7 @@ def test_a_changed_file_is_refused_naming_both_hashes(runner, tiny_run, synth_da
 
 def test_a_missing_file_names_its_sha256_and_where_to_get_it(runner, tiny_run, synth_dataset, zoo, tmp_path):
     url = "https://example.org/zslbench/tiny-synth.pt"
-    entry = add(runner, str(tiny_run), "--name", "tiny-synth", "--source", url)
+    entry = add(runner, str(tiny_run), "--id", "tiny-synth", "--source", url)
     Path(entry["path"]).unlink()
     done = runner.invoke(app, eval_args(synth_dataset, tmp_path / "r", "--model", MODEL))
     assert done.exit_code == 2
@@ -131,7 +131,7 @@ def test_a_missing_file_names_its_sha256_and_where_to_get_it(runner, tiny_run, s
     assert runner.invoke(app, ["weights", "verify"]).exit_code == 1
 
     # adding the same bytes again puts the file back under the same entry
-    assert add(runner, str(tiny_run / "checkpoint.pt"), "--name", "tiny-synth")["sha256"] == entry["sha256"]
+    assert add(runner, str(tiny_run / "checkpoint.pt"), "--id", "tiny-synth")["sha256"] == entry["sha256"]
     assert runner.invoke(app, ["weights", "verify"]).exit_code == 0
 
 
@@ -141,7 +141,7 @@ def test_the_zoo_says_what_it_lacks_and_what_is_ambiguous(runner, tiny_run, synt
 
     with pytest.raises(ZslbenchError, match=f"no weights of {MODEL}"):
         find(MODEL)
-    add(runner, str(tiny_run), "--name", "tiny-a")
+    add(runner, str(tiny_run), "--id", "tiny-a")
     with pytest.raises(ZslbenchError, match="no weights of e2e_r3d"):
         find("e2e_r3d")
     with pytest.raises(ZslbenchError, match=r"under brattoli2020-k700-ucf-hmdb v1 .*it has tiny-a \(synth-seed0"):
@@ -160,14 +160,14 @@ def test_the_zoo_says_what_it_lacks_and_what_is_ambiguous(runner, tiny_run, synt
         ZslbenchError, match="several weights of e2e_r2plus1d fit synth-seed0 v1: tiny-a, tiny-b, tiny-c"
     ):
         find(MODEL, str(synth_dataset.protocol))
-    taken = runner.invoke(app, ["weights", "add", str(tmp_path / "other"), "--name", "tiny-a"])
+    taken = runner.invoke(app, ["weights", "add", str(tmp_path / "other"), "--id", "tiny-a"])
     assert taken.exit_code == 2 and "'tiny-a' already name other weights" in single_error_line(taken)
-    odd = runner.invoke(app, ["weights", "add", str(synth_dataset.protocol), "--name", "tiny-d"])
+    odd = runner.invoke(app, ["weights", "add", str(synth_dataset.protocol), "--id", "tiny-d"])
     assert odd.exit_code == 2 and "cannot load" in single_error_line(odd)
     assert runner.invoke(app, ["weights", "remove", "tiny-c"]).exit_code == 0
     assert find(MODEL, str(synth_dataset.protocol)).id == "tiny-a"
     assert sorted(p.name for p in zoo.iterdir()) == ["tiny-a.pt", "tiny-b.pt", "zoo.json"]
-    refused = runner.invoke(app, ["weights", "add", str(tiny_run), "--name", "../up"])
+    refused = runner.invoke(app, ["weights", "add", str(tiny_run), "--id", "../up"])
     assert refused.exit_code == 2 and "cannot name weights" in single_error_line(refused)
 
 
@@ -200,7 +200,7 @@ def test_declared_weights_are_found_and_installed_by_adding_their_file(runner, t
         weights.register_weights(weights.WeightsEntry(**{**declared.describe(), "sha256": "0" * 64}))
     with pytest.raises(ZslbenchError, match=r"paper-tiny.pt is missing \(sha256 [0-9a-f]{64}; get it from https://"):
         weights.resolve_weights(MODEL)
-    assert add(runner, str(tiny_run), "--name", "paper-tiny")["origin"] == "zslbench-example-plugin"
+    assert add(runner, str(tiny_run), "--id", "paper-tiny")["origin"] == "zslbench-example-plugin"
     assert weights.resolve_weights(MODEL) == zoo / "paper-tiny.pt"
     assert not (zoo / "zoo.json").exists()  # nothing of the user's was recorded
     removed = runner.invoke(app, ["weights", "remove", "paper-tiny"])
@@ -213,7 +213,7 @@ def test_an_export_scores_identically_and_loads_as_its_checkpoint(
     out = tmp_path / "export"
     done = runner.invoke(app, ["weights", "export", str(tiny_run), "--out", str(out), "--json"])
     assert done.exit_code == 0, done.stderr
-    assert sorted(p.name for p in out.iterdir()) == [EXPORT_WEIGHTS, EXPORT_METADATA]
+    assert sorted(p.name for p in out.iterdir()) == [EXPORT_WEIGHTS, "protocol", EXPORT_METADATA]
     again = runner.invoke(app, ["weights", "export", str(tiny_run), "--out", str(out)])
     assert again.exit_code == 2 and "already holds an export" in single_error_line(again)
 
@@ -234,7 +234,7 @@ def test_an_export_scores_identically_and_loads_as_its_checkpoint(
         assert record[key] == baseline[key], key
     assert record["model"]["identity"]["model"]["weights_sha256"] == weights_sha256(original["state_dict"])
 
-    entry = add(runner, str(out), "--name", "tiny-shared")
+    entry = add(runner, str(out), "--id", "tiny-shared")
     assert entry["file"] == "tiny-shared.safetensors" and entry["sha256"] == file_sha256(out / EXPORT_WEIGHTS)
     record = scored(runner.invoke(app, eval_args(synth_dataset, tmp_path / "r2", "--model", MODEL)))
     assert record["metrics"] == baseline["metrics"]
@@ -316,7 +316,7 @@ def test_a_pickle_that_is_not_a_checkpoint_is_never_unpickled(runner, tmp_path):
     torch.save({"format": "zslbench-checkpoint-v1", "model": Payload(marker)}, evil)
     with pytest.raises(ZslbenchError, match="other pickles are never loaded"):
         load_checkpoint(tmp_path)
-    done = runner.invoke(app, ["weights", "add", str(evil), "--name", "evil"])
+    done = runner.invoke(app, ["weights", "add", str(evil), "--id", "evil"])
     assert done.exit_code == 2 and "other pickles are never loaded" in single_error_line(done)
     done = runner.invoke(app, ["weights", "export", str(evil), "--out", str(tmp_path / "out")])
     assert done.exit_code == 2 and not (tmp_path / "out").exists()
@@ -341,7 +341,7 @@ def edited_export(runner, tiny_run: Path, out: Path, change) -> Path:
 def test_metadata_that_does_not_fit_the_tensors_is_one_line(runner, zoo, tiny_run, synth_dataset, tmp_path):
     """An edited export is refused when added or evaluated, naming the differing tensors: not a crash."""
     wider = edited_export(runner, tiny_run, tmp_path / "w", lambda f: f["model"]["options"].update(width=0.25))
-    refused = runner.invoke(app, ["weights", "add", str(wider), "--name", "wider"])
+    refused = runner.invoke(app, ["weights", "add", str(wider), "--id", "wider"])
     assert refused.exit_code == 2 and "do not fit the model its metadata names" in single_error_line(refused)
     refused = runner.invoke(app, eval_args(synth_dataset, tmp_path / "r", "--weights", str(wider)))
     assert refused.exit_code == 2 and "do not fit" in single_error_line(refused)
@@ -357,21 +357,21 @@ def test_same_tensors_that_claim_other_classes_are_a_choice_not_one_entry(
     runner, zoo, tiny_run, synth_dataset, tmp_path
 ):
     other = edited_export(runner, tiny_run, tmp_path / "c", lambda f: f["classes"].__setitem__(0, "surfing"))
-    add(runner, str(tiny_run), "--name", "a-good")
-    add(runner, str(other), "--name", "b-classes")
+    add(runner, str(tiny_run), "--id", "a-good")
+    add(runner, str(other), "--id", "b-classes")
     args = ["--model", MODEL, "--protocol", str(synth_dataset.protocol)]
     refused = runner.invoke(app, eval_args(synth_dataset, tmp_path / "r", *args))
     assert refused.exit_code == 2 and "several weights of e2e_r2plus1d fit" in single_error_line(refused)
 
 
 def test_a_zoo_entry_never_names_a_file_outside_the_zoo(runner, zoo, tiny_run, tmp_path):
-    add(runner, str(tiny_run), "--name", "t")
+    add(runner, str(tiny_run), "--id", "t")
     victim = tmp_path / "victim.txt"
     victim.write_text("keep")
     data = json.loads((zoo / "zoo.json").read_text())
     data["entries"][0]["file"] = "../../victim.txt"
     (zoo / "zoo.json").write_text(json.dumps(data))
-    for args in (["weights", "remove", "t"], ["weights", "list"], ["weights", "add", str(tiny_run), "--name", "u"]):
+    for args in (["weights", "remove", "t"], ["weights", "list"], ["weights", "add", str(tiny_run), "--id", "u"]):
         refused = runner.invoke(app, args)
         assert refused.exit_code == 2 and "not a plain name in the zoo folder" in single_error_line(refused), args
     assert victim.read_text() == "keep"

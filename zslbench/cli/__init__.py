@@ -9,6 +9,7 @@ from zslbench.cli import (  # noqa: F401  (they register commands)
     pretrain_cmd,
     protocol_cmds,
     report_cmds,
+    site_cmd,
     text_cmds,
     train_cmd,
     weights_cmds,
@@ -17,6 +18,7 @@ from zslbench.cli.app import app
 
 
 def main() -> None:
+    """The `zslbench` console script: run the app on sys.argv; exit 0 ok, 1 failed check, 2 bad input, 3 bug."""
     app(prog_name="zslbench")
 
 

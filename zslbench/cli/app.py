@@ -22,7 +22,7 @@ PANELS = {
     "The rule": ("protocols", "embeddings", "classes", "split", "audit"),
     "Data": ("synth", "data"),
     "Models and training": ("models", "weights", "pretrain-images", "train"),
-    "Evaluation and reports": ("extract", "eval", "table", "check"),
+    "Evaluation and reports": ("extract", "eval", "table", "check", "report"),
     "Housekeeping": ("cache",),
 }
 WORKFLOW = tuple(name for names in PANELS.values() for name in names)
@@ -52,6 +52,7 @@ class ZslbenchGroup(TyperGroup):
             _group_options(cmd)
 
     def list_commands(self, ctx: Context) -> list[str]:
+        """Command names in `WORKFLOW` order, then any others (e.g. a plugin's) by name."""
         rank = {name: i for i, name in enumerate(WORKFLOW)}
         return sorted(self.commands, key=lambda name: (rank.get(name, len(rank)), name))
 
@@ -63,6 +64,9 @@ class ZslbenchGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        """Run the command line and exit with its code. A usage error or an option check's ZslbenchError
+        is one line on stderr and exit 2 (another click error: its own exit code), an abort exit 1. With
+        `standalone_mode=False`, click's behaviour: errors raised, the result returned."""
         _flags_take_no_value(self)  # typer adds the completion options after __init__
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -76,7 +80,7 @@ class ZslbenchGroup(TyperGroup):
         except ZslbenchError as err:  # an option's check (zslbench.cli.bounds) refused its value
             if State.debug:
                 raise
-            print_error(err.message, err.hint)
+            print_error(err.cli_message, err.cli_hint)
             sys.exit(EXIT_BAD_INPUT)
         except typer.Abort:
             print_error("aborted")

@@ -1,4 +1,5 @@
-"""What every command shares: error printing, --json output, list options, consoles."""
+"""What every command shares: error printing, --json output, the shared options and their defaults in
+--help, list options, consoles."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from rich.console import Console, ConsoleDimensions
 from rich.segment import Segment
 
 from zslbench.cli.bounds import bounded
-from zslbench.core.bounds import PREFETCH
+from zslbench.core.bounds import PREFETCH, WORKERS
 from zslbench.core.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, ZslbenchError
 
 if TYPE_CHECKING:
@@ -32,7 +33,8 @@ PrefetchOpt = Annotated[
     int, bounded(PREFETCH, "--prefetch", help="Batches each loader worker prepares ahead", kind="int")
 ]
 PinMemoryOpt = Annotated[
-    bool | None, typer.Option("--pin-memory/--no-pin-memory", help="Pinned host memory [default: on with CUDA]")
+    bool | None,
+    typer.Option("--pin-memory/--no-pin-memory", help="Pinned host memory", show_default="on with CUDA"),
 ]
 # One protocol setting changed for this run: every command that takes --protocol; `load_protocol(p, sets)`.
 SetOpt = Annotated[
@@ -46,6 +48,71 @@ SetOpt = Annotated[
 ]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+
+
+# One spelling, one meaning per option, on every command (tests/test_option_vocabulary.py): --out/-o what a
+# command writes, --weights/-w weights, --workers/-j processes, --name the label of results, --id a zoo
+# entry's id. Old spellings live on for a version as deprecated aliases (zslbench.cli.aliases).
+def workers_option(help: str) -> Any:
+    """--workers/-j: processes beside this one (0: the work is done here), in WORKERS' range."""
+    return bounded(WORKERS, "--workers", "-j", help=help, kind="int")
+
+
+def protocol_option(default: str | None = None) -> Any:
+    """--protocol/-p, completed from the shipped protocols; `default`: what --help says a command uses
+    without it [default: the default protocol's name]."""
+    return typer.Option(
+        "--protocol",
+        "-p",
+        help="Protocol name or YAML file",
+        show_default=default if default is not None else LazyText("the default protocol", default_protocol_name),
+        autocompletion=complete_protocols,
+    )
+
+
+class LazyText(str):
+    """A `show_default` text made only when --help is drawn: typer formats it with an f-string, which
+    calls `__format__`. A default read from the default protocol then costs nothing at start-up (loading
+    a protocol imports numpy, which the CLI's start-up must not); the str value is the fallback."""
+
+    make: Callable[[], str]
+
+    def __new__(cls, fallback: str, make: Callable[[], str]) -> LazyText:
+        text = super().__new__(cls, fallback)
+        text.make = make
+        return text
+
+    def __str__(self) -> str:
+        return self.make()
+
+    def __format__(self, spec: str) -> str:
+        return format(self.make(), spec)
+
+
+def from_protocol(key: str, note: str = "") -> LazyText:
+    """`show_default` of an option whose default is a protocol setting (`key`, dotted: "train.epochs"):
+    `the protocol's: 150 in brattoli2020-k700-ucf-hmdb`, read from the default protocol; `note` follows."""
+    return LazyText("the protocol's" + note, lambda: _protocol_setting(key) + note)
+
+
+def default_protocol_name() -> str:
+    """The protocol commands use when none is given, imported only when asked (for --help's default)."""
+    from zslbench.protocol.spec import DEFAULT_PROTOCOL
+
+    return DEFAULT_PROTOCOL
+
+
+@functools.cache
+def _protocol_setting(key: str) -> str:
+    from zslbench.protocol.spec import load_protocol
+
+    try:
+        protocol = load_protocol(None)
+        value = functools.reduce(lambda node, part: node[part], key.split("."), protocol.data)
+    except (ZslbenchError, KeyError):  # a broken install still draws its --help
+        return "the protocol's"
+    shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return f"the protocol's: {shown} in {protocol.name}"
 
 
 def complete_protocols(incomplete: str) -> list[str]:
@@ -117,6 +184,7 @@ class SafeConsole(Console):
 
     @property
     def size(self) -> ConsoleDimensions:
+        """The terminal's size; when not a terminal (and no width was set), at least PIPE_WIDTH wide."""
         size = super().size
         if self.is_terminal or self._width is not None:
             return size
@@ -124,9 +192,11 @@ class SafeConsole(Console):
 
     @size.setter
     def size(self, new_size: tuple[int, int]) -> None:
+        """Fix the size (width, height) in characters, as rich's own setter does."""
         self._width, self._height = new_size
 
     def render(self, renderable: Any, options: Any = None) -> Iterable[Segment]:
+        """rich's segments, each text with characters that are not printable shown escaped (`visible`)."""
         for segment in super().render(renderable, options):
             if segment.control or segment.text.isprintable():
                 yield segment
@@ -139,6 +209,8 @@ err_console = SafeConsole(stderr=True)
 
 
 class State:
+    """Global options of the current invocation: `debug` (--debug or $ZSLBENCH_DEBUG) shows tracebacks."""
+
     debug: bool = False  # set by the root callback on every invocation
 
 
@@ -157,7 +229,7 @@ def command(fn: F) -> F:
         except ZslbenchError as err:
             if State.debug:
                 raise
-            print_error(err.message, err.hint)
+            print_error(err.cli_message, err.cli_hint)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except KeyboardInterrupt:
             err_console.print("[bold red]interrupted[/bold red]")
@@ -197,7 +269,7 @@ def print_error(message: str, hint: str | None = None) -> None:
 
 
 _PATH_CHECK = "check the permissions of this path and its folders, or choose another path"
-_WHERE = "--out, --results, or $ZSLBENCH_CACHE for the caches"
+_WHERE = "--out, or $ZSLBENCH_CACHE for the caches"
 _SPACE = f"free some space, or write to another disk (e.g. with {_WHERE})"
 # errno -> (what happened, hint). Each is about the user's machine, not about zslbench's code.
 _ENVIRONMENT: dict[int, tuple[str, str]] = {
@@ -271,11 +343,13 @@ def loader_options(decoder: str, prefetch: int = 2, pin_memory: bool | None = No
 
 
 def print_json(data: Any) -> None:
+    """`data` as indented UTF-8 JSON on stdout (the `--json` output), flushed at once."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()  # a full disk or a closed pipe is reported now, by `command`, not at interpreter exit
 
 
 def short(fingerprint: str) -> str:
+    """The first 12 hex digits of a fingerprint, for human-readable output (`--json` has it whole)."""
     return fingerprint[:12]
 
 

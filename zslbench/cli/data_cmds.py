@@ -11,9 +11,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from zslbench.cli.aliases import renamed
 from zslbench.cli.app import app
 from zslbench.cli.bounds import bounded
-from zslbench.cli.common import JsonOpt, command, console, err_console, print_json
+from zslbench.cli.common import JsonOpt, command, console, err_console, print_json, workers_option
 from zslbench.cli.progress import counting
 from zslbench.core.bounds import SEED
 from zslbench.core.errors import EXIT_FAILED, ZslbenchError
@@ -114,11 +115,11 @@ def _warn(title: str, items: list[str], shown: int = 10) -> None:
         err_console.print(Text(f"warning: {len(items)} {title}: " + "; ".join(items[:shown]) + more, style="yellow"))
 
 
-@data_app.command("check")
+@data_app.command("check", context_settings=renamed({"-w": "-j"}))
 @command
 def check(
     manifest: Annotated[Path, typer.Argument(help="Manifest CSV written by `zslbench data index` or `zslbench synth`")],
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel processes", min=0)] = 0,
+    workers: Annotated[int, workers_option("Parallel processes")] = 0,
     verify_decoder: Annotated[
         str | None,
         typer.Option(

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from zslbench.cli.aliases import renamed
 from zslbench.cli.app import app
 from zslbench.cli.bounds import DeviceOpt, bounded
 from zslbench.cli.common import (
@@ -16,47 +17,54 @@ from zslbench.cli.common import (
     FinetunedOnOpt,
     ImageTextOpt,
     JsonOpt,
+    LazyText,
     OptionOpt,
     PinMemoryOpt,
     PrefetchOpt,
     SetOpt,
     command,
-    complete_protocols,
     console,
+    default_protocol_name,
     err_console,
     loader_options,
     print_json,
+    protocol_option,
     with_sets,
+    workers_option,
 )
 from zslbench.cli.progress import is_main_process, per_dataset
-from zslbench.core.bounds import COUNT, DAYS, SEED, SHARE, WIDTH, WORKERS
+from zslbench.core.bounds import COUNT, DAYS, SEED, SHARE, WIDTH
 from zslbench.core.errors import EXIT_FAILED
 
 cache_app = typer.Typer(help="The feature cache of `zslbench eval`.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
-DataOpt = Annotated[list[str] | None, typer.Option("--data", help="NAME=PATH: a test dataset's manifest or folder")]
+DataOpt = Annotated[
+    list[str] | None,
+    typer.Option("--data", help="NAME=PATH: a test dataset's manifest or folder", show_default="its `data add` root"),
+]
+WorkersOpt = Annotated[int, workers_option("Decoding processes")]
 
 
-@app.command("eval")
+@app.command("eval", context_settings=renamed({"--results": "--out"}))
 @command
 def eval_command(
     weights: Annotated[Path | None, typer.Option("--weights", "-w", help="checkpoint.pt, run or export")] = None,
     features: Annotated[Path | None, typer.Option("--features", help="Precomputed embeddings (.npz) instead")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model name (checked); alone: the zoo's")] = None,
-    protocol: Annotated[
-        str | None,
-        typer.Option(
-            "--protocol", "-p", help="Protocol [default: the checkpoint's]", autocompletion=complete_protocols
-        ),
-    ] = None,
+    protocol: Annotated[str | None, protocol_option("the checkpoint's")] = None,
     sets: SetOpt = None,
     data: DataOpt = None,
-    dataset: Annotated[list[str] | None, typer.Option("--dataset", help="Only these test datasets")] = None,
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option("--dataset", help="Only these test datasets", show_default="every test dataset of the protocol"),
+    ] = None,
     option: OptionOpt = None,
     image_text: ImageTextOpt = None,
     finetuned_on: FinetunedOnOpt = None,
-    name: Annotated[str | None, typer.Option("--name", help="Label for results/<name>/ [default: model name]")] = None,
-    results: Annotated[Path, typer.Option("--results", help="Where result records go")] = Path("results"),
+    name: Annotated[
+        str | None, typer.Option("--name", help="Label of the results: OUT/<name>/", show_default="the model name")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the result records")] = Path("results"),
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace records that another model's weights or embeddings made")
     ] = False,
@@ -65,7 +73,7 @@ def eval_command(
         typer.Option("--log-samples", help="Also write each video's predictions beside the record (.samples.jsonl)"),
     ] = False,
     batch_size: Annotated[int, bounded(COUNT, "--batch-size", help="Videos per batch", kind="int")] = 8,
-    workers: Annotated[int, bounded(WORKERS, "--workers", help="Decoding processes", kind="int")] = 0,
+    workers: WorkersOpt = 0,
     limit: Annotated[
         int | None,
         bounded(
@@ -83,6 +91,9 @@ def eval_command(
     decoder: DecoderOpt = "pyav",
     prefetch: PrefetchOpt = 2,
     pin_memory: PinMemoryOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the resolved protocol, data and what would run; read nothing")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Score a model on the protocol's test datasets; one result record per dataset. Exit 1 if incomplete.
@@ -101,28 +112,22 @@ def eval_command(
             "pass exactly one of --weights and --features",
             "--weights runs/NAME, --features emb.npz, or --model NAME for its weights in the zoo",
         )
-    proto = with_sets(protocol, sets)
     if features is not None:
-        if option:
-            raise ZslbenchError(
-                "--option does not apply to a features file: it holds its model's input and templates",
-                "pass the options to `zslbench extract`, or evaluate the model with --weights",
-            )
-        if limit is not None:
-            raise ZslbenchError("--limit reads videos; a features file holds them all", "drop --limit")
+        _check_features_route(option, limit, dry_run)
         wanted, declared = dataset[0] if dataset else None, Declared(image_text, finetuned_on)
         outcome = evaluate_features(
-            features, proto, name, wanted, results, overwrite, failure_budget, log_samples, declared
+            features, with_sets(protocol, sets), name, wanted, out, overwrite, failure_budget, log_samples, declared
         )
     else:
         config = EvalConfig(
             weights=weights,
             data=parse_data_options(data or []),
-            protocol=proto,
+            protocol=protocol,
+            sets=sets or (),
             model=model,
             label=name,
             datasets=dataset,
-            results=results,
+            results=out,
             batch_size=batch_size,
             workers=workers,
             device=device,
@@ -134,6 +139,8 @@ def eval_command(
             declared=Declared(image_text, finetuned_on),
             limit=limit,
         )
+        if dry_run:
+            return _show_plan(config, json_out)
         with per_dataset("extracting", not json_out) as progress:
             outcome = evaluate(config, progress)
     if not is_main_process():
@@ -149,6 +156,48 @@ def eval_command(
         _render(outcome)
     if not outcome.complete and limit is None:  # --limit: incomplete by design, and said so per record
         raise typer.Exit(EXIT_FAILED)
+
+
+def _check_features_route(option: list[str] | None, limit: int | None, dry_run: bool) -> None:
+    """The options that read videos or set a model's input do not apply to a features file."""
+    from zslbench.core.errors import ZslbenchError
+
+    if dry_run:
+        raise ZslbenchError("--dry-run shows what reading videos would do", "a features file is scored at once")
+    if option:
+        raise ZslbenchError(
+            "--option does not apply to a features file: it holds its model's input and templates",
+            "pass the options to `zslbench extract`, or evaluate the model with --weights",
+        )
+    if limit is not None:
+        raise ZslbenchError("--limit reads videos; a features file holds them all", "drop --limit")
+
+
+def _show_plan(config: Any, json_out: bool) -> None:
+    """`eval --dry-run`: the plan (`evaluation.plan.eval_plan`) as JSON, or a few lines."""
+    from zslbench.evaluation.plan import eval_plan
+
+    plan = eval_plan(config)
+    if json_out:
+        print_json(plan)
+        return
+    proto = plan["protocol"]
+    changed = f"; changed: {', '.join(proto['changed'])}" if proto["changed"] else ""
+    splits = ", ".join(s["kind"] + (f" x{s['repeats']}" if s.get("repeats", 1) > 1 else "") for s in proto["splits"])
+    clips = proto["clips"]
+    lines = [
+        "dry run: no video read, nothing written",
+        f"model     {plan['model']} (weights: {plan['weights']})",
+        f"protocol  {proto['name']} v{proto['version']} (fingerprint {proto['fingerprint'][:12]}, "
+        f"training {proto['training_fingerprint'][:12]}){changed}",
+        f"scores    {splits}; metrics {', '.join(proto['metrics'])}",
+        f"clips     {clips['test_clips']} test clips of {clips['clip_len']} frames, crop {clips['crop']}",
+    ]
+    for d in plan["datasets"]:
+        read = f"{d['read']} of {d['videos']}" if d["read"] != d["videos"] else str(d["videos"])
+        lines.append(f"{d['name']}: {d['classes']} classes, {read} videos from {d['data']} -> {d['record']}")
+    for line in lines:
+        console.print(Text(line))
 
 
 def _render(outcome) -> None:
@@ -286,27 +335,25 @@ def extract(
         Path | None, typer.Option(help="Backbone weights: torchvision state dict or a zslbench checkpoint")
     ] = None,
     width: Annotated[
-        float | None, bounded(WIDTH, "--width", help="Backbone width [default: 1, or the checkpoint's]")
+        float | None, bounded(WIDTH, "--width", help="Backbone width", show_default="1, or the checkpoint's")
     ] = None,
     pretrained_on: Annotated[
         str | None, typer.Option(help="Dataset or class list the --init weights were trained on (for the audit)")
     ] = None,
-    dataset: Annotated[str | None, typer.Option("--dataset", help="[default: the one --data names]")] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help="Which of the protocol's datasets", show_default="the one --data names"),
+    ] = None,
     protocol: Annotated[
         str | None,
-        typer.Option(
-            "--protocol",
-            "-p",
-            help="[default: the checkpoint's, or the default protocol]",
-            autocompletion=complete_protocols,
-        ),
+        protocol_option(LazyText("the checkpoint's", lambda: f"the checkpoint's, or {default_protocol_name()}")),
     ] = None,
     sets: SetOpt = None,
     seed: Annotated[
         int, bounded(SEED, "--seed", help="Seeds the random backbone when there is no --init", kind="int")
     ] = 0,
     batch_size: Annotated[int, bounded(COUNT, "--batch-size", help="Videos per batch", kind="int")] = 8,
-    workers: Annotated[int, bounded(WORKERS, "--workers", help="Decoding processes", kind="int")] = 0,
+    workers: WorkersOpt = 0,
     device: DeviceOpt = "auto",
     decoder: DecoderOpt = "pyav",
     json_out: JsonOpt = False,

@@ -1,8 +1,10 @@
 """`zslbench split` and `zslbench audit`: the realistic filter, applied and checked; `split --calibrate-to`
-carries tau from one embedding space to another (protocol/calibration.py)."""
+carries tau from one embedding space to another (protocol/calibration.py). Thin faces over
+`protocol.split.split` and `evaluation.audit.audit`, which the Python API exports."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,46 +19,43 @@ from zslbench.cli.common import (
     JsonOpt,
     SetOpt,
     command,
-    complete_protocols,
     console,
     err_console,
+    from_protocol,
     print_json,
+    protocol_option,
     short,
     short_id,
-    split_list,
 )
 from zslbench.core.bounds import TAU
-from zslbench.core.errors import EXIT_FAILED
+from zslbench.core.errors import EXIT_FAILED, ZslbenchError
 
 if TYPE_CHECKING:
     from zslbench.protocol.calibration import Calibration
     from zslbench.protocol.overlap import OverlapTable
     from zslbench.protocol.spec import Protocol
+    from zslbench.protocol.split import AuditResult
 
-ProtocolOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--protocol",
-        "-p",
-        help="Protocol name or YAML file",
-        show_default="brattoli2020-k700-ucf-hmdb",
-        autocompletion=complete_protocols,
-    ),
-]
+ProtocolOpt = Annotated[str | None, protocol_option()]
 TestOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--test", help="Test datasets or class-list files; repeat or comma-separate", show_default="the protocol's"
+        "--test", help="Test datasets or class-list files; repeat or comma-separate", show_default=from_protocol("test")
     ),
 ]
 ThresholdOpt = Annotated[
     float | None,
-    bounded(TAU, "--threshold", "-t", help="tau, the cosine-distance threshold", show_default="the protocol's, 0.05"),
+    bounded(
+        TAU, "--threshold", "-t", help="tau, the cosine-distance threshold", show_default=from_protocol("overlap.tau")
+    ),
 ]
 EmbeddingOpt = Annotated[
     str | None,
     typer.Option(
-        "--embedding", "-e", help="glove-6b-50d, fasttext:PATH, word2vec:PATH, glove:PATH, sentence:minilm or clip:PATH"
+        "--embedding",
+        "-e",
+        help="glove-6b-50d, fasttext:PATH, word2vec:PATH, glove:PATH, sentence:minilm or clip:PATH",
+        show_default=from_protocol("embedding.model"),
     ),
 ]
 CalibrateOpt = Annotated[
@@ -77,7 +76,12 @@ def split(
     threshold: ThresholdOpt = None,
     protocol: ProtocolOpt = None,
     sets: SetOpt = None,
-    train: Annotated[str | None, typer.Option("--train", help="Source classes: dataset or class-list file")] = None,
+    train: Annotated[
+        str | None,
+        typer.Option(
+            "--train", help="Source classes: dataset or class-list file", show_default=from_protocol("train.source")
+        ),
+    ] = None,
     test: TestOpt = None,
     embedding: EmbeddingOpt = None,
     out: Annotated[
@@ -92,40 +96,52 @@ def split(
     json_out: JsonOpt = False,
 ) -> None:
     """Remove every source class within tau of a test class; write the kept list and a report."""
-    from zslbench.protocol.overlap import parse_sweep
-    from zslbench.protocol.report import default_split_dir, overlap_report, sweep_report, write_split
+    from zslbench.protocol.split import resolve_protocol
+    from zslbench.protocol.split import split as split_classes
 
-    proto = _resolve(protocol, sets, train, test, embedding, threshold)
-    if calibrate_to is not None:
-        _calibrated_split(proto, calibrate_to, out, sweep, json_out)
+    proto = resolve_protocol(protocol, sets or (), train=train, test=test, embedding=embedding, threshold=threshold)
+    if sweep is not None:
+        if calibrate_to is not None:
+            raise ZslbenchError("--calibrate-to and --sweep cannot be combined", "run the sweep on its own")
+        _sweep(proto, sweep, out, plot, json_out)
         return
-    taus = parse_sweep(sweep) if sweep else None
-    table = _overlap(proto, quiet=json_out)
-    out_dir = out or default_split_dir(proto, proto.tau)
-    if taus is not None:
-        report = sweep_report(table, proto, taus, proto.tau)
-        report["plot"] = str(_plot_sweep(report, plot or out_dir / "sweep.png"))
-        if json_out:
-            print_json(report)
-        else:
-            _render_sweep(report)
-        return
-    report = overlap_report(table, proto, proto.tau, "split")
-    classes_path, report_path = write_split(report, out_dir)
-    report["files"] = {"kept_classes": str(classes_path), "report": str(report_path)}
+    with _spinner(json_out, f"embedding class names with {proto.embedding}..."):
+        result = split_classes(proto, out=out, calibrate_to=calibrate_to)
+    _warn_duplicates(result.table)
+    report = result.report
     if json_out:
         print_json(report)
         return
     _render_summary(report, "split")
-    _render_removed(report)
-    _render_borderline(report)
-    console.print(Text(f"wrote {classes_path}\nwrote {report_path}"))
+    if result.calibration is not None:
+        _render_calibration(report["calibration"], result.calibration)
+    else:
+        _render_removed(report)
+        _render_borderline(report)
+    console.print(Text(f"wrote {result.kept_classes}\nwrote {result.report_path}"))
+
+
+def _sweep(proto: Protocol, sweep: str, out: Path | None, plot: Path | None, json_out: bool) -> None:
+    """`split --sweep START:STOP:STEP`: kept and removed counts per tau, and their plot."""
+    from zslbench.protocol.overlap import parse_sweep
+    from zslbench.protocol.report import default_split_dir, sweep_report
+
+    taus = parse_sweep(sweep)
+    table = _overlap(proto, quiet=json_out)
+    report = sweep_report(table, proto, taus, proto.tau)
+    report["plot"] = str(_plot_sweep(report, plot or (out or default_split_dir(proto, proto.tau)) / "sweep.png"))
+    if json_out:
+        print_json(report)
+    else:
+        _render_sweep(report)
 
 
 @app.command()
 @command
 def audit(
-    train_classes: Annotated[str, typer.Argument(help="Training classes: dataset name or class-list file")],
+    train_classes: Annotated[
+        str, typer.Argument(help="Training classes: dataset name or class-list file; or a checkpoint (.pt, run folder)")
+    ],
     test: TestOpt = None,
     threshold: ThresholdOpt = None,
     protocol: ProtocolOpt = None,
@@ -133,65 +149,77 @@ def audit(
     embedding: EmbeddingOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Check a training class list against test datasets. Exit 0 compliant, 1 not, 2 bad input."""
-    from zslbench.protocol.report import overlap_report
+    """Check a training class list, or a checkpoint's training and pretraining classes, against test
+    datasets. Exit 0 compliant, 1 not (or not known), 2 bad input."""
+    from zslbench.evaluation.audit import audit as audit_subject
 
-    proto = _resolve(protocol, sets, train_classes, test, embedding, threshold)
-    report = overlap_report(_overlap(proto, quiet=json_out), proto, proto.tau, "audit")
-    report["compliant"] = report["counts"]["removed"] == 0
+    with _spinner(json_out, "embedding class names..."):
+        result = audit_subject(
+            train_classes, protocol, sets=sets or (), test=test, embedding=embedding, threshold=threshold
+        )
+    report = result.report
+    if result.table is not None:
+        _warn_duplicates(result.table)
     if json_out:
         print_json(report)
+    elif result.table is None:
+        _render_checkpoint_audit(result)
     else:
         _render_summary(report, "audit")
         if report["compliant"]:
             _render_borderline(report)
         else:
             _render_removed(report)
-    if not report["compliant"]:
+    if not result.compliant:
         raise typer.Exit(EXIT_FAILED)
 
 
-def _resolve(
-    protocol: str | None,
-    sets: list[str] | None,
-    train: str | None,
-    test: list[str] | None,
-    embedding: str | None,
-    threshold: float | None,
-) -> Protocol:
-    """The protocol with its --set overrides, then the dedicated options (--train, --test, ...) on top.
-    A setting given both ways is refused: which one should win is not obvious."""
-    from zslbench.core.errors import ZslbenchError
-    from zslbench.protocol.spec import load_protocol
-
-    given = {"--train": (train, "train.source"), "--test": (test, "test")}
-    given.update({"--embedding": (embedding, "embedding.model"), "--threshold": (threshold, "overlap.tau")})
-    for item in sets or ():
-        key = item.partition("=")[0].strip()
-        for option, (value, setting) in given.items():
-            if value is not None and (setting == key or setting.startswith(key + ".")):
-                raise ZslbenchError(f"{option} and --set {item} both set {setting}", "give it once")
-    return load_protocol(protocol, sets or ()).replace(
-        train_source=train, test=split_list(test), embedding=embedding, tau=threshold
-    )
-
-
-def _overlap(proto: Protocol, quiet: bool, warn: bool = True) -> OverlapTable:
-    """The protocol's overlap table, with a spinner on a terminal; `warn`: say which lists repeat a class."""
+def _overlap(proto: Protocol, quiet: bool) -> OverlapTable:
+    """The protocol's overlap table, with a spinner on a terminal; says which lists repeat a class."""
     from zslbench.protocol.overlap import protocol_overlap
 
-    if quiet or not err_console.is_terminal:
+    with _spinner(quiet, f"embedding class names with {proto.embedding}..."):
         table = protocol_overlap(proto)
-    else:
-        with err_console.status(f"embedding class names with {proto.embedding}..."):
-            table = protocol_overlap(proto)
-    for class_list in (table.source, *table.tests) if warn else ():
+    _warn_duplicates(table)
+    return table
+
+
+def _spinner(quiet: bool, what: str) -> AbstractContextManager[Any]:
+    """A spinner on stderr while class names are embedded, on a terminal and unless `quiet` (--json)."""
+    return nullcontext() if quiet or not err_console.is_terminal else err_console.status(what)
+
+
+def _warn_duplicates(table: OverlapTable) -> None:
+    """Say which class lists name a class more than once (each is kept once)."""
+    for class_list in (table.source, *table.tests):
         if class_list.duplicates:
             names = ", ".join(repr(d) for d in class_list.duplicates[:5])
             err_console.print(
                 f"[yellow]warning:[/yellow] {escape(class_list.name)} lists {escape(names)} more than once; kept once"
             )
-    return table
+
+
+def _render_checkpoint_audit(result: AuditResult) -> None:
+    """A checkpoint's verdict per test dataset, why when not plain, and its violations, closest first."""
+    from zslbench.protocol.verdicts import VERDICT_STYLES, VERDICT_WORDS
+
+    proto = result.protocol
+    grid = Table.grid(padding=(0, 2))
+    grid.add_row("checkpoint", Text(result.subject))
+    grid.add_row("protocol", Text(f"{proto.name} v{proto.version}  fingerprint {short(proto.fingerprint)}"))
+    grid.add_row("tau", f"{result.tau:g}  (every class it saw at cosine distance >= tau from every test class)")
+    for dataset, verdict in result.datasets.items():
+        grid.add_row(Text(dataset), f"[{VERDICT_STYLES[verdict]}]{VERDICT_WORDS[verdict]}[/]")
+    console.print(grid)
+    if result.why:
+        console.print(Text(f"why: {result.why}", style="dim"))
+    if result.violations:
+        table = Table(title="Violations: distance < tau, closest first", title_justify="left", header_style="bold")
+        for name in ("#", "class", "role", "nearest test class", "dataset", "distance"):
+            table.add_column(name, justify="right" if name in ("#", "distance") else "left", overflow="fold")
+        for i, v in enumerate(sorted(result.violations, key=lambda v: v.distance), start=1):
+            table.add_row(str(i), *map(Text, (v.name, v.role, v.nearest, v.dataset)), f"{v.distance:.4f}")
+        console.print(table)
 
 
 def _render_summary(report: dict[str, Any], kind: str) -> None:
@@ -286,31 +314,6 @@ def _render_sweep(report: dict[str, Any]) -> None:
         table.add_row(tau, str(row["kept"]), str(row["removed"]), style=style)
     console.print(table)
     console.print(Text(f"wrote {report['plot']}"))
-
-
-def _calibrated_split(proto: Protocol, reference: str, out: Path | None, sweep: str | None, json_out: bool) -> None:
-    """`split --calibrate-to REF`: calibrate proto.embedding to REF at proto.tau, then write the split
-    E makes at the calibrated tau exactly as a plain split at that --threshold would (its report has a
-    `calibration` section besides), so what is printed is what is written."""
-    from zslbench.core.errors import ZslbenchError
-    from zslbench.protocol.calibration import calibrate, calibration_report
-    from zslbench.protocol.report import default_split_dir, overlap_report, write_split
-
-    if sweep is not None:
-        raise ZslbenchError("--calibrate-to and --sweep cannot be combined", "run the sweep on its own")
-    reference_table = _overlap(proto.replace(embedding=reference), quiet=json_out)
-    result = calibrate(reference_table, _overlap(proto, quiet=json_out, warn=False), proto.tau)
-    calibrated = proto.replace(tau=result.tau)
-    report = overlap_report(result.other, calibrated, result.tau, "split")
-    report["calibration"] = calibration_report(result, reference, proto.embedding)
-    classes_path, report_path = write_split(report, out or default_split_dir(calibrated, result.tau))
-    report["files"] = {"kept_classes": str(classes_path), "report": str(report_path)}
-    if json_out:
-        print_json(report)
-        return
-    _render_summary(report, "split")
-    _render_calibration(report["calibration"], result)
-    console.print(Text(f"wrote {classes_path}\nwrote {report_path}"))
 
 
 def _render_calibration(calibration: dict[str, Any], result: Calibration) -> None:

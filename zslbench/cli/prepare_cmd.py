@@ -9,13 +9,14 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from zslbench.cli.common import JsonOpt, command, console, err_console, print_json
+from zslbench.cli.aliases import renamed
+from zslbench.cli.common import JsonOpt, command, console, err_console, print_json, workers_option
 from zslbench.cli.data_cmds import data_app, print_failures
 from zslbench.cli.progress import counting
 from zslbench.core.errors import EXIT_FAILED
 
 
-@data_app.command("prepare")
+@data_app.command("prepare", context_settings=renamed({"-w": "-j"}))
 @command
 def prepare(
     manifest: Annotated[Path, typer.Argument(help="Manifest CSV written by `zslbench data index` or `zslbench synth`")],
@@ -23,7 +24,7 @@ def prepare(
     short_side: Annotated[int, typer.Option("--short-side", help="Shorter side in pixels (even, >= 16)")] = 128,
     keyframe_every: Annotated[int, typer.Option("--keyframe-every", help="A keyframe every N frames")] = 16,
     crf: Annotated[int, typer.Option("--crf", help="x264 quality, 0 (lossless) .. 51; lower is closer")] = 17,
-    workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel processes (0: this one)")] = 0,
+    workers: Annotated[int, workers_option("Parallel processes (0: this one)")] = 0,
     json_out: JsonOpt = False,
 ) -> None:
     """Re-encode every video once (h264, short side 128, a keyframe every 16 frames) so training reads are cheap.

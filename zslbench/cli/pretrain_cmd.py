@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
+from zslbench.cli.aliases import renamed
 from zslbench.cli.app import app
 from zslbench.cli.bounds import DeviceOpt
 from zslbench.cli.common import JsonOpt, OptionOpt, SetOpt, command, console, err_console, print_json
@@ -17,6 +18,7 @@ from zslbench.cli.train_cmd import (
     BatchSizeOpt,
     DropoutOpt,
     EpochsOpt,
+    LoggerOpt,
     LossOpt,
     LrOpt,
     MaxStepsOpt,
@@ -27,6 +29,7 @@ from zslbench.cli.train_cmd import (
     SeedOpt,
     WidthOpt,
     WorkersOpt,
+    chosen_loggers,
     model_options,
 )
 
@@ -37,7 +40,7 @@ ImagesOpt = Annotated[Path, typer.Option("--images", help="ROOT/<class name>/<im
 ClipsPerImageOpt = Annotated[int, typer.Option("--clips-per-image", help="Pan-and-zoom clips written per image")]
 
 
-@app.command("pretrain-images")
+@app.command("pretrain-images", context_settings=renamed({"-w": "-j"}))
 @command
 def pretrain_images(
     images: ImagesOpt,
@@ -59,6 +62,7 @@ def pretrain_images(
     device: DeviceOpt = "auto",
     amp: AmpOpt = True,
     max_steps: MaxStepsOpt = None,
+    logger: LoggerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Pretrain on still images made into pan-and-zoom clips, for `train --init OUT` (Brattoli et al., Augment).
@@ -87,6 +91,7 @@ def pretrain_images(
         amp=amp,
         resume=resume,
         max_steps=max_steps,
+        loggers=chosen_loggers(logger),
     )
     with per_epoch(not json_out) as update:
         result = run_pretraining(images, config, clips_per_image, update)

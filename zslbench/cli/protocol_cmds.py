@@ -73,7 +73,7 @@ def validate(
             proto = read_protocol(path, sets or ())
             results.append({"file": str(path), "valid": True, **_summary(proto)})
         except ZslbenchError as err:
-            results.append({"file": str(path), "valid": False, "error": err.message, "hint": err.hint})
+            results.append({"file": str(path), "valid": False, "error": err.cli_message, "hint": err.cli_hint})
     if json_out:
         print_json(results)
     else:

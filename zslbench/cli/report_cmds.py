@@ -1,4 +1,5 @@
-"""`zslbench table` and `zslbench check`: pure reductions over result records."""
+"""`zslbench table` and `zslbench check`: pure reductions over result records, thin faces over
+`reporting.tables.results_table` and `reporting.gate.check`, which the Python API exports."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from zslbench.cli.common import command, console, err_console, print_json
 from zslbench.core.bounds import COUNT, STD_K, TOLERANCE
 from zslbench.core.errors import EXIT_FAILED, ZslbenchError
 
-ResultsArg = Annotated[list[Path] | None, typer.Argument(help="Result files or folders [default: results/]")]
+ResultsArg = Annotated[list[Path] | None, typer.Argument(help="Result files or folders", show_default="results/")]
 
 
 @app.command()
@@ -59,10 +60,7 @@ def table(
     saw, with their top-1 (--plot: per-class top-1 against that distance)."""
     from zslbench.core.atomic import write_text
     from zslbench.core.errors import ZslbenchError
-    from zslbench.evaluation.records import find_records
-    from zslbench.reporting.observations import from_published, from_record
-    from zslbench.reporting.published import published_numbers
-    from zslbench.reporting.tables import FORMATS, build_table, plot_bars, render
+    from zslbench.reporting.tables import FORMATS, plot_bars, results_table
 
     if confusion is not None:
         _refuse_with_confusion(
@@ -87,18 +85,15 @@ def table(
         raise ZslbenchError("--top and --json go with --confusion", "zslbench table --confusion RECORD.json --top 5")
     if fmt not in FORMATS:
         raise ZslbenchError(f"unknown format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
-    observations = [o for record in find_records(results or [Path("results")]) for o in from_record(record)]
-    if published:
-        observations += [from_published(n) for n in published_numbers()]
-    _check_metrics(metric or [], observations)
-    text = render(build_table(observations, allow_mixed, metric), fmt)
+    made = results_table(results or ["results"], published=published, metrics=metric, allow_mixed=allow_mixed)
+    text = made.text(fmt)
     if out:
         write_text(out, text)
         console.print(Text(f"wrote {out}"))
     else:
         console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
     if plot:
-        plot_bars(observations, plot)
+        plot_bars(made.observations, plot)
         console.print(Text(f"wrote {plot}"))
 
 
@@ -206,58 +201,39 @@ def check(
 ) -> None:
     """Compare results with published numbers or a baseline. Exit 1 on any fail or incomplete run."""
     from zslbench.core.atomic import write_text
-    from zslbench.evaluation.records import find_records
-    from zslbench.reporting.gate import (
-        compare,
-        gate_passes,
-        junit_xml,
-        load_baseline,
-        markdown_summary,
-        published_references,
-        summary_json,
-    )
+    from zslbench.reporting.gate import check as run_gate
     from zslbench.reporting.gate import write_baseline as save_baseline
-    from zslbench.reporting.observations import from_record
+    from zslbench.reporting.results import observations_of
 
     fmt = _check_format(fmt, json_out)
-    observations = [o for record in find_records(results or [Path("results")]) for o in from_record(record)]
+    given = results or ["results"]
     if write_baseline:
+        observations = observations_of(given)
         save_baseline(observations, write_baseline)
         console.print(Text(f"wrote baseline {write_baseline} ({len(observations)} numbers)"))
         return
-    references = published_references() if against == "published" else load_baseline(Path(against))
-    rows = compare(observations, references, tolerance, std_k)
+    gate = run_gate(given, against, tolerance=tolerance, std_k=std_k, strict=strict)
+    rows = gate.comparisons
     if junit:
-        write_text(junit, junit_xml(rows))
+        write_text(junit, gate.junit())
     if summary:
         summary.parent.mkdir(parents=True, exist_ok=True)
         with open(summary, "a", encoding="utf-8") as handle:  # $GITHUB_STEP_SUMMARY is appended to
-            handle.write(markdown_summary(rows))
+            handle.write(gate.markdown())
     if fmt == "json":
-        print_json(summary_json(rows))
+        print_json(gate.to_json())
     elif fmt == "md":
-        console.print(markdown_summary(rows), markup=False, highlight=False, soft_wrap=True, end="")
+        console.print(gate.markdown(), markup=False, highlight=False, soft_wrap=True, end="")
     elif not rows:
-        used = ", ".join(sorted({o.protocol for o in observations}))
+        used = ", ".join(gate.protocols)
         message = f"nothing to compare: no reference numbers for {used}"
         (err_console if strict else console).print(Text(message + (" (--strict fails)" if strict else "")))
     else:
         _render(rows)
         if strict and all(r.status == "other_card" for r in rows):
             err_console.print(Text("nothing compared like for like: every reference has another card (--strict fails)"))
-    if not gate_passes(rows, strict):
+    if not gate.passed:
         raise typer.Exit(EXIT_FAILED)
-
-
-def _check_metrics(wanted: list[str], observations) -> None:
-    """`--metric` names a registered metric or one the results hold; a typo is an error, not an empty table."""
-    from zslbench.core.errors import unknown_name_error
-    from zslbench.metrics import metric_names
-
-    known = {*metric_names(), *(o.metric for o in observations)}
-    for name in wanted:
-        if name not in known:
-            raise unknown_name_error("metric", name, known, f"known metrics: {', '.join(sorted(known))}")
 
 
 CHECK_FORMATS = ("table", "md", "json")

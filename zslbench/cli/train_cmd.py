@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
+from zslbench.cli.aliases import renamed, warn_once
 from zslbench.cli.app import app
 from zslbench.cli.bounds import DeviceOpt, bounded
 from zslbench.cli.common import (
@@ -21,15 +22,17 @@ from zslbench.cli.common import (
     SetOpt,
     command,
     complete_models,
-    complete_protocols,
     console,
     err_console,
+    from_protocol,
     loader_options,
     parse_options,
     print_json,
+    protocol_option,
+    workers_option,
 )
 from zslbench.cli.progress import is_main_process, per_epoch
-from zslbench.core.bounds import COUNT, DROPOUT, LEARNING_RATE, SEED, SHARE, TEMPERATURE, WIDTH, WORKERS
+from zslbench.core.bounds import COUNT, DROPOUT, LEARNING_RATE, SEED, SHARE, TEMPERATURE, WIDTH
 from zslbench.models.checkpoint import CLASS_FAILURE_BUDGET, FAILURE_BUDGET
 
 if TYPE_CHECKING:
@@ -43,22 +46,34 @@ ModelOpt = Annotated[
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run folder: checkpoint.pt, metrics.jsonl")]
 DataOpt = Annotated[
     list[str] | None,
-    typer.Option("--data", help="NAME=PATH: the source dataset's manifest or folder [default: its `data add` root]"),
+    typer.Option(
+        "--data", help="NAME=PATH: the source dataset's manifest or folder", show_default="its `data add` root"
+    ),
 ]
 FeaturesOpt = Annotated[
     Path | None, typer.Option("--features", help="Backbone features of the source dataset (zslbench extract)")
 ]
-ProtocolOpt = Annotated[
-    str | None, typer.Option("--protocol", "-p", help="Protocol name or YAML file", autocompletion=complete_protocols)
+ProtocolOpt = Annotated[str | None, protocol_option()]
+EpochsOpt = Annotated[
+    int | None, bounded(COUNT, "--epochs", help="Epochs", kind="int", show_default=from_protocol("train.epochs"))
 ]
-EpochsOpt = Annotated[int | None, bounded(COUNT, "--epochs", help="Epochs [default: the protocol's]", kind="int")]
 BatchSizeOpt = Annotated[
-    int | None, bounded(COUNT, "--batch-size", help="Videos per step [default: the protocol's]", kind="int")
+    int | None,
+    bounded(COUNT, "--batch-size", help="Videos per step", kind="int", show_default=from_protocol("train.batch_size")),
 ]
-LrOpt = Annotated[float | None, bounded(LEARNING_RATE, "--lr", help="Adam learning rate [default: the protocol's]")]
-LossOpt = Annotated[str | None, typer.Option(help="mse, cosine or softmax [default: the protocol's]")]
-SeedOpt = Annotated[int | None, bounded(SEED, "--seed", help="[default: the protocol's]", kind="int")]
-WorkersOpt = Annotated[int, bounded(WORKERS, "--workers", "-w", help="Data-loading processes per rank", kind="int")]
+LrOpt = Annotated[
+    float | None, bounded(LEARNING_RATE, "--lr", help="Adam learning rate", show_default=from_protocol("train.lr"))
+]
+LossOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="mse, cosine or softmax", show_default=from_protocol("train.loss", "; softmax for a video-text model")
+    ),
+]
+SeedOpt = Annotated[
+    int | None, bounded(SEED, "--seed", help="Random seed", kind="int", show_default=from_protocol("train.seed"))
+]
+WorkersOpt = Annotated[int, workers_option("Data-loading processes per rank")]
 WidthOpt = Annotated[float | None, bounded(WIDTH, "--width", help="Channel width multiplier (1 = the paper's network)")]
 DropoutOpt = Annotated[float | None, bounded(DROPOUT, "--dropout", help="Dropout before the head")]
 InitOpt = Annotated[
@@ -69,11 +84,16 @@ InitOpt = Annotated[
     ),
 ]
 TextTowerOpt = Annotated[
-    str | None, typer.Option(help="A video-text model's text tower: frozen or tuned [default: frozen]")
+    str | None, typer.Option(help="A video-text model's text tower: frozen or tuned", show_default="frozen")
 ]
 TemperatureOpt = Annotated[
     float | None,
-    bounded(TEMPERATURE, "--temperature", help="The softmax loss's temperature [default: the model's own, else 0.05]"),
+    bounded(
+        TEMPERATURE,
+        "--temperature",
+        help="The softmax loss's temperature",
+        show_default="the model's own, else 0.05",
+    ),
 ]
 LearnTemperatureOpt = Annotated[
     bool, typer.Option("--learn-temperature", help="Learn the softmax loss's temperature (CLIP's logit scale)")
@@ -119,12 +139,31 @@ SelectOnTestOpt = Annotated[
         ),
     ),
 ]
-TensorboardOpt = Annotated[bool, typer.Option("--tensorboard", help="Also log to OUT/tensorboard (needs tensorboard)")]
+
+
+def complete_loggers(incomplete: str) -> list[str]:
+    """Shell completion for --logger: the trackers zslbench knows."""
+    from zslbench.training.loggers import TRACKERS
+
+    return [name for name in TRACKERS if name.startswith(incomplete)]
+
+
+LoggerOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--logger",
+        metavar="NAME",
+        help="Also log to an experiment tracker: tensorboard, wandb or mlflow (repeatable; each is an extra, "
+        "docs/logging.md)",
+        autocompletion=complete_loggers,
+    ),
+]
+TensorboardOpt = Annotated[bool, typer.Option("--tensorboard", hidden=True, help="Deprecated: --logger tensorboard")]
 
 NOT_IN_JSON = ("interrupted_by", "epoch_step")  # an interrupted run prints no JSON; the rest is as it was
 
 
-@app.command()
+@app.command(context_settings=renamed({"-w": "-j"}))
 @command
 def train(
     model: ModelOpt,
@@ -162,7 +201,11 @@ def train(
     select_on_test: SelectOnTestOpt = False,
     failure_budget: FailureBudgetOpt = FAILURE_BUDGET,
     class_failure_budget: ClassFailureBudgetOpt = CLASS_FAILURE_BUDGET,
+    logger: LoggerOpt = None,
     tensorboard: TensorboardOpt = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the kept classes, videos and schedule; train nothing")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Train a model on the protocol's source classes after applying the rule (videos or features).
@@ -205,7 +248,7 @@ def train(
         loading=loading,
         resume=resume,
         max_steps=max_steps,
-        tensorboard=tensorboard,
+        loggers=chosen_loggers(logger, tensorboard),
         features=features,
         failure_budget=failure_budget,
         class_failure_budget=class_failure_budget,
@@ -215,7 +258,35 @@ def train(
         temperature=temperature,
         learn_temperature=learn_temperature,
     )
+    if dry_run:
+        return _show_plan(config, json_out)
     _run(config, json_out)
+
+
+def _show_plan(config: TrainConfig, json_out: bool) -> None:
+    """`train --dry-run`: the plan (`training.plan.train_plan`) as JSON, or a few lines."""
+    from zslbench.training.plan import train_plan
+
+    plan = train_plan(config)
+    if json_out:
+        print_json(plan)
+        return
+    proto, classes, s = plan["protocol"], plan["classes"], plan["settings"]
+    options = ", ".join(f"{k}={v}" for k, v in plan["options"].items() if v is not None)
+    videos = f"{plan['videos']} from {plan['data']}" if plan["videos"] is not None else f"features {plan['data']}"
+    lines = [
+        "dry run: no video read, nothing written",
+        f"model     {plan['model']} ({options})",
+        f"protocol  {proto['name']} v{proto['version']} (fingerprint {proto['fingerprint'][:12]}, "
+        f"training {proto['training_fingerprint'][:12]})",
+        f"classes   {classes['kept']} of {classes['total']} {classes['source']} classes kept at tau {classes['tau']} "
+        f"({classes['removed']} removed by the rule); {'compliant' if classes['compliant'] else 'NOT compliant'}",
+        f"videos    {videos}",
+        f"schedule  {s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']}, loss {s['loss']}, seed {s['seed']}",
+        f"out       {plan['out']}",
+    ]
+    for line in lines:
+        console.print(Text(line))
 
 
 def _note_undeclared(config: TrainConfig) -> None:
@@ -228,6 +299,18 @@ def _note_undeclared(config: TrainConfig) -> None:
             "image-text pretraining is declared (at evaluation, with --image-text)"
         )
         err_console.print(Text(message, style="yellow"), soft_wrap=True)
+
+
+def chosen_loggers(logger: list[str] | None, tensorboard: bool = False) -> tuple[str, ...]:
+    """The --logger names, the deprecated --tensorboard as `--logger tensorboard`; each tracker's
+    library is imported here, so a missing one is one line (exit 2) before any work."""
+    from zslbench.training.loggers import check_trackers
+
+    names = list(logger or [])
+    if tensorboard:
+        warn_once("--tensorboard", "--logger tensorboard")
+        names.append("tensorboard")
+    return check_trackers(names)
 
 
 def model_options(

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from zslbench.cli.aliases import renamed
 from zslbench.cli.app import app
 from zslbench.cli.common import (
     FinetunedOnOpt,
@@ -21,6 +22,7 @@ from zslbench.cli.common import (
     err_console,
     parse_options,
     print_json,
+    protocol_option,
 )
 from zslbench.core.errors import EXIT_FAILED
 
@@ -85,16 +87,20 @@ def show(entry_id: IdArg, json_out: JsonOpt = False) -> None:
     console.print(grid)
 
 
-@weights_app.command("add")
+@weights_app.command("add", context_settings=renamed({"--name": "--id"}))
 @command
 def add(
     file: Annotated[Path, typer.Argument(help="checkpoint.pt, its run folder, or a `weights export` folder or file")],
-    name: Annotated[str | None, typer.Option("--name", help="The id [default: MODEL-<sha256 prefix>]")] = None,
+    entry_id: Annotated[
+        str | None, typer.Option("--id", help="The zoo entry's id", show_default="MODEL-<sha256 prefix>")
+    ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Expected model name (checked)")] = None,
     source: Annotated[
-        str | None, typer.Option("--source", help="Where others get the file (a URL) [default: this path]")
+        str | None, typer.Option("--source", help="Where others get the file (a URL)", show_default="this path")
     ] = None,
-    notes: Annotated[str | None, typer.Option("--notes", help="[default: epochs, steps and options]")] = None,
+    notes: Annotated[
+        str | None, typer.Option("--notes", help="Notes kept with the entry", show_default="epochs, steps and options")
+    ] = None,
     image_text: ImageTextOpt = None,
     finetuned_on: FinetunedOnOpt = None,
     option: OptionOpt = None,
@@ -111,7 +117,7 @@ def add(
     from zslbench.protocol.verdicts import VERDICT_WORDS
 
     declared = Declared(image_text, finetuned_on)
-    entry = add_to_zoo(file, name, model, source, notes, declared, parse_options(option))
+    entry = add_to_zoo(file, entry_id, model, source, notes, declared, parse_options(option))
     if json_out:
         print_json({**entry.describe(), "path": str(path_of(entry))})
         return
@@ -125,7 +131,7 @@ def add(
 @weights_app.command("verify")
 @command
 def verify(
-    entry_id: Annotated[str | None, typer.Argument(help="One entry [default: every one]", show_default=False)] = None,
+    entry_id: Annotated[str | None, typer.Argument(help="One entry", show_default="every one")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Hash each entry's file and compare it with its sha256. Exit 1 if one is missing or differs."""
@@ -160,18 +166,20 @@ def remove(entry_id: IdArg) -> None:
 @weights_app.command("export")
 @command
 def export(
-    run: Annotated[Path, typer.Argument(help="checkpoint.pt or its run folder")],
+    run: Annotated[Path, typer.Argument(help="checkpoint.pt, its run folder, or a zoo entry's id")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for model.safetensors and zslbench.json")],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an export already in --out")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Write shareable weights: model.safetensors (nothing to unpickle) and zslbench.json.
 
-    zslbench.json holds the model, protocol, classes, compliance, settings and pretraining; the resume
-    state (optimizer, RNG) stays behind. `eval --weights`, `extract` and `weights add` take the folder."""
+    zslbench.json holds the model, protocol, classes, compliance, settings and pretraining; protocol/ holds
+    the resolved protocol and its class lists, so the export evaluates where the protocol file is not. The
+    resume state (optimizer, RNG) stays behind. `eval --weights`, `extract` and `weights add` take the folder."""
     from zslbench.models.checkpoint import EXPORT_METADATA, EXPORT_WEIGHTS, export_checkpoint, file_sha256
+    from zslbench.models.weights import checkpoint_or_entry
 
-    folder = export_checkpoint(run, out, overwrite)
+    folder = export_checkpoint(checkpoint_or_entry(run), out, overwrite)
     files = {name: folder / name for name in (EXPORT_WEIGHTS, EXPORT_METADATA)}
     summary = {name: {"path": str(p), "bytes": p.stat().st_size, "sha256": file_sha256(p)} for name, p in files.items()}
     if json_out:
@@ -193,9 +201,7 @@ def import_reference(
         Path | None,
         typer.Option("--out", "-o", help="Checkpoint file or folder", show_default="NAME-zslbench/ by FILE"),
     ] = None,
-    protocol: Annotated[
-        str | None, typer.Option("--protocol", "-p", help="Protocol name or file", show_default="opt.dataset's")
-    ] = None,
+    protocol: Annotated[str | None, protocol_option("opt.dataset's")] = None,
     embedding: Annotated[
         str | None,
         typer.Option(

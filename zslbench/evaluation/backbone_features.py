@@ -22,18 +22,23 @@ import numpy as np
 import torch
 
 from zslbench.core.bounds import WIDTH
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.core.npz import read_npz, write_npz
 from zslbench.protocol.compliance import Pretraining
 from zslbench.protocol.spec import Protocol, identity_data
 from zslbench.video.dataset import LoaderOptions
 
 KIND = "zslbench-backbone-features-v1"
+INIT, WIDTH_OPTION = named("--init", "init"), named("--width", "width")  # as errors name them
 EXTRACT_HINT = "write one with `zslbench extract --backbone r2plus1d_18 --init WEIGHTS --data NAME=ROOT --out F.npz`"
 
 
 @dataclass(frozen=True)
 class BackboneFeatures:
+    """A dataset's pooled backbone features (float32 [N, F], one row per decoded video) with each row's
+    label and path, the backbone and weights that made them, the clip settings, what the weights were
+    pretrained on (audited by Eq. 3) and the videos that failed. Saved as .npz (module docstring)."""
+
     features: np.ndarray  # float32 [N, F]
     labels: tuple[str, ...]
     paths: tuple[str, ...]
@@ -51,6 +56,7 @@ class BackboneFeatures:
         return {"backbone": self.backbone, "width": self.width, "weights_sha256": self.weights_sha256}
 
     def save(self, path: Path) -> Path:
+        """Write the .npz the module docstring describes at `path`, atomically; returns the path."""
         arrays = {
             "kind": np.array(KIND),
             "features": self.features.astype(np.float32),
@@ -71,6 +77,10 @@ class BackboneFeatures:
 
 
 def load_backbone_features(path: Path | str) -> BackboneFeatures:
+    """Read a backbone features file written by `save`.
+
+    Raises ZslbenchError when it is missing or not a readable .npz, not a backbone features file, or its
+    features are not finite [N, F] rows, one per label."""
     path = Path(path)
     data = read_npz(path, "features file", "write one with `zslbench extract --backbone`")
     if str(data.get("kind", "")) != KIND:
@@ -102,7 +112,7 @@ def check_clips(features: BackboneFeatures, protocol: Protocol, path: Path) -> N
     if identity_data({"clips": features.clips})["clips"] != wanted:  # settings at their old defaults may be left out
         raise ZslbenchError(
             f"{path} was extracted with clip settings {features.clips}, but {protocol.name} samples {wanted}",
-            f"extract it again with --protocol {protocol.name}",
+            f"extract it again with {named(f'--protocol {protocol.name}', f'protocol={protocol.name!r}')}",
         )
 
 
@@ -114,6 +124,7 @@ class PooledBackbone(torch.nn.Module):
         self.backbone = backbone
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        """clips [B, clips, 3, T, H, W] -> backbone features averaged over each video's clips, [B, F]."""
         batch, n_clips = clips.shape[:2]
         return self.backbone(clips.flatten(0, 1)).view(batch, n_clips, -1).mean(dim=1)
 
@@ -194,7 +205,7 @@ def _initial_backbone(request: BackboneExtraction) -> tuple[torch.nn.Module, flo
     if state is not None:
         width = _checkpoint_width(state, request.backbone, request.width)
     else:  # 0 is not "the default": it is out of range
-        width = 1.0 if request.width is None else WIDTH.check(request.width, "--width")
+        width = 1.0 if request.width is None else WIDTH.check(request.width, WIDTH_OPTION)
     torch.manual_seed(request.seed)  # without --init the backbone is random: the same on every run and rank
     try:
         backbone = VideoResNet(request.backbone, width=width)
@@ -238,14 +249,20 @@ def _checkpoint_width(state: dict, backbone_name: str, width: float | None) -> f
     name = state["model"]["name"]
     if state["model"].get("input") == "features":
         raise ZslbenchError(
-            f"--init is a checkpoint of {name}, which holds no video backbone", "pass an end-to-end one"
+            f"{INIT} is a checkpoint of {name}, which holds no video backbone", "pass an end-to-end one"
         )
     held = model_spec(name).backbone
     trained = float(state["model"]["options"].get("width", 1.0))
     if held != backbone_name:
-        raise ZslbenchError(f"--init is a checkpoint of {name}, whose backbone is {held}", f"pass --backbone {held}")
+        raise ZslbenchError(
+            f"{INIT} is a checkpoint of {name}, whose backbone is {held}",
+            f"pass {named(f'--backbone {held}', f'backbone={held!r}')}",
+        )
     if width is not None and width != trained:
-        raise ZslbenchError(f"--init holds a backbone of width {trained}, not {width}", f"pass --width {trained}")
+        raise ZslbenchError(
+            f"{INIT} holds a backbone of width {trained}, not {width}",
+            f"pass {named(f'--width {trained}', f'width={trained}')}",
+        )
     return trained
 
 

@@ -2,19 +2,21 @@
 
 End-to-end models embed videos through the `VideoEncoder` (cached, sharded under torchrun); models
 of kind `features` map a test dataset's backbone features file. A checkpoint is evaluated only
-under the protocol it was trained with (same fingerprint).
+under the protocol it was trained with (same training fingerprint: splits and metrics may change).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from zslbench.core.distributed import setup, teardown
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.evaluation.encoder import VideoEncoder, sampling_identity
 from zslbench.models.checkpoint import load_checkpoint, load_weights, weights_sha256
+from zslbench.protocol.snapshot import scores_as_trained, trained_protocol
 from zslbench.protocol.spec import Protocol, identity_data, load_protocol
 from zslbench.text.vocab import ClassList
 from zslbench.video.dataset import LoaderOptions
@@ -46,7 +48,8 @@ class CheckpointModel:
         name = self.state["model"]["name"]
         if model and model != name:
             raise ZslbenchError(
-                f"{weights} is a checkpoint of {name!r}, not {model!r}", f"pass --model {name} or another checkpoint"
+                f"{weights} is a checkpoint of {name!r}, not {model!r}",
+                f"pass {named(f'--model {name}', f'model={name!r}')} or another checkpoint",
             )
         self.protocol = checkpoint_protocol(self.state, protocol)
         self.context = setup(device)
@@ -59,12 +62,16 @@ class CheckpointModel:
         self.identity = self.encoder.identity
 
     def _model_identity(self, **extra: Any) -> dict[str, Any]:
+        """The model as records and cache keys name it: name, options, weights, and a plugin's version."""
+        from zslbench.models import provenance_key
+
         model = self.state["model"]
         return {
             "name": model["name"],
             "options": model["options"],
             **extra,
             "weights_sha256": weights_sha256(self.state["state_dict"]),
+            **provenance_key(model["name"]),
         }
 
     def _video_encoder(self, loading: LoaderOptions) -> VideoEncoder:
@@ -100,6 +107,7 @@ class CheckpointModel:
         return self.encoder.encode(test, data, batch_size, workers, progress, limit)
 
     def close(self) -> None:
+        """Leave the process group `setup` joined (no-op when run alone)."""
         teardown(self.context)
 
 
@@ -108,24 +116,28 @@ def clip_identity(clips: ClipSpec) -> dict[str, Any]:
     return identity_data({"clips": dataclasses.asdict(clips)})["clips"]
 
 
-def checkpoint_protocol(state: dict[str, Any], ref: str | Protocol | None) -> Protocol:
-    """The protocol a checkpoint was trained under: its file when it still exists, else its name;
-    any other fingerprint is refused."""
+def checkpoint_protocol(state: dict[str, Any], ref: str | Protocol | None, sets: Sequence[str] = ()) -> Protocol:
+    """The protocol to score a checkpoint under: `ref`, or the one it was trained under (its file, its
+    shipped name, or the snapshot it carries; `protocol.snapshot`), with `sets` applied. Any protocol
+    whose training settings differ (its `training_fingerprint`) is refused: only the scoring settings
+    (splits, metrics, class order) may change without retraining."""
     trained = state["protocol"]
     given = ref is not None
-    if ref is None:  # the checkpoint's own, with the --set overrides it was trained with
-        path = trained.get("path")
-        ref = path if path and Path(path).is_file() else trained["name"]
-        protocol = load_protocol(ref, sets=tuple(trained.get("sets", ())))
-    else:
-        protocol = load_protocol(ref)
-    if protocol.fingerprint != trained["fingerprint"]:
-        sets = "".join(f" --set {item}" for item in trained.get("sets", ()))
+    if isinstance(ref, Protocol) and sets:
         raise ZslbenchError(
-            f"the checkpoint was trained under {trained['name']} v{trained['version']}{sets} "
+            "overrides apply when a protocol is loaded", "pass the protocol by name or path with the overrides"
+        )
+    if ref is None:
+        protocol = trained_protocol(trained, tuple(sets))
+    else:
+        protocol = load_protocol(ref, sets=tuple(sets)) if not isinstance(ref, Protocol) else ref
+    if not scores_as_trained(protocol, trained):
+        trained_sets = "".join(" " + named(f"--set {item}", f"with {item}") for item in trained.get("sets", ()))
+        raise ZslbenchError(
+            f"the checkpoint was trained under {trained['name']} v{trained['version']}{trained_sets} "
             f"(fingerprint {trained['fingerprint'][:12]}), not {protocol.name} v{protocol.version} "
-            f"({protocol.fingerprint[:12]})",
-            "evaluate under the protocol the model was trained with"
-            + (" (leave out --protocol to use it)" if given else ""),
+            f"({protocol.fingerprint[:12]}), and not only in its scoring settings",
+            "evaluate under the protocol the model was trained with; only evaluation.* and published_as may change"
+            + (f" (leave out {named('--protocol', 'protocol')} to use it)" if given else ""),
         )
     return protocol

@@ -35,10 +35,12 @@ class WordVectorSpace:
         return class_distances(videos, vectors.vectors)
 
     def width(self, test: ClassList) -> int:
+        """The class vectors' dimension D: the width a stored video embedding must have."""
         (vectors,) = embed_class_lists([test], self.embedder)
         return int(vectors.vectors.shape[1])
 
     def describe(self) -> dict[str, Any]:
+        """`class_space` of the record: the protocol's embedding and its exact id."""
         return {"source": "protocol_embedding", "id": self.embedder.id}
 
 
@@ -67,9 +69,11 @@ class TextTowerSpace:
         return averaged_distances(videos, stack, self.views)
 
     def width(self, test: ClassList) -> int:
+        """The width of a stored video vector: D, times the stored views."""
         return int(next(iter(self.texts.values())).shape[1]) * self.views
 
     def describe(self) -> dict[str, Any]:
+        """`class_space` of the record: the model's text tower, its text settings and identity."""
         return {"source": "text_tower", **self.about}
 
 
@@ -90,9 +94,11 @@ class ConditionedSpace:
         return distances
 
     def width(self, test: ClassList) -> int:
+        """The width of a stored vector: one similarity per class."""
         return len(self.classes)
 
     def describe(self) -> dict[str, Any]:
+        """`class_space` of the record: the model's text tower, marked conditioned on the video."""
         return {"source": "text_tower", "conditioned": True, **self.about}
 
 

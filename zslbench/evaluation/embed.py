@@ -16,6 +16,9 @@ from zslbench.video.transforms import to_model_input
 
 @dataclass(frozen=True)
 class Embeddings:
+    """Video embeddings float32 [videos, D] (failed videos left out), each row's class and record index,
+    and the failures."""
+
     vectors: np.ndarray  # float32 [videos, D], failed videos left out
     labels: np.ndarray  # class index per row
     indices: np.ndarray  # record index per row

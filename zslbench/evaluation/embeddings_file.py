@@ -7,8 +7,9 @@ optional:
 - `training_classes` str [K]: what the model was trained on (without it the verdict is `unknown`);
 - `pretrained_on` str: the dataset of any initial weights;
 - `model` str: a name for the results; `dataset` str: which test dataset the labels belong to;
-- `protocol_fingerprint` str: the protocol it was extracted under (`zslbench extract --weights`
-  writes it); scoring it under another protocol is refused;
+- `protocol_fingerprint` and `protocol_training_fingerprint` str: the protocol it was extracted under
+  (`zslbench extract --weights` writes both); scoring it under a protocol whose training settings
+  differ is refused (splits and metrics may change: `Protocol.training_fingerprint`);
 - `official_test` bool [splits, N]: which videos each official test split lists (UCF101, HMDB51;
   `zslbench extract` writes it under a protocol with an `official` split, evaluation/official.py);
 - a video-text model's class space (`class_space.space_arrays`: `class_space`, `class_names`, and
@@ -37,6 +38,7 @@ def write_features(
     pretrained_on: str | None,
     protocol_fingerprint: str | None = None,
     extra: dict[str, Any] | None = None,
+    training_fingerprint: str | None = None,
 ) -> Path:
     """Write a features file atomically; `extra`: more arrays (a video-text model's class space)."""
 
@@ -52,10 +54,16 @@ def write_features(
         arrays["pretrained_on"] = np.array(pretrained_on)
     if protocol_fingerprint:
         arrays["protocol_fingerprint"] = np.array(protocol_fingerprint)
+    if training_fingerprint:
+        arrays["protocol_training_fingerprint"] = np.array(training_fingerprint)
     return write_npz(path, {**arrays, **(extra or {})})
 
 
 def read_features(path: Path) -> dict[str, Any]:
+    """Read a features file (module docstring): every array, embeddings float32 (float64 kept as is).
+
+    Raises ZslbenchError when it is missing or unreadable, lacks `embeddings` or `labels`, they are not
+    [N, D] and [N] with N > 0, the embeddings are not floats, or the labels are not strings."""
     hint = "write one with `zslbench extract`, or numpy.savez (no pickled objects)"
     data = read_npz(path, "features file", hint)
     missing = [key for key in ("embeddings", "labels") if key not in data]

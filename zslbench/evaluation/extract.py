@@ -43,6 +43,7 @@ def extract_embeddings(config: EvalConfig, dataset: str, out: Path) -> dict[str,
             state.get("pretrained_on"),
             runner.protocol.fingerprint,
             extra,
+            runner.protocol.training_fingerprint,
         )
     finally:
         runner.close()

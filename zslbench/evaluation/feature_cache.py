@@ -30,6 +30,9 @@ from zslbench.core.paths import cache_dir
 
 @dataclass(frozen=True)
 class FeatureCache:
+    """One namespace of the feature cache (`open` names it by identity): under `root`, one .npy
+    embedding per video, named by the video's fingerprint (`key`)."""
+
     namespace: str
     root: Path
 
@@ -48,12 +51,14 @@ class FeatureCache:
         return file_fingerprint(video)
 
     def get(self, key: str) -> np.ndarray | None:
+        """The cached embedding under `key`, or None when absent or unreadable (a miss, recomputed)."""
         try:
             return np.load(self.root / f"{key}.npy")
         except (OSError, ValueError):
             return None
 
     def put(self, key: str, vector: np.ndarray) -> None:
+        """Store `vector` as float32 .npy under `key`, atomically (an interrupted run leaves no half file)."""
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(vector, dtype=np.float32))
         write_bytes(self.root / f"{key}.npy", buffer.getvalue())

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.evaluation.backbone_features import EXTRACT_HINT, check_clips, load_backbone_features
 from zslbench.models.checkpoint import load_weights
 from zslbench.protocol.spec import Protocol
@@ -36,7 +36,8 @@ def embed_feature_file(state: dict[str, Any], protocol: Protocol, test: ClassLis
     """(records, embeddings or None per record, failure reason per record index) from the test
     dataset's features file; videos that failed at extraction count as failures here too."""
     if test.name not in data:
-        raise ZslbenchError(f"no --data for {test.name}", f"pass --data {test.name}=FEATURES.npz; {EXTRACT_HINT}")
+        given = named(f"--data {test.name}=FEATURES.npz", f"data={{{test.name!r}: FEATURES.npz}}")
+        raise ZslbenchError(f"no {named('--data', 'data entry')} for {test.name}", f"pass {given}; {EXTRACT_HINT}")
     path = data[test.name]
     features = load_backbone_features(path)
     trained = state["backbone"]
@@ -44,7 +45,9 @@ def embed_feature_file(state: dict[str, Any], protocol: Protocol, test: ClassLis
         raise ZslbenchError(
             f"{path} holds features of {_describe(features.identity)}, but {state['model']['name']} was trained on "
             f"features of {_describe(trained)}",
-            "extract the test features with the same --backbone, --init and --width as the training features",
+            "extract the test features with the same "
+            + named("--backbone, --init and --width", "backbone, init and width")
+            + " as the training features",
         )
     if features.dataset != test.name:
         raise ZslbenchError(f"{path} holds features of {features.dataset}, not {test.name}", EXTRACT_HINT)

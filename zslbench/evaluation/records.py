@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from zslbench.core.atomic import write_text
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.core.paths import PACKAGE_DIR, path_component
 
 SCHEMA = 1
@@ -47,6 +47,7 @@ def maker(model: str, identity: dict[str, Any], protocol_fingerprint: str) -> di
 
 
 def record_maker(record: dict[str, Any]) -> dict[str, Any]:
+    """What made a saved record's numbers (`maker` of its model name, identity and protocol fingerprint)."""
     return maker(record["model"]["name"], record["model"]["identity"], record["protocol"]["fingerprint"])
 
 
@@ -67,7 +68,10 @@ def claim_record(path: Path, made_by: dict[str, Any], overwrite: bool = False) -
     theirs = _described(existing) if existing else "something unreadable"
     raise ZslbenchError(
         f"{path} already holds a result of {theirs}, not of {_described(made_by)}",
-        "pass --name to keep both, or --overwrite to replace it",
+        named(
+            "pass --name to keep both, or --overwrite to replace it",
+            "give another label to keep both, or overwrite=True to replace it",
+        ),
     )
 
 
@@ -76,11 +80,18 @@ def _described(made_by: dict[str, Any]) -> str:
     fingerprint's hash, and of the protocol's fingerprint; a video-text model's card too."""
     weights = str(made_by["weights"]).rpartition("-")[2][:12]
     card = f" with card {str(made_by['card'])[:12]}" if made_by.get("card") else ""
-    limit = f" on its first {made_by['limit']} videos (--limit)" if made_by.get("limit") is not None else ""
+    limit = (
+        f" on its first {made_by['limit']} videos ({named('--limit', 'limit')})"
+        if made_by.get("limit") is not None
+        else ""
+    )
     return f"{made_by['model']} ({weights}) under protocol {str(made_by.get('protocol'))[:12]}{card}{limit}"
 
 
 def save_record(record: dict[str, Any], root: Path, overwrite: bool = False) -> Path:
+    """Write `record` as JSON at its `record_path` under `root`, atomically; returns the path.
+
+    Raises ZslbenchError when the file holds another maker's result and not `overwrite` (`claim_record`)."""
     protocol = record["protocol"]
     path = record_path(root, record["model"]["label"], protocol["name"], protocol["version"], record["dataset"]["name"])
     claim_record(path, record_maker(record), overwrite)
@@ -89,6 +100,10 @@ def save_record(record: dict[str, Any], root: Path, overwrite: bool = False) -> 
 
 
 def load_record(path: Path) -> dict[str, Any]:
+    """A result record written by `zslbench eval`, with its path added as `_path`.
+
+    Raises ZslbenchError for an unreadable or non-JSON file, one that is not a result record, or a
+    record of another result schema."""
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:

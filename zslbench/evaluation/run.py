@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from zslbench.core.bounds import COUNT, SHARE, WORKERS
 from zslbench.core.distributed import barrier
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.core.hashing import file_fingerprint
 from zslbench.core.paths import optional_path
-from zslbench.evaluation.checkpoint_model import CheckpointModel
+from zslbench.evaluation.checkpoint_model import CheckpointModel, checkpoint_protocol
 from zslbench.evaluation.class_space import ConditionedSpace, TextTowerSpace, WordVectorSpace, space_from_arrays
 from zslbench.evaluation.dataset_record import DEFAULT_FAILURE_BUDGET, Embedded, Maker, record_and_distances
 from zslbench.evaluation.embeddings_file import read_features
@@ -29,22 +30,33 @@ from zslbench.evaluation.video_text_run import VideoTextRunner, finetuned_runner
 from zslbench.models.video_text.declared import Declared
 from zslbench.models.video_text.detect import is_video_text, video_text_model_of
 from zslbench.models.weights import resolve_weights
-from zslbench.protocol.spec import Protocol, load_protocol
+from zslbench.protocol.spec import Protocol, as_sets, load_protocol
 from zslbench.text import load_embedder
 from zslbench.text.vocab import ClassList
 from zslbench.video.dataset import LoaderOptions
 from zslbench.video.sources import check_data_names
 
+# a video-text model's declarations, named as each caller gives them (`Declared` from Python)
+IMAGE_TEXT = named("--image-text", "declared.image_text")
+FINETUNED_ON = named("--finetuned-on", "declared.finetuned_on")
+OPTION = named("--option", "options")
+ALL_SPLIT = named("--set 'evaluation.splits=[{kind: all}]'", "sets={'evaluation.splits': [{'kind': 'all'}]}")
+
 
 @dataclass
 class EvalConfig:
-    weights: Path | None  # None: the zoo's verified weights for `model` (models/weights.py, resolve_weights)
-    data: dict[str, Path]
+    """What `evaluate()` is asked to do: which weights (a checkpoint or a video-text model's), where each
+    test dataset's videos are, under which protocol, how to run, and where the records go (`results`).
+    Comments on the fields say what each does."""
+
+    # a Path once made, as are `data` and `results`; None: the zoo's verified weights for `model` (resolve_weights)
+    weights: Path | str | None
+    data: Mapping[str, Path | str]  # dataset name -> its manifest (or folder); only the test datasets' are read
     protocol: str | Protocol | None = None  # default: the protocol the checkpoint was trained under
     model: str | None = None  # when given, must be the checkpoint's
     label: str | None = None  # results/<label>/...; default: the model name
     datasets: list[str] | None = None  # a subset of the protocol's test datasets
-    results: Path = Path("results")
+    results: Path | str = Path("results")
     batch_size: int = 8
     workers: int = 0
     device: str = "auto"
@@ -55,15 +67,30 @@ class EvalConfig:
     options: dict[str, Any] = field(default_factory=dict)  # a video-text model's input and text options
     declared: Declared = field(default_factory=Declared)  # a video-text model's image-text and fine-tuning history
     limit: int | None = None  # only the first N videos of each test dataset: a quick look, marked incomplete
+    # scoring settings changed now ("evaluation.metrics=[top1]", or {"evaluation.metrics": ["top1"]}),
+    # over the protocol's (a checkpoint's own, when `protocol` is None); training settings may not change
+    sets: Sequence[str] | Mapping[str, Any] = ()
 
     def __post_init__(self) -> None:
-        """Paths may be given as text from Python: they become Paths here, once."""
+        """Paths may be given as text from Python: they become Paths here, once; `sets` become a tuple;
+        sizes are checked as the CLI checks them (ZslbenchError naming the field)."""
+        if not isinstance(self.data, Mapping):
+            raise ZslbenchError("data is a mapping of dataset name to manifest", 'e.g. data={"ucf101": "ucf101.csv"}')
         self.data = {name: Path(path) for name, path in self.data.items()}
         self.weights, self.results = optional_path(self.weights), optional_path(self.results)
+        self.sets = as_sets(self.sets)
+        COUNT.check(self.batch_size, "batch_size")
+        WORKERS.check(self.workers, "workers")
+        SHARE.check(self.failure_budget, "failure_budget")
+        if self.limit is not None:
+            COUNT.check(self.limit, "limit")
 
 
 @dataclass
 class EvalOutcome:
+    """What an evaluation wrote: (path, record) of each result record, one per test dataset scored
+    (on rank 0; other torchrun ranks write none)."""
+
     records: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
 
     @property
@@ -133,6 +160,9 @@ def runner_for(config: EvalConfig) -> tuple[CheckpointModel | VideoTextRunner, P
     when none is given; from the zoo, with its declarations, without --weights), or a checkpoint
     trained under a protocol (a 3D CNN's, or a video-text model fine-tuned under the rule)."""
     state = checkpoint_state(config.weights)
+    if config.sets:  # the protocol with the scoring settings changed, checked against the checkpoint's
+        loaded = checkpoint_protocol(state, config.protocol, config.sets) if state else None
+        config = replace(config, protocol=loaded or load_protocol(config.protocol, config.sets), sets=())
     model = config.model or (None if state else video_text_model_of(config.weights))
     if state is None and model and is_video_text(model):
         from zslbench.models.video_text.zoo_entry import declarations, zoo_declarations
@@ -153,13 +183,15 @@ def runner_for(config: EvalConfig) -> tuple[CheckpointModel | VideoTextRunner, P
         return _finetuned(config, state, model), config.weights
     if config.options:
         raise ZslbenchError(
-            f"--option {next(iter(config.options))} is for video-text models given by their weights",
+            f"{OPTION} {next(iter(config.options))} is for video-text models given by their weights",
             "a checkpoint holds its model's options",
         )
     if config.declared.given:
         raise ZslbenchError(
-            "--image-text and --finetuned-on declare a video-text model's history",
-            "a checkpoint records its own training classes (and --pretrained-on at training)",
+            f"{named('--image-text and --finetuned-on', 'declared (image_text, finetuned_on)')} declare a video-text "
+            "model's history",
+            f"a checkpoint records its own training classes (and {named('--pretrained-on', 'pretrained_on')} "
+            "at training)",
         )
     weights = config.weights if config.weights is not None else resolve_weights(model, config.protocol)
     return CheckpointModel(weights, model, config.protocol, config.device, config.loading, state=state), weights
@@ -171,22 +203,26 @@ def _finetuned(config: EvalConfig, state: dict[str, Any], model: str | None) -> 
     the checkpoint's, and its image-text pretraining may be declared now if training did not."""
     name = state["model"]["name"]
     if model and model != name:
-        raise ZslbenchError(f"{config.weights} is a checkpoint of {name!r}, not {model!r}", f"pass --model {name}")
+        raise ZslbenchError(
+            f"{config.weights} is a checkpoint of {name!r}, not {model!r}",
+            f"pass {named(f'--model {name}', f'model={name!r}')}",
+        )
     if other := sorted(set(config.options) - {"init"}):
         raise ZslbenchError(
-            f"--option {other[0]}: a checkpoint holds its model's options",
-            "only --option init=PATH applies: where the run's --init weights are now (the same files)",
+            f"{OPTION} {other[0]}: a checkpoint holds its model's options",
+            f"only {named('--option init=PATH', 'options={init: PATH}')} applies: where the run's initial "
+            "weights are now (the same files)",
         )
     declared = config.declared
     if declared.finetuned_on is not None:
         raise ZslbenchError(
-            "--finetuned-on: the checkpoint records the classes it was fine-tuned on", "drop --finetuned-on"
+            f"{FINETUNED_ON}: the checkpoint records the classes it was fine-tuned on", f"drop {FINETUNED_ON}"
         )
     known = state["video_text"].get("image_text")
     if declared.image_text is not None and known is not None and declared.image_text != known:
         raise ZslbenchError(
-            f"--image-text: the checkpoint declares its image-text pretraining already ({known!r})",
-            "drop --image-text",
+            f"{IMAGE_TEXT}: the checkpoint declares its image-text pretraining already ({known!r})",
+            f"drop {IMAGE_TEXT}",
         )
     init = Path(str(config.options["init"])) if config.options.get("init") else None
     where = (config.weights, state, config.protocol, config.device, config.loading)
@@ -207,11 +243,11 @@ def checkpoint_state(weights: Path | None) -> dict[str, Any] | None:
 
 
 def evaluate_features(
-    features: Path,
+    features: Path | str,
     protocol_ref: str | Protocol | None,
     label: str | None = None,
     dataset: str | None = None,
-    results: Path = Path("results"),
+    results: Path | str = Path("results"),
     overwrite: bool = False,
     failure_budget: float = DEFAULT_FAILURE_BUDGET,
     log_samples: bool = False,
@@ -222,17 +258,12 @@ def evaluate_features(
     also write the per-video predictions (`samples.save_result`). `declared`: a video-text model's
     history, in place of what its features file declares (refused for any other features file)."""
     started = time.perf_counter()
+    features, results = Path(features), Path(results)
     check_label(label)
     protocol = load_protocol(protocol_ref)
     embedder = load_embedder(protocol.embedding, word_norm=protocol.word_norm)
     data = read_features(features)
-    extracted_under = str(data.get("protocol_fingerprint", protocol.fingerprint))
-    if extracted_under != protocol.fingerprint:
-        raise ZslbenchError(
-            f"{features} was extracted under protocol fingerprint {extracted_under[:12]}, not {protocol.name} "
-            f"v{protocol.version} ({protocol.fingerprint[:12]})",
-            "score it under the protocol it was extracted with (the same --protocol and --set)",
-        )
+    check_extracted_under(features, data, protocol)
     embeddings, labels = data["embeddings"], data["labels"]
     wanted = dataset or (str(data["dataset"]) if "dataset" in data else None)
     test = _dataset_of(protocol, labels, wanted, features)
@@ -247,7 +278,7 @@ def evaluate_features(
     given = declared is not None and declared.given
     if given and "class_space" not in data:
         raise ZslbenchError(
-            f"{features} holds no video-text model's embeddings: --image-text and --finetuned-on do not apply",
+            f"{features} holds no video-text model's embeddings: {IMAGE_TEXT} and {FINETUNED_ON} do not apply",
             "a features file declares its training classes (training_classes) and pretraining (pretrained_on)",
         )
     if "class_space" in data:  # a video-text model's: its declarations, given now or as extracted
@@ -266,6 +297,25 @@ def evaluate_features(
     by = Maker(label or state["model"]["name"], state, identity, None, failure_budget, {"extract_s": 0.0}, space, card)
     record, distances = record_and_distances(protocol, test, embedder, embedded, by, started)
     return EvalOutcome([(save_result(record, embedded, distances, results, overwrite, log_samples), record)])
+
+
+def check_extracted_under(features: Path, data: dict[str, Any], protocol: Protocol) -> None:
+    """A features file `zslbench extract` wrote is scored only under a protocol with its training
+    settings (its `training_fingerprint`; older files: its whole fingerprint), so splits and metrics may
+    change; a file from elsewhere names no protocol."""
+    if "protocol_training_fingerprint" in data:
+        extracted_under, ours = str(data["protocol_training_fingerprint"]), protocol.training_fingerprint
+    elif "protocol_fingerprint" in data:
+        extracted_under, ours = str(data["protocol_fingerprint"]), protocol.fingerprint
+    else:
+        return
+    if extracted_under != ours:
+        raise ZslbenchError(
+            f"{features} was extracted under protocol {'training ' if ours != protocol.fingerprint else ''}"
+            f"fingerprint {extracted_under[:12]}, not {protocol.name} "
+            f"v{protocol.version} ({ours[:12]})",
+            "score it under the protocol it was extracted with; only evaluation.* and published_as may change",
+        )
 
 
 def check_width(path: Path, embeddings: np.ndarray, space: Any, test: ClassList, protocol: Protocol) -> None:
@@ -289,15 +339,19 @@ def check_limit(limit: int | None, protocol: Protocol) -> None:
     """`--limit` reads the first N videos: an official split needs every video of its test lists."""
     if limit is not None and official_count(protocol.data["evaluation"]["splits"]):
         raise ZslbenchError(
-            f"--limit {limit} would leave out videos that {protocol.name}'s official splits list",
-            "add --set 'evaluation.splits=[{kind: all}]' for a quick look, or drop --limit",
+            f"{named(f'--limit {limit}', f'limit={limit}')} would leave out videos that {protocol.name}'s "
+            "official splits list",
+            f"add {ALL_SPLIT} for a quick look, or drop {named('--limit', 'limit')}",
         )
 
 
 def check_label(label: str | None) -> None:
     """An empty --name would silently become the model name; say so instead."""
     if label is not None and not label.strip():
-        raise ZslbenchError("--name is empty", "give the results a name, or leave --name out to use the model's")
+        raise ZslbenchError(
+            f"{named('--name', 'label')} is empty",
+            f"give the results a name, or leave {named('--name', 'label')} out to use the model's",
+        )
 
 
 def test_lists(protocol: Protocol, wanted: list[str] | None) -> list[ClassList]:
@@ -328,4 +382,6 @@ def _dataset_of(protocol: Protocol, labels: np.ndarray, wanted: str | None, path
             f"e.g. {unknown[0]!r}",
             "labels must be the official class names of one of the protocol's test datasets",
         )
-    raise ZslbenchError(f"{path}: the labels fit several test datasets", "name one with --dataset")
+    raise ZslbenchError(
+        f"{path}: the labels fit several test datasets", f"name one with {named('--dataset', 'dataset')}"
+    )

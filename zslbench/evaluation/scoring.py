@@ -55,6 +55,8 @@ class Selection:
 
 @dataclass(frozen=True)
 class SplitScore:
+    """One split's scores: metric -> percent (NaN without videos), class index -> top-1 percent, videos scored."""
+
     metrics: dict[str, float]  # metric name -> percent (NaN for a split without videos), in the order asked
     per_class: dict[int, float]  # class index -> top-1 of its videos
     videos: int

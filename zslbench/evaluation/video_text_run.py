@@ -17,19 +17,20 @@ import numpy as np
 import torch
 
 from zslbench.core.distributed import setup, teardown
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.core.hashing import sha256_json
 from zslbench.core.versions import pick
 from zslbench.evaluation.checkpoint_model import checkpoint_protocol, clip_identity
 from zslbench.evaluation.class_space import ClassSpace, ConditionedSpace, TextTowerSpace
 from zslbench.evaluation.dataset_record import class_order
 from zslbench.evaluation.encoder import VideoEncoder, sampling_identity
+from zslbench.models import provenance_key
 from zslbench.models.checkpoint import content_sha256
 from zslbench.models.video_input import VideoInput
 from zslbench.models.video_text.contract import VideoTextModel, average_views
 from zslbench.models.video_text.declared import Declared
 from zslbench.models.video_text.prompts import TEXT_OPTIONS, TextSpec, text_spec
-from zslbench.protocol.spec import Protocol
+from zslbench.protocol.spec import SET_OPTION, Protocol
 from zslbench.text.vocab import ClassList
 from zslbench.video.dataset import LoaderOptions
 from zslbench.video.sampler import ClipSpec
@@ -59,9 +60,11 @@ def split_options(spec: Any, options: dict[str, Any], protocol: Protocol) -> tup
     pins = protocol.model_input
     for key, value in pins.items():
         if given.get(key) is not None and given[key] != value:
+            option = named(f"--option {key}={given[key]}", f"options={{{key!r}: {given[key]!r}}}")
             raise ZslbenchError(
-                f"protocol {protocol.name} pins model_input.{key}={value}, but --option {key}={given[key]} was given",
-                f"drop --option {key}, or --set model_input.{key}=null to read the model's own input",
+                f"protocol {protocol.name} pins model_input.{key}={value}, but {option} was given",
+                f"drop {named(f'--option {key}', f'options[{key!r}]')}, or {SET_OPTION} model_input.{key}=null "
+                "to read the model's own input",
             )
         if key in spec.options:
             given[key] = value
@@ -73,13 +76,13 @@ def pin_refused(err: ZslbenchError, model: str, given: dict, pins: dict, protoco
     import re
 
     applied = {key: value for key, value in pins.items() if given.get(key) is None}
-    named = [key for key in applied if re.search(rf"\b{key}\b", err.message)]  # "size", not "hidden_size"
-    if not named:  # e.g. a missing tokenizer: not about the pins
+    hit = [key for key in applied if re.search(rf"\b{key}\b", err.message)]  # "size", not "hidden_size"
+    if not hit:  # e.g. a missing tokenizer: not about the pins
         return err
-    pinned = ", ".join(f"model_input.{key}={applied[key]}" for key in named)
+    pinned = ", ".join(f"model_input.{key}={applied[key]}" for key in hit)
     return ZslbenchError(
-        f"protocol {protocol.name} pins {pinned}, which {model} cannot read: {err.message}",
-        f"evaluate under a protocol without that pin, or --set model_input.{named[0]}=null",
+        f"protocol {protocol.name} pins {pinned}, which {model} cannot read: {named(err.cli_message, err.message)}",
+        f"evaluate under a protocol without that pin, or {SET_OPTION} model_input.{hit[0]}=null",
     )
 
 
@@ -89,7 +92,7 @@ def check_pins(model: str, source: VideoInput, pins: dict[str, Any], protocol: P
         if (actual := getattr(source, key)) != value:
             raise ZslbenchError(
                 f"protocol {protocol.name} pins model_input.{key}={value}, but {model} reads {key}={actual}",
-                f"evaluate under a protocol without that pin, or --set model_input.{key}=null",
+                f"evaluate under a protocol without that pin, or {SET_OPTION} model_input.{key}=null",
             )
 
 
@@ -111,13 +114,15 @@ def init_weights(record: dict[str, Any], where: str, moved_to: Path | None = Non
     """The --init weights a fine-tuned checkpoint was built from (or `moved_to`, where they are now),
     checked unchanged by content hash (ZslbenchError)."""
     path = Path(moved_to) if moved_to is not None else Path(record["init"]["path"])
-    relocate = "or pass --option init=PATH where they are now"
+    relocate = f"or pass {named('--option init=PATH', 'options={init: PATH}')} where they are now"
     if not path.exists():
+        given = named(f"--option init={path}", f"options['init'] {str(path)!r}")
         raise ZslbenchError(
             f"{where} was fine-tuned from {path}, which no longer exists"
             if moved_to is None
-            else f"--option init={path} does not exist",
-            f"the checkpoint holds the weights but reads the model's config and tokenizer from its --init; "
+            else f"{given} does not exist",
+            f"the checkpoint holds the weights but reads the model's config and tokenizer from its "
+            f"{named('--init', 'initial weights')}; "
             f"put them back where they were, {relocate}",
         )
     if content_sha256(path) != record["init"]["sha256"]:
@@ -137,6 +142,7 @@ class ViewAdapter(torch.nn.Module):
         self.model = model
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        """clips [B, V, 3, T, H, W] -> [B, D] (views averaged) or [B, V x D] (each view), per `view_average`."""
         views = self.model.encode_video(clips)
         return average_views(views) if self.model.input.view_average == "embedding" else views.flatten(1)
 
@@ -152,6 +158,7 @@ class ConditionedAdapter(torch.nn.Module):
         self.per_class = per_class
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        """clips [B, V, 3, T, H, W] -> cosine similarity to every class [B, C], averaged over each class's templates."""
         similarity = self.model.similarity(clips, self.texts)
         return similarity.view(len(clips), -1, self.per_class).mean(dim=-1)
 
@@ -194,7 +201,7 @@ class VideoTextRunner:
         self.state = {**(finetuned or {}), "model": model_state, **declared.state()}
         self.declared = declared
         self.identity = {
-            "model": {"name": model, **self.module.identity()},
+            "model": {"name": model, **self.module.identity(), **provenance_key(model)},
             "card": self.card["fingerprint"],  # input and text: another card is another result
             **sampling_identity(clip_identity(self.clips), self.input.mean, self.input.std, self.loading.decoder),
         }
@@ -245,12 +252,15 @@ class VideoTextRunner:
         return torch.from_numpy(np.ascontiguousarray(stack.reshape(-1, stack.shape[-1]))), stack.shape[1]
 
     def reading(self) -> dict[str, Any] | None:
+        """How the last `embed`'s videos were read (as `CheckpointModel.reading`); None before any `embed`."""
         return self.encoder.reading() if self.encoder else None
 
     def ignored(self) -> dict[str, Any] | None:
+        """Manifest rows the last `embed` left out, and why; None before any `embed`."""
         return self.encoder.ignored if self.encoder else None
 
     def close(self) -> None:
+        """Leave the process group `setup` joined (no-op when run alone)."""
         teardown(self.context)
 
 

@@ -8,6 +8,7 @@ top level so that `zslbench models list` stays fast.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -41,6 +42,7 @@ class ModelSpec:
     text: TextSpec | None = None  # video_text: its default templates, ensembling and phrases
 
     def describe(self) -> dict[str, Any]:
+        """Plain values for `models list --json`: every field, with input and text described (no phrase rules)."""
         data = asdict(self)
         data["input"] = self.input.describe() if self.input else None
         data["text"] = {k: v for k, v in self.text.describe().items() if k != "phrase_rules"} if self.text else None
@@ -135,7 +137,7 @@ def build_model(name: str, embed_dim: int, **options: Any):
             f"{name} is a video-text model (its own text tower and weights), which zslbench does not train yet",
             f"evaluate it with `zslbench eval --model {name} --weights PATH`",
         )
-    return MODELS.get(name)(embed_dim, **_checked_options(spec, options))
+    return MODELS.get(name)(embed_dim, **checked_options(spec, options))
 
 
 def build_from_checkpoint(model: dict[str, Any]):
@@ -154,24 +156,27 @@ def build_video_text_model(name: str, weights: Any, **options: Any):
     spec = model_spec(name)
     if spec.kind != "video_text":
         raise ZslbenchError(f"{name} is a model of kind {spec.kind}, not video_text", "zslbench models list")
-    checked = _checked_options(spec, options)
+    checked = checked_options(spec, options)
     return MODELS.get(name)(weights, **{k: v for k, v in checked.items() if k not in TEXT_OPTIONS})
 
 
 def build_feature_method(name: str, embed_dim: int, features: Any, **options: Any):
     """Construct a model of kind `features` for backbone features (`features`: a FeatureInput)."""
-    from zslbench.core.errors import ZslbenchError
+    from zslbench.core.errors import ZslbenchError, named
 
     spec = model_spec(name)
     if spec.kind != "features":
         raise ZslbenchError(
             f"{name} is trained end to end on videos, not on backbone features",
-            "drop --features and pass --data NAME=VIDEOS, or choose a model of kind features (zslbench models list)",
+            f"drop {named('--features', 'features')} and pass {named('--data NAME=VIDEOS', 'data={NAME: VIDEOS}')}, "
+            "or choose a model of kind features (zslbench models list)",
         )
-    return MODELS.get(name)(embed_dim, features=features, **_checked_options(spec, options))
+    return MODELS.get(name)(embed_dim, features=features, **checked_options(spec, options))
 
 
-def _checked_options(spec: ModelSpec, options: dict[str, Any]) -> dict[str, Any]:
+def checked_options(spec: ModelSpec, options: dict[str, Any]) -> dict[str, Any]:
+    """The model's options: its defaults with `options` over them; an unknown option, or a value of
+    another type than its default's, is a ZslbenchError naming the allowed ones."""
     from zslbench.core.errors import ZslbenchError
 
     unknown = sorted(set(options) - set(spec.options))
@@ -193,3 +198,72 @@ def _warn(problem: str) -> None:
     import warnings
 
     warnings.warn(problem, RuntimeWarning, stacklevel=3)
+
+
+def model_provenance(name: str) -> dict[str, Any] | None:
+    """Where a plugin model's code comes from, for result records and cache keys: its module, and the
+    distribution and version that installed it (its `zslbench.models` entry point's, else the one owning
+    its module); None for zslbench's own models. A model registered outside any distribution (a
+    notebook, a script) carries the sha256 of its module's compiled code instead, so an edit is a new key."""
+    spec = model_spec(name)
+    if spec.origin == "zslbench":
+        return None
+    builder = MODELS.get(name)
+    module = builder.__module__
+    distribution, version = _distribution_of(name, module.split(".")[0])
+    provenance: dict[str, Any] = {"module": module, "distribution": distribution, "version": version}
+    if distribution is None:
+        provenance["code_sha256"] = _code_sha256(builder)
+    return provenance
+
+
+def _distribution_of(name: str, top_module: str) -> tuple[str | None, str | None]:
+    """(distribution, version) of the package that registered model `name`, or (None, None)."""
+    from importlib.metadata import entry_points, packages_distributions, version
+
+    for point in entry_points(group=MODELS.entry_point_group or ""):
+        if point.name == name and point.dist is not None:
+            return point.dist.name, point.dist.version
+    for dist in packages_distributions().get(top_module, []):
+        return dist, version(dist)
+    return None, None
+
+
+def _code_sha256(builder: Builder) -> str:
+    """sha256 of the compiled code of every function and class the builder's module defines, and of
+    its plain constants (its globals, so code typed into a notebook cell, piped to `python -` or exec'd
+    counts too): an edit to the model's code, wherever it was written, changes it."""
+    import hashlib
+    import marshal
+    import sys
+
+    name = builder.__module__
+    namespace = vars(sys.modules[name]) if name in sys.modules else {builder.__name__: builder}
+    digest = hashlib.sha256(f"{sys.version_info[:2]}".encode())
+    for key in sorted(namespace):
+        value = namespace[key]
+        for code in _codes_of(value, name):
+            digest.update(key.encode() + b"\0" + marshal.dumps(code))
+        if not key.startswith("_") and isinstance(value, int | float | str | bytes | tuple):  # module constants
+            digest.update(key.encode() + b"=" + repr(value).encode())
+    return digest.hexdigest()
+
+
+def _codes_of(value: Any, module: str) -> list[Any]:
+    """The code objects of a function, or of a class's methods, defined in `module`; [] otherwise."""
+    if getattr(value, "__module__", None) != module:
+        return []
+    if inspect.isfunction(value):
+        return [value.__code__]
+    if inspect.isclass(value):
+        members = [m.__func__ if isinstance(m, staticmethod | classmethod) else m for m in vars(value).values()]
+        members += [m.fget for m in vars(value).values() if isinstance(m, property) and m.fget]
+        return [m.__code__ for m in members if inspect.isfunction(m)]
+    return []
+
+
+def provenance_key(name: str) -> dict[str, Any]:
+    """{"plugin": `model_provenance(name)`} for a plugin model, {} for zslbench's own, so the identities
+    (and cache keys) of built-in models stay as they were."""
+    provenance = model_provenance(name)
+    return {"plugin": provenance} if provenance else {}

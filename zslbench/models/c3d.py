@@ -71,6 +71,7 @@ class C3D(nn.Module):
         self.feature_dim = self.fc6.out_features
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        """clips float32 [N, 3, 16, 112, 112] -> fc6 features [N, feature_dim]; ZslbenchError for another clip size."""
         if pooled_size(tuple(clips.shape[2:])) != POOLED:
             size = "x".join(str(n) for n in clips.shape[2:])
             raise ZslbenchError(

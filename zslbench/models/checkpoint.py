@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from zslbench.core.atomic import write_bytes
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 
 FORMAT = "zslbench-checkpoint-v1"
 CHECKPOINT = "checkpoint.pt"
@@ -37,6 +37,7 @@ CLASS_FAILURE_BUDGET = 0.5  # share of one class's videos that may fail before t
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
+    """Write `payload`, tagged with FORMAT, as a torch pickle at `path`, atomically; returns `path`."""
     import torch
 
     buffer = io.BytesIO()
@@ -177,18 +178,23 @@ def _export_fields_of(path: Path, metadata: dict[str, str]) -> dict[str, Any]:
 
 def export_checkpoint(source: Path | str, out: Path | str, overwrite: bool = False) -> Path:
     """Write OUT/model.safetensors (the state dict, with the metadata in its header) and
-    OUT/zslbench.json (every field but the tensors and the resume state, as JSON), together or not
+    OUT/zslbench.json (every field but the tensors and the resume state, as JSON, its protocol snapshot
+    included) and OUT/protocol/ (that snapshot as a protocol file and its class lists), together or not
     at all. Returns OUT. An existing export is replaced only with `overwrite` (ZslbenchError)."""
     import torch
     from safetensors.torch import save
 
     from zslbench import __version__
     from zslbench.core.atomic import write_files
+    from zslbench.protocol.snapshot import snapshot_files
 
     state = load_checkpoint(source)
     out = Path(out)
     if not overwrite and any((out / name).exists() for name in (EXPORT_WEIGHTS, EXPORT_METADATA)):
-        raise ZslbenchError(f"{out} already holds an export", "choose another --out, or pass --overwrite")
+        raise ZslbenchError(
+            f"{out} already holds an export",
+            f"choose another {named('--out', 'out')}, or pass {named('--overwrite', 'overwrite=True')}",
+        )
     tensors = {name: value.detach().cpu().contiguous().clone() for name, value in state["state_dict"].items()}
     if not all(isinstance(value, torch.Tensor) for value in tensors.values()):
         raise ZslbenchError(f"{source}: the state dict holds values that are not tensors", "it cannot be exported")
@@ -202,7 +208,10 @@ def export_checkpoint(source: Path | str, out: Path | str, overwrite: bool = Fal
     text = json.dumps(fields, indent=2, ensure_ascii=False, allow_nan=False)
     header = json.dumps(fields, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     blob = save(tensors, metadata={"zslbench": header})  # one key: safetensors writes a map's keys in any order
-    write_files({out / EXPORT_WEIGHTS: blob, out / EXPORT_METADATA: text + "\n"})
+    files: dict[Path | str, str | bytes] = {out / EXPORT_WEIGHTS: blob, out / EXPORT_METADATA: text + "\n"}
+    if isinstance(state.get("protocol"), dict) and "snapshot" in state["protocol"]:  # readable beside the weights
+        files.update(snapshot_files(state["protocol"]["snapshot"], out / "protocol"))
+    write_files(files)
     return out
 
 
@@ -268,7 +277,10 @@ def describe(payload: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint's metadata without tensors, for reports and result records."""
     keys = ("model", "protocol", "classes", "embedder_id", "compliance", "pretrained_on", "pretraining", "backbone")
     keys += ("epoch", "step", "finished", "settings", "data")
-    return {key: payload.get(key) for key in keys}
+    described = {key: payload.get(key) for key in keys}
+    if isinstance(described["protocol"], dict):  # its snapshot is the record's `protocol.resolved` already
+        described["protocol"] = {k: v for k, v in described["protocol"].items() if k != "snapshot"}
+    return described
 
 
 def failure_verdict(

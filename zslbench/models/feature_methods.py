@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.models.losses import embedding_loss
 
 ESZSL_GRID = tuple(10.0**k for k in range(-3, 4))  # both regularisers, relative to their matrix's mean eigenvalue
@@ -55,20 +55,25 @@ class FeatureMethod(nn.Module):
         self.scale.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
 
     def standardise(self, features: torch.Tensor) -> torch.Tensor:
+        """features [N, in_dim] -> (features - source mean) / source std, as `prepare` took them."""
         return (features - self.mean) / self.scale
 
     def project(self, standardised: torch.Tensor) -> torch.Tensor:
+        """standardised features [N, in_dim] -> unnormalised embeddings [N, embed_dim]; each method defines it."""
         raise NotImplementedError
 
     def loss(self, standardised: torch.Tensor, labels: torch.Tensor, class_vectors: torch.Tensor) -> torch.Tensor:
+        """The 0-d training loss of standardised [B, in_dim], labels [B] int64 and class vectors [C, D]."""
         raise NotImplementedError
 
     def fit_closed_form(
         self, features: torch.Tensor, labels: torch.Tensor, class_vectors: torch.Tensor, seed: int
     ) -> dict[str, Any]:
+        """Fit without SGD (methods with `closed_form`); returns what was chosen (e.g. regularisers), for the record."""
         raise NotImplementedError
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Raw features [N, in_dim] -> unit embeddings [N, embed_dim], which the evaluator ranks classes by."""
         return F.normalize(self.project(self.standardise(features)), dim=-1)
 
 
@@ -83,9 +88,11 @@ class LinearHead(FeatureMethod):
         self.loss_kind = features.loss
 
     def project(self, standardised: torch.Tensor) -> torch.Tensor:
+        """Dropout, then the linear map into the class-embedding space (the paper's head, Sec. 3.2)."""
         return self.fc(self.dropout(standardised))
 
     def loss(self, standardised, labels, class_vectors):
+        """The protocol's loss (`features.loss`, e.g. mse) between unit projections and class vectors."""
         return embedding_loss(F.normalize(self.project(standardised), dim=-1), labels, class_vectors, self.loss_kind)
 
 
@@ -101,9 +108,11 @@ class DeViSE(FeatureMethod):
         self.margin = margin
 
     def project(self, standardised: torch.Tensor) -> torch.Tensor:
+        """The linear map M x into the class-embedding space (no bias)."""
         return self.map(standardised)
 
     def loss(self, standardised, labels, class_vectors):
+        """Frome et al.'s hinge rank loss: sum over wrong j of max(0, margin - s(true) + s(j)), batch mean."""
         scores = self.map(standardised) @ class_vectors.T
         true = scores.gather(1, labels[:, None])
         hinge = (self.margin - true + scores).clamp_min(0).scatter(1, labels[:, None], 0.0)
@@ -125,14 +134,17 @@ class ConSE(FeatureMethod):
         self.top_t = min(top_t, features.n_classes)
 
     def prepare(self, features, class_vectors):
+        """Take the source statistics and keep the source class vectors [C, D] that `project` mixes."""
         super().prepare(features, class_vectors)
         self.class_vectors.copy_(class_vectors)
 
     def project(self, standardised: torch.Tensor) -> torch.Tensor:
+        """The probability-weighted sum of the top-T source class vectors (Norouzi et al. 2014), [N, D]."""
         top = self.classifier(standardised).softmax(dim=-1).topk(self.top_t, dim=-1)
         return (top.values[..., None] * self.class_vectors[top.indices]).sum(dim=1)
 
     def loss(self, standardised, labels, class_vectors):
+        """Cross-entropy of the softmax classifier over the source classes (the class vectors are not used)."""
         return F.cross_entropy(self.classifier(standardised), labels)
 
 
@@ -158,9 +170,14 @@ class ESZSL(FeatureMethod):
         self.gamma, self.lam = gamma, lam
 
     def project(self, standardised: torch.Tensor) -> torch.Tensor:
+        """standardised [N, in_dim] @ V [in_dim, embed_dim]."""
         return standardised @ self.V
 
     def fit_closed_form(self, features, labels, class_vectors, seed):
+        """Solve V in closed form (Romera-Paredes & Torr 2015) on all source classes.
+
+        A regulariser left None is first chosen on held-out source classes (ESZSL_GRID); returns the
+        gamma and lam used and, when searched, the validation grid."""
         n_classes = class_vectors.shape[0]
         held_out = _held_out_classes(n_classes, seed)
         report: dict[str, Any] = {}
@@ -270,7 +287,7 @@ def fit_method(
             if not torch.isfinite(loss):
                 raise ZslbenchError(
                     f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; nothing was saved",
-                    "lower the learning rate (--lr)",
+                    f"lower the learning rate ({named('--lr', 'lr')})",
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -31,6 +31,7 @@ class ClassEmbeddingLoss(nn.Module):
     """loss(predicted [B, D], labels [B] int64, classes [C, D]) -> 0-d float32 tensor."""
 
     def forward(self, predicted: torch.Tensor, labels: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """predicted [B, D], labels [B] int64, classes [C, D] (L2-normalised) -> the 0-d loss."""
         raise NotImplementedError
 
     def describe(self) -> dict[str, float]:
@@ -39,11 +40,14 @@ class ClassEmbeddingLoss(nn.Module):
 
 
 class Regression(ClassEmbeddingLoss):
+    """`mse` (the paper's squared error to the class vector, Sec. 4; mean over all entries) or `cosine` (1 - cos)."""
+
     def __init__(self, kind: str) -> None:
         super().__init__()
         self.kind = kind
 
     def forward(self, predicted, labels, classes):
+        """MSE or mean (1 - cos) between each prediction [B, D] and its class's vector `classes[labels]`."""
         target = classes[labels]
         if self.kind == "mse":
             return F.mse_loss(predicted, target)
@@ -65,6 +69,7 @@ class Softmax(ClassEmbeddingLoss):
             self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature), dtype=torch.float32))
 
     def forward(self, predicted, labels, classes):
+        """Cross-entropy over the cosine similarities [B, C] to every class / the temperature (fixed or learned)."""
         similarities = predicted @ classes.T
         if not self.learnable:
             return F.cross_entropy(similarities / self.temperature, labels)
@@ -75,6 +80,7 @@ class Softmax(ClassEmbeddingLoss):
         return self.log_scale.exp().clamp(max=MAX_LOGIT_SCALE)
 
     def describe(self) -> dict[str, float]:
+        """`{"temperature": T}`: the fixed one, or 1 / the learned scale (rounded to 6 places)."""
         if not self.learnable:
             return {"temperature": self.temperature}
         return {"temperature": round(1.0 / float(self.scale().detach()), 6)}

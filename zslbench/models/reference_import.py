@@ -22,9 +22,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.protocol.compliance import CLASSES, NONE, UNKNOWN, Pretraining, training_classes
-from zslbench.protocol.spec import DEFAULT_PROTOCOL, Protocol, load_protocol
+from zslbench.protocol.snapshot import with_snapshot
+from zslbench.protocol.spec import DEFAULT_PROTOCOL, SET_OPTION, Protocol, load_protocol
 from zslbench.text.vocab import ClassList, load_class_list
 
 FORMAT_NAME = "brattoli2020-reference"
@@ -68,7 +69,7 @@ def import_reference(
     payload = {
         "model": {"name": model, "options": model_options(model), "embed_dim": embed_dim},
         "settings": reference_settings(opt),
-        "protocol": chosen.reference(),
+        "protocol": with_snapshot(chosen),
         "classes": classes,
         "embedder_id": embedder_id,
         "pretrained_on": pretrained_on,
@@ -99,7 +100,7 @@ def output_path(out: Path | str) -> Path:
     out = Path(out)
     target = out if out.suffix in (".pt", ".pth") else out / CHECKPOINT
     if target.exists():
-        raise ZslbenchError(f"{target} exists", "choose another --out, or remove the file first")
+        raise ZslbenchError(f"{target} exists", f"choose another {named('--out', 'out')}, or remove the file first")
     return target
 
 
@@ -252,7 +253,7 @@ def default_protocol(dataset: str | None) -> tuple[str, list[str]]:
     if "other" not in dataset and "both" not in dataset:
         raise ZslbenchError(
             f"opt.dataset {dataset!r} is no Kinetics training the reference filters for zero-shot tests",
-            "pass --protocol to name the protocol to evaluate it under",
+            f"pass {named('--protocol', 'protocol')} to name the protocol to evaluate it under",
         )
     source = "k700" if "700" in dataset else "k400"
     if "other" in dataset:
@@ -279,7 +280,7 @@ def reference_protocol(opt: dict[str, Any], protocol: str | Path | Protocol | No
             what, ours, wanted = differs[0]
             raise ZslbenchError(
                 f"the protocol's {what} is {ours}, the reference checkpoint's {wanted}",
-                "load the protocol with that --set, or pass its name or file",
+                f"load the protocol with that {SET_OPTION}, or pass its name or file",
             )
         return protocol
     name, sets = default_protocol(opt.get("dataset")) if protocol is None else (str(protocol), [])
@@ -312,10 +313,11 @@ def reference_classes(
     lists = [protocol.source_classes(), *protocol.test_classes()]
     dim = int(embed_class_lists(lists, embedder)[0].vectors.shape[1])
     if dim != embed_dim:
+        kind = WORD2VEC_GOOGLENEWS.split(":")[0]
+        vectors = named(f"--embedding {kind}:PATH", f"embedding='{kind}:PATH'")
         raise ZslbenchError(
             f"the checkpoint's head maps to {embed_dim}-d vectors, but {protocol.embedding} gives {dim}-d ones",
-            f"pass the reference's vectors with --embedding {WORD2VEC_GOOGLENEWS.split(':')[0]}:PATH "
-            "(GoogleNews-vectors-negative300.bin, 300-d)",
+            f"pass the reference's vectors with {vectors} (GoogleNews-vectors-negative300.bin, 300-d)",
         )
     kept, verdict = training_classes(protocol, embedder)
     names = class_total_subset(kept, opt.get("class_total"))

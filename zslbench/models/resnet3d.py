@@ -31,12 +31,16 @@ class Conv2Plus1D(nn.Sequential):
 
 
 class Conv3DSimple(nn.Conv3d):
+    """A full 3x3x3 convolution with R(2+1)D's block signature (`mid_planes` unused): R3D-18's block conv."""
+
     def __init__(self, in_planes: int, out_planes: int, mid_planes: int, stride: int = 1) -> None:
         del mid_planes
         super().__init__(in_planes, out_planes, (3, 3, 3), stride, 1, bias=False)
 
 
 class BasicBlock(nn.Module):
+    """torchvision's residual block: two convolutions (`conv`) with batch norm, plus the input or a 1x1x1 downsample."""
+
     def __init__(self, in_planes: int, planes: int, conv: type[nn.Module], stride: int = 1) -> None:
         super().__init__()
         # torchvision's choice: the (2+1)D block has about as many parameters as a full 3D block
@@ -49,6 +53,7 @@ class BasicBlock(nn.Module):
             self.downsample = nn.Sequential(nn.Conv3d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm3d(planes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [N, C_in, T, H, W] -> [N, planes, T', H', W'] (halved by a stride of 2)."""
         residual = x if self.downsample is None else self.downsample(x)
         return self.relu(self.conv2(self.conv1(x)) + residual)
 
@@ -95,6 +100,7 @@ class VideoResNet(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        """clips float32 [N, 3, T, H, W] -> globally average-pooled features [N, feature_dim]."""
         x = self.stem(clips)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.avgpool(x).flatten(1)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zslbench.core.atomic import atomic_open, write_text
-from zslbench.core.errors import ZslbenchError, unknown_name_error
+from zslbench.core.errors import ZslbenchError, named, unknown_name_error
 from zslbench.core.hashing import sha256_json
 from zslbench.core.paths import path_component, user_data_dir
 from zslbench.models.checkpoint import (
@@ -64,6 +64,7 @@ class WeightsEntry:
     finetuned_classes: list[str] | None = None  # those classes as read when the entry was added
 
     def describe(self) -> dict[str, Any]:
+        """Every field as plain values: the entry's form in zoo.json and in `--json`."""
         return asdict(self)
 
 
@@ -90,6 +91,7 @@ def zoo_dir() -> Path:
 
 
 def path_of(entry: WeightsEntry) -> Path:
+    """Where `entry`'s file is expected: its `file` in the zoo folder (not checked to exist)."""
     return zoo_dir() / entry.file
 
 
@@ -154,6 +156,7 @@ def read_user_zoo() -> list[WeightsEntry]:
 
 
 def write_user_zoo(entries: list[WeightsEntry]) -> None:
+    """Replace the user's zoo.json with `entries`, atomically (OSError when the folder is not writable)."""
     data = {"format": ZOO_FORMAT, "entries": [entry.describe() for entry in entries]}
     write_text(zoo_dir() / ZOO_FILE, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
@@ -205,11 +208,24 @@ def verified_path(entry: WeightsEntry) -> Path:
     return checked.path
 
 
+def checkpoint_or_entry(source: Path | str) -> Path:
+    """`source` when it exists; else the verified file of the zoo entry of that id (`weights export ID`);
+    else `source` as given, for the reader's own error."""
+    path = Path(source)
+    if path.exists() or str(source) not in {entry.id for entry in list_entries()}:
+        return path
+    return verified_path(get_entry(str(source)))
+
+
 def resolve_weights(model: str | None, protocol: str | Protocol | None = None) -> Path:
     """The verified file of the zoo's weights for `model` under `protocol` (`find`): what an
     evaluation without --weights uses."""
     if not model:
-        raise ZslbenchError("which weights?", "pass --weights FILE, or --model NAME for its weights in the zoo")
+        raise ZslbenchError(
+            "which weights?",
+            f"pass {named('--weights FILE', 'weights=FILE')}, or {named('--model NAME', 'model=NAME')} for its "
+            "weights in the zoo",
+        )
     return verified_path(find(model, protocol))
 
 
@@ -226,14 +242,14 @@ def find(model: str, protocol: str | Protocol | None = None) -> WeightsEntry:
     if not entries:
         raise ZslbenchError(
             f"the weights zoo has no weights of {model}",
-            "pass --weights FILE, or add a checkpoint: zslbench weights add RUN --name ID",
+            f"pass {named('--weights FILE', 'weights=FILE')}, or add a checkpoint: zslbench weights add RUN --id ID",
         )
     if spec.kind == "video_text":  # trained under no protocol: evaluated under any
         return _only_video_text(model, entries)
     if protocol is None and len({_claims(e) for e in entries}) == 1:
         return _present_first(entries)
     wanted = load_protocol(protocol if protocol is not None else DEFAULT_PROTOCOL)
-    fitting = [entry for entry in entries if entry.protocol.get("fingerprint") == wanted.fingerprint]
+    fitting = [entry for entry in entries if _trained_under(entry, wanted)]
     if fitting and len({_claims(e) for e in fitting}) == 1:
         return _present_first(fitting)  # one entry, or several files of the same weights and claims
     listed = ", ".join(f"{e.id} ({e.protocol.get('name')} {str(e.protocol.get('fingerprint'))[:12]})" for e in entries)
@@ -241,11 +257,23 @@ def find(model: str, protocol: str | Protocol | None = None) -> WeightsEntry:
         raise ZslbenchError(
             f"the weights zoo has no weights of {model} under {wanted.name} v{wanted.version} "
             f"({wanted.fingerprint[:12]}); it has {listed}",
-            "pass --protocol of one of them, or --weights FILE",
+            f"pass {named('--protocol', 'protocol')} of one of them, or {named('--weights FILE', 'weights=FILE')}",
         )
     raise ZslbenchError(
         f"several weights of {model} fit {wanted.name} v{wanted.version}: {', '.join(e.id for e in fitting)}",
-        "pass --weights with one's file (`zslbench weights show ID` prints its path)",
+        f"pass {named('--weights', 'weights')} with one's file (`zslbench weights show ID` prints its path)",
+    )
+
+
+ZOO_PROTOCOL_KEYS = ("name", "version", "fingerprint", "training_fingerprint", "sets")  # what an entry keeps
+
+
+def _trained_under(entry: WeightsEntry, wanted: Protocol) -> bool:
+    """Whether the entry's weights were trained under `wanted` (its scoring settings may differ)."""
+    ref = entry.protocol
+    same = ref.get("fingerprint") == wanted.fingerprint
+    return same or (
+        ref.get("training_fingerprint") is not None and ref["training_fingerprint"] == wanted.training_fingerprint
     )
 
 
@@ -255,7 +283,7 @@ def _only_video_text(model: str, entries: list[WeightsEntry]) -> WeightsEntry:
         return _present_first(entries)
     raise ZslbenchError(
         f"several weights of {model} are in the zoo: {', '.join(e.id for e in entries)}",
-        "pass --weights with one's folder or file (`zslbench weights show ID` prints its path)",
+        f"pass {named('--weights', 'weights')} with one's folder or file (`zslbench weights show ID` prints its path)",
     )
 
 
@@ -290,7 +318,10 @@ def add(
     state = load_checkpoint(src)
     trained = state["model"]["name"]
     if model and model != trained:
-        raise ZslbenchError(f"{src} is a checkpoint of {trained!r}, not {model!r}", f"pass --model {trained}")
+        raise ZslbenchError(
+            f"{src} is a checkpoint of {trained!r}, not {model!r}",
+            f"pass {named(f'--model {trained}', f'model={trained!r}')}",
+        )
     check_fits(state, str(src))
     sha256 = file_sha256(src)
     entry_id = check_id(name or f"{trained}-{sha256[:12]}")
@@ -314,7 +345,7 @@ def entry_taken(entry_id: str, sha256: str, entries: list[WeightsEntry]) -> Weig
     if taken is not None and taken.sha256 != sha256:
         raise ZslbenchError(
             f"weights {entry_id!r} already name other weights (sha256 {taken.sha256}, from {taken.origin})",
-            f"choose another --name, or `zslbench weights remove {entry_id}` first",
+            f"choose another {named('--id', 'name')}, or `zslbench weights remove {entry_id}` first",
         )
     return taken
 
@@ -378,7 +409,9 @@ def entry_from_checkpoint(
         sha256=sha256,
         size=path.stat().st_size,
         source=source,
-        protocol={key: ref[key] for key in ("name", "version", "fingerprint", "sets") if key in ref},
+        protocol={
+            key: ref[key] for key in ("name", "version", "fingerprint", "training_fingerprint", "sets") if key in ref
+        },
         classes=summary,
         compliance=verdict,
         compliance_why=why,
@@ -399,13 +432,12 @@ def training_verdict(state: dict[str, Any]) -> tuple[str, str]:
     """(verdict, why): the rule (`audit_model`) on the checkpoint's training and pretraining classes
     for every test dataset of its protocol; unknown when the protocol cannot be loaded here with the
     checkpoint's fingerprint, or the pretraining is unknown."""
-    from zslbench.protocol.spec import load_protocol
+    from zslbench.protocol.snapshot import trained_protocol
     from zslbench.text import load_embedder
 
     ref = state["protocol"]
-    where = ref.get("path") if ref.get("path") and Path(ref["path"]).is_file() else ref["name"]
     try:
-        protocol = load_protocol(where, sets=tuple(ref.get("sets", ())))
+        protocol = trained_protocol(ref)
         embedder = load_embedder(protocol.embedding, word_norm=protocol.word_norm)
     except ZslbenchError as err:
         return "unknown", f"protocol {ref['name']} cannot be loaded here: {err.message}"

@@ -9,11 +9,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.models.checkpoint import first_of, tensor_differences
 
 
 class ZeroShotVideoModel(nn.Module):
+    """The paper's model (Brattoli et al. 2020, Sec. 3.2): a backbone, its features averaged over a video's
+    clips, dropout, a linear map to `embed_dim`, L2 normalisation. `frozen` keeps the backbone's weights
+    and batch-norm statistics fixed (the baseline with a pretrained encoder)."""
+
     def __init__(self, backbone: nn.Module, embed_dim: int, dropout: float = 0.05, frozen: bool = False) -> None:
         super().__init__()
         self.backbone = backbone
@@ -24,6 +28,7 @@ class ZeroShotVideoModel(nn.Module):
             self.backbone.requires_grad_(False)
 
     def train(self, mode: bool = True) -> ZeroShotVideoModel:
+        """nn.Module.train, except that a frozen backbone stays in eval mode (its batch-norm statistics never move)."""
         super().train(mode)
         if self.frozen:
             self.backbone.eval()  # frozen batch-norm statistics stay those of the pretraining
@@ -37,9 +42,11 @@ class ZeroShotVideoModel(nn.Module):
         return features.view(batch, n_clips, -1).mean(dim=1)
 
     def head(self, features: torch.Tensor) -> torch.Tensor:
+        """features [B, F] -> unit embeddings [B, embed_dim]: dropout, linear, L2 normalisation."""
         return F.normalize(self.fc(self.dropout(features)), dim=-1)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        """clips float32 [B, clips, 3, T, H, W] -> unit embeddings [B, embed_dim] (clip features averaged first)."""
         return self.head(self.features(clips))
 
     encode = forward
@@ -59,7 +66,9 @@ def _init_state(path: Path) -> dict:
 
     path = checkpoint_file(path)
     if not path.is_file():
-        raise ZslbenchError(f"--init file {path} does not exist", "pass a torchvision .pth state dict")
+        raise ZslbenchError(
+            f"{named('--init', 'init')} file {path} does not exist", "pass a torchvision .pth state dict"
+        )
     if is_safetensors(path):
         from safetensors.torch import load_file
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from zslbench.core.errors import named
 from zslbench.models import ANY_BACKBONE, register_model
 from zslbench.models.video_input import VideoInput
 from zslbench.models.video_text.prompts import TextSpec
@@ -12,6 +13,7 @@ SPORTS1M_MEAN = (104 / 255, 117 / 255, 128 / 255)
 SPORTS1M_STD = (1 / 255, 1 / 255, 1 / 255)
 
 COMMON = {"width": 1.0, "dropout": 0.05, "init": None}
+INIT_PATH = named("--init PATH", "the model option init=PATH")  # how a hint asks for initial weights
 
 
 @register_model(
@@ -23,6 +25,10 @@ COMMON = {"width": 1.0, "dropout": 0.05, "init": None}
     **COMMON,
 )
 def e2e_r2plus1d(embed_dim: int, width: float = 1.0, dropout: float = 0.05, init: str | None = None):
+    """The paper's model (Brattoli et al. 2020, Sec. 3.2): R(2+1)D-18, dropout, linear to `embed_dim`, L2 norm.
+
+    clips [B, clips, 3, T, H, W] -> [B, embed_dim]; `init` optionally starts the backbone from a
+    torchvision-style state dict. ZslbenchError for a width or dropout out of range or unfitting weights."""
     return _build("r2plus1d_18", embed_dim, width, dropout, init, frozen=False)
 
 
@@ -35,6 +41,7 @@ def e2e_r2plus1d(embed_dim: int, width: float = 1.0, dropout: float = 0.05, init
     **COMMON,
 )
 def e2e_r3d(embed_dim: int, width: float = 1.0, dropout: float = 0.05, init: str | None = None):
+    """As `e2e_r2plus1d` with an R3D-18 backbone (full 3x3x3 convolutions; the paper's supplementary Table 1)."""
     return _build("r3d_18", embed_dim, width, dropout, init, frozen=False)
 
 
@@ -110,6 +117,7 @@ def frozen_r2plus1d(embed_dim: int, width: float = 1.0, dropout: float = 0.05, i
     margin=0.1,
 )
 def devise(embed_dim: int, features, margin: float = 0.1):
+    """DeViSE on backbone features (`feature_methods.DeViSE`): features [N, in_dim] -> unit [N, embed_dim]."""
     from zslbench.models.feature_methods import DeViSE
 
     return DeViSE(features, embed_dim, margin)
@@ -125,6 +133,8 @@ def devise(embed_dim: int, features, margin: float = 0.1):
     lam=None,
 )
 def eszsl(embed_dim: int, features, gamma: float | None = None, lam: float | None = None):
+    """ESZSL on backbone features (`feature_methods.ESZSL`); None regularisers are searched on held-out
+    source classes. ZslbenchError for a gamma or lam that is not a positive number."""
     from zslbench.models.feature_methods import ESZSL
 
     return ESZSL(features, embed_dim, gamma, lam)
@@ -139,6 +149,7 @@ def eszsl(embed_dim: int, features, gamma: float | None = None, lam: float | Non
     top_t=10,
 )
 def conse(embed_dim: int, features, top_t: int = 10):
+    """ConSE on backbone features (`feature_methods.ConSE`); ZslbenchError for `top_t` < 1."""
     from zslbench.models.feature_methods import ConSE
 
     return ConSE(features, embed_dim, top_t)
@@ -220,7 +231,10 @@ def _weights_path(weights):
             "pip install 'zslbench[video-text]'",
         )
     if weights is None:
-        raise ZslbenchError("a video-text model needs its weights", "pass --weights DIR (an HF model folder) or FILE")
+        raise ZslbenchError(
+            "a video-text model needs its weights",
+            f"pass {named('--weights DIR', 'weights=DIR')} (an HF model folder) or FILE",
+        )
     return Path(weights)
 
 
@@ -232,7 +246,7 @@ def _build(backbone_name: str, embed_dim: int, width: float, dropout: float, ini
 
     if frozen and init is None:
         raise ZslbenchError(
-            "a frozen backbone needs pretrained weights", "pass --init PATH (e.g. r2plus1d_18 Kinetics-400)"
+            "a frozen backbone needs pretrained weights", f"pass {INIT_PATH} (e.g. r2plus1d_18 Kinetics-400)"
         )
     backbone = VideoResNet(backbone_name, width=WIDTH.check(width, "width"))
     if init is not None:
@@ -251,7 +265,7 @@ def _build_c3d(embed_dim: int, width: float, dropout: float, init: str | None, f
 
     if frozen and init is None:
         raise ZslbenchError(
-            "a frozen backbone needs pretrained weights", "pass --init PATH (e.g. the Sports-1M C3D port, c3d.pickle)"
+            "a frozen backbone needs pretrained weights", f"pass {INIT_PATH} (e.g. the Sports-1M C3D port, c3d.pickle)"
         )
     backbone = C3D(width=WIDTH.check(width, "width"))
     if init is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.protocol.overlap import OverlapTable, compute_overlap
 from zslbench.protocol.spec import Protocol
 from zslbench.protocol.verdicts import COMPLIANT, FINETUNING_COMPLIANT, NOT_COMPLIANT, UNKNOWN
@@ -105,8 +105,8 @@ def training_classes(
         raise ZslbenchError(
             f"{len(found)} of the {len(given)} training classes break the protocol's rule, e.g. "
             f"{first['class']!r} is {first['distance']:.4f} from {first['nearest']!r} ({first['dataset']})",
-            f"remove them (`zslbench audit {classes}` lists them), or pass --allow-overlap "
-            "to train anyway and be recorded as not compliant",
+            f"remove them ({named(f'`zslbench audit {classes}`', f'zslbench.audit({classes!r})')} lists them), or "
+            f"pass {named('--allow-overlap', 'allow_overlap=True')} to train anyway and be recorded as not compliant",
         )
     split = not (classes or allow_overlap)
     kept = table.kept(protocol.tau)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zslbench.core.bounds import MAX_SWEEP_POINTS
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.protocol.spec import Protocol
 from zslbench.text import TextEmbedder, load_embedder
 from zslbench.text.class_vectors import embed_class_lists
@@ -53,13 +53,18 @@ class OverlapTable:
         return self.distance >= tau
 
     def kept_counts(self, taus: Sequence[float]) -> np.ndarray:
+        """int [len(taus)]: how many source classes the rule keeps (distance >= tau) at each tau, for a sweep."""
         ordered = np.sort(self.distance)
         return len(ordered) - np.searchsorted(ordered, np.asarray(taus, dtype=np.float64), side="left")
 
 
 def compute_overlap(source: ClassList, tests: Sequence[ClassList], embedder: TextEmbedder) -> OverlapTable:
+    """Each source class's nearest test class over all `tests`, and its cosine distance (Brattoli et al. 2020, Eq. 4).
+
+    Raises ZslbenchError when `tests` is empty or a class name has no known word in the embedding."""
     if not tests:
-        raise ZslbenchError("no test datasets given", "pass --test ucf101,hmdb51 (dataset names or class-list files)")
+        example = named("--test ucf101,hmdb51", "test=['ucf101', 'hmdb51']")
+        raise ZslbenchError("no test datasets given", f"pass {example} (dataset names or class-list files)")
     embedded = embed_class_lists([source, *tests], embedder)
     src, test_vectors = embedded[0], embedded[1:]
     all_test = np.concatenate([t.vectors for t in test_vectors])
@@ -92,7 +97,7 @@ def protocol_overlap(protocol: Protocol) -> OverlapTable:
 
 def parse_sweep(text: str) -> np.ndarray:
     """'0:0.3:0.01' -> [0, 0.01, ..., 0.3], both ends included; at most MAX_SWEEP_POINTS taus."""
-    example = "write START:STOP:STEP, e.g. --sweep 0:0.3:0.01"
+    example = "write START:STOP:STEP, e.g. " + named("--sweep 0:0.3:0.01", "'0:0.3:0.01'")
     try:
         start, stop, step = (float(part) for part in text.split(":"))
     except ValueError:

@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -34,7 +34,8 @@ from zslbench.core.bounds import (
     TAU,
     Bound,
 )
-from zslbench.core.errors import ZslbenchError, did_you_mean, unknown_name_error
+from zslbench.core.errors import ZslbenchError, did_you_mean, named, unknown_name_error
+from zslbench.core.frozen import freeze, thaw
 from zslbench.core.hashing import sha256_json
 from zslbench.core.paths import data_dir
 from zslbench.core.schema import (
@@ -95,7 +96,13 @@ LATER_SETTINGS: dict[tuple[str, ...], Any] = {
     **{("model_input", key): None for key in MODEL_INPUT_KEYS},
 }
 
+# The settings that only score a model: which splits and metrics, the class order, whose published numbers
+# to compare with. Changing them at evaluation time needs no retraining, so a checkpoint (and a features
+# file) is bound to the `training_fingerprint`, which leaves them out; records carry the full fingerprint.
+SCORING_SETTINGS = ("evaluation", "published_as")
+
 _PIN_DOC = "null: the model's own"
+SET_OPTION = named("--set", "override")  # how errors name one of `sets`: `--set k=v` in the CLI
 
 
 def _pin(bound: Bound) -> Field:
@@ -237,39 +244,59 @@ SCHEMA = Section(
 
 @dataclass(frozen=True)
 class Protocol:
-    """A validated protocol. `data` is the resolved YAML (defaults filled in)."""
+    """A validated protocol. `data` is the resolved YAML (defaults filled in), read-only all the way
+    down (`core.frozen`: setting, deleting or appending anywhere raises TypeError), so `fingerprint`
+    always describes what the object holds. To change a setting, load it again with `sets`, or use
+    `replace`; `copy.deepcopy(protocol.data)` gives a plain, mutable copy."""
 
     data: dict[str, Any]
     path: Path | None = None  # the file it came from; relative class-list paths start there
     changed: tuple[str, ...] = ()  # settings replaced after loading (e.g. from the command line)
     sets: tuple[str, ...] = ()  # the `key=value` overrides it was loaded with, values resolved (JSON)
 
+    def __post_init__(self) -> None:
+        """Freeze `data` (a read-only deep copy; the caller's dict stays theirs)."""
+        object.__setattr__(self, "data", freeze(self.data))
+
+    def __repr__(self) -> str:
+        """Name, version, file and overrides; `data` (the whole resolved protocol) is left to `describe`."""
+        sets = f", sets={self.sets!r}" if self.sets else ""
+        return f"Protocol(name={self.name!r}, version={self.version}, path={str(self.path)!r}{sets})"
+
     @property
     def name(self) -> str:
+        """The protocol's id, e.g. `brattoli2020-k700-ucf-hmdb`."""
         return self.data["name"]
 
     @property
     def version(self) -> int:
+        """The protocol's version (>= 1), bumped whenever a change can move a number."""
         return self.data["version"]
 
     @property
     def train_source(self) -> str:
+        """The source classes as written: a dataset name or a class-list file (relative to the protocol file)."""
         return self.data["train"]["source"]
 
     @property
     def test(self) -> list[str]:
+        """The test datasets as written: dataset names or class-list files."""
         return self.data["test"]
 
     @property
     def embedding(self) -> str:
+        """The embedding spec that turns class names into vectors (e.g. `glove-6b-50d`, `word2vec:PATH`)."""
         return self.data["embedding"]["model"]
 
     @property
     def word_norm(self) -> bool:
+        """Whether word vectors are unit-normalised before a name's words are averaged."""
         return self.data["embedding"]["word_norm"]
 
     @property
     def tau(self) -> float:
+        """The rule's threshold: a source class is kept iff its minimum cosine distance over all test classes
+        is >= tau (Brattoli et al. 2020, Eq. 3; the paper's tau is 0.05)."""
         return self.data["overlap"]["tau"]
 
     @property
@@ -281,15 +308,19 @@ class Protocol:
 
     @property
     def base_dir(self) -> Path | None:
+        """The protocol file's folder, where relative class-list paths start; None when not read from a file."""
         return self.path.parent if self.path else None
 
     def class_list(self, ref: str) -> ClassList:
+        """A dataset name or class-list file of this protocol, loaded (ZslbenchError as in `load_class_list`)."""
         return load_class_list(ref, self.base_dir)
 
     def source_classes(self) -> ClassList:
+        """The source (training candidate) classes, before the rule filters them."""
         return self.class_list(self.train_source)
 
     def test_classes(self) -> list[ClassList]:
+        """Each test dataset's classes, in the protocol's order."""
         return [self.class_list(ref) for ref in self.test]
 
     def dataset_names(self) -> list[str]:
@@ -302,12 +333,24 @@ class Protocol:
         the word rules. Only content counts: not the path, not how it was reached (an `include:`
         chain, `sets`, `changed`), so two files that resolve to the same data share a fingerprint,
         and a `--set` moves it exactly when it changes a value."""
+        return self._content_sha256(_with_labels(identity_data(self.data)))
+
+    @cached_property
+    def training_fingerprint(self) -> str:
+        """The fingerprint without the `SCORING_SETTINGS` (splits, metrics, class order, published_as):
+        what a checkpoint and a features file are bound to, so a model is rescored with other splits or
+        metrics without retraining, and its record still carries the full `fingerprint`."""
+        data = identity_data(self.data)
+        return self._content_sha256(_with_labels({k: v for k, v in data.items() if k not in SCORING_SETTINGS}))
+
+    def _content_sha256(self, data: dict[str, Any]) -> str:
+        """sha256 of `data` with the class lists' contents and the word rules."""
         from zslbench.text.phrases import RULES_VERSION, default_overrides
 
         lists = {ref: self.class_list(ref).sha256 for ref in [self.train_source, *self.test]}
         return sha256_json(
             {
-                "protocol": _with_labels(identity_data(self.data)),
+                "protocol": data,
                 "class_lists": {_ref_label(ref): sha for ref, sha in lists.items()},
                 "word_rules": {"version": RULES_VERSION, "overrides": default_overrides().sha256},
             }
@@ -318,6 +361,7 @@ class Protocol:
         (a list of `key=value`) only when it was loaded with some. `load_protocol(ref["path"] or
         ref["name"], sets=ref.get("sets", ()))` loads it again; compare the fingerprint."""
         ref: dict[str, Any] = {"name": self.name, "version": self.version, "fingerprint": self.fingerprint}
+        ref["training_fingerprint"] = self.training_fingerprint
         ref["path"] = str(self.path)
         if self.sets:
             ref["sets"] = list(self.sets)
@@ -329,8 +373,9 @@ class Protocol:
             "name": self.name,
             "version": self.version,
             "fingerprint": self.fingerprint,
+            "training_fingerprint": self.training_fingerprint,
             "changed": list(self.changed),
-            "resolved": self.data,
+            "resolved": thaw(self.data),  # plain data: records and checkpoints hold it
         }
 
     def replace(
@@ -420,16 +465,31 @@ def _with_labels(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def shipped_protocols() -> dict[str, Path]:
+    """Name -> file of every protocol shipped with zslbench (protocols/*.yaml), sorted by file name."""
     return {path.stem: path for path in sorted(data_dir("protocols").glob("*.yaml"))}
 
 
-def load_protocol(name_or_path: str | Path | Protocol | None = None, sets: Sequence[str] = ()) -> Protocol:
-    """A shipped protocol by name, or a protocol YAML file, with `sets` applied (see `read_protocol`).
+def as_sets(overrides: Sequence[str] | Mapping[str, Any] | None) -> tuple[str, ...]:
+    """Overrides as `key=value` strings, from such strings or from a mapping of dotted keys to values
+    ({"clips.clip_len": 8}; each value written as JSON, which YAML reads back). TypeError for one string."""
+    if overrides is None:
+        return ()
+    if isinstance(overrides, str):
+        raise TypeError("sets is a sequence of 'key=value' strings (or a mapping), not one string")
+    if isinstance(overrides, Mapping):
+        return tuple(f"{key}={json.dumps(value, default=str)}" for key, value in overrides.items())
+    return tuple(overrides)
+
+
+def load_protocol(
+    name_or_path: str | Path | Protocol | None = None, sets: Sequence[str] | Mapping[str, Any] = ()
+) -> Protocol:
+    """A shipped protocol by name, or a protocol YAML file, with `sets` applied (see `read_protocol`;
+    `key=value` strings or a mapping, see `as_sets`).
 
     An already-loaded Protocol is returned unchanged (so configs can carry either); giving `sets`
     with one is a ValueError: apply them when loading."""
-    if isinstance(sets, str):
-        raise TypeError("sets is a sequence of 'key=value' strings, not one string")
+    sets = as_sets(sets)
     if isinstance(name_or_path, Protocol):
         if sets:
             raise ValueError("pass sets when loading the protocol, not with a loaded Protocol")
@@ -478,10 +538,10 @@ def _without_unset_classes(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _origin(path: Path, sets: Sequence[str], section: str) -> str:
-    """Where a section's values came from, for an error about them: the last `--set` that changed
-    the section, else the file."""
+    """Where a section's values came from, for an error about them: the last override (`--set` on the
+    command line) that changed the section, else the file."""
     touched = [item for item in sets if item.split("=", 1)[0].split(".")[0] == section]
-    return f"--set {touched[-1]}" if touched else str(path)
+    return f"{SET_OPTION} {touched[-1]}" if touched else str(path)
 
 
 def _check_clips(path: Path | str, clips: dict[str, Any]) -> None:
@@ -603,7 +663,7 @@ def _include_path(path: Path, value: Any) -> Path:
 
 def _with_sets(protocol: Protocol, node: Any, sets: Sequence[str]) -> Protocol:
     """`protocol` (read from the composed `node`) with each `key=value` of `sets` applied in order."""
-    keys = [apply_override(node, item, SCHEMA) for item in sets]
+    keys = [apply_override(node, item, SCHEMA, option=SET_OPTION) for item in sets]
     _move_class_lists(node, _from_cwd, only=CommandLine)
     updated = Protocol(_without_unset_classes(validate(node, SCHEMA)), protocol.path)
     changed = [

@@ -107,9 +107,11 @@ class SeenUnseenSplit:
         return self.distance < self.tau
 
     def seen_classes(self) -> list[str]:
+        """The test classes the rule calls seen (min distance < tau), in the given order."""
         return [c for c, s in zip(self.classes, self.seen, strict=True) if s]
 
     def unseen_classes(self) -> list[str]:
+        """The test classes the rule calls unseen (min distance >= tau), in the given order."""
         return [c for c, s in zip(self.classes, self.seen, strict=True) if not s]
 
 

@@ -78,7 +78,7 @@ class ProtocolCard:
             if ours and theirs and (ours != theirs or ours in AGREES_WITH_NOTHING) and name not in differing:
                 differing.append(name)
         return [
-            f"training {self.training_words()} vs {other.training_words()}"
+            f"training: {self.training_words()} vs {other.training_words()}"
             if name == "training"
             else f"{name} {getattr(self, name)} vs {getattr(other, name)}"
             for name in differing

@@ -20,17 +20,23 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from zslbench.core.atomic import write_text
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.bounds import STD_K, TOLERANCE
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.reporting.cards import WORD_VECTORS
 from zslbench.reporting.observations import Observation, from_published
 from zslbench.reporting.published import published_numbers
+from zslbench.reporting.results import ResultsLike, observations_of
 
 BASELINE_KIND = "zslbench-baseline"
 BASELINE_SCHEMA = 1
+WRITE_BASELINE = named("`zslbench check --write-baseline`", "zslbench.write_baseline(results, path)")
 
 
 @dataclass(frozen=True)
 class Comparison:
+    """One row of the gate: a reference number (published or baseline) beside ours for one protocol, dataset,
+    split and metric (percent), the allowed difference, and the status (module docstring) with its reason."""
+
     who: str
     protocol: str
     dataset: str
@@ -46,6 +52,7 @@ class Comparison:
 
     @property
     def difference(self) -> float | None:
+        """ours - reference in percentage points; None when either is missing."""
         return None if self.ours is None or self.reference is None else self.ours - self.reference
 
     @property
@@ -57,6 +64,7 @@ class Comparison:
 
     @property
     def allowed_text(self) -> str:
+        """The allowed difference as `±1.00`, or "" when there is none."""
         return "" if self.allowed is None else f"±{self.allowed:.2f}"
 
 
@@ -178,8 +186,12 @@ def gate_passes(rows: Sequence[Comparison], strict: bool) -> bool:
     return not any(r.status in failing for r in rows) and (compared or not strict)
 
 
-def write_baseline(results: Sequence[Observation], path: Path) -> Path:
-    """Save results as the numbers later runs are checked against; refuses incomplete runs' numbers."""
+def write_baseline(results: Sequence[Observation] | ResultsLike, path: str | Path) -> Path:
+    """Save results (observations, or paths of result files or folders, or `Result`s) as the numbers
+    later runs are checked against (`check(..., against=path)`); returns the JSON file's path. Raises
+    ZslbenchError for an incomplete run's numbers: a baseline must come from complete runs."""
+    results = _observations(results)
+    path = Path(path)
     incomplete = [o for o in results if o.incomplete]
     if incomplete:
         raise ZslbenchError(
@@ -197,12 +209,13 @@ def write_baseline(results: Sequence[Observation], path: Path) -> Path:
 
 
 def load_baseline(path: Path) -> list[Observation]:
+    """The observations of a baseline file `check --write-baseline` wrote, each with the file as its source.
+
+    Raises ZslbenchError when the file is missing, unreadable or not JSON, or not a baseline of this schema."""
     try:
         payload = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ZslbenchError(
-            f"baseline {path} does not exist", "write one with `zslbench check --write-baseline`"
-        ) from None
+        raise ZslbenchError(f"baseline {path} does not exist", f"write one with {WRITE_BASELINE}") from None
     except (OSError, ValueError) as err:
         raise ZslbenchError(f"cannot read baseline {path}: {err}", "it should be JSON written by zslbench") from None
     if (
@@ -211,12 +224,13 @@ def load_baseline(path: Path) -> list[Observation]:
         or payload.get("schema") != BASELINE_SCHEMA
     ):
         raise ZslbenchError(
-            f"{path} is not a zslbench baseline (schema {BASELINE_SCHEMA})", "write one with --write-baseline"
+            f"{path} is not a zslbench baseline (schema {BASELINE_SCHEMA})", f"write one with {WRITE_BASELINE}"
         )
     return [Observation(**entry, source=str(path)) for entry in payload["entries"]]
 
 
 def markdown_summary(rows: Sequence[Comparison]) -> str:
+    """The gate as Markdown (e.g. for a CI job summary): counts per status, then one table row per comparison."""
     counts = {status: sum(r.status == status for r in rows) for status in STATUSES}
     counts = {s: n for s, n in counts.items() if n or s != "other_card"}  # other cards: only when there are some
     lines = [
@@ -256,6 +270,8 @@ def _md_cell(text: str) -> str:
 
 
 def junit_xml(rows: Sequence[Comparison]) -> str:
+    """The gate as a JUnit XML test suite: `fail` and `incomplete` rows are failures; `missing`, `stale`
+    and `other_card` rows are skipped."""
     failures = sum(r.status in FAILING for r in rows)
     skipped = sum(r.status in ("missing", "stale", "other_card") for r in rows)
     cases = []
@@ -277,4 +293,66 @@ def junit_xml(rows: Sequence[Comparison]) -> str:
 
 
 def summary_json(rows: Sequence[Comparison]) -> list[dict[str, Any]]:
+    """Plain values of every row for `--json`, each with its `difference`."""
     return [{**asdict(r), "difference": r.difference} for r in rows]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The regression gate's outcome (`check`): every `Comparison` (ours beside a reference number, its
+    status: pass, fail, missing, stale, other_card or incomplete, module docstring), and `passed`, the
+    CI verdict (`gate_passes`: no fail or incomplete; under `strict` also no missing or stale, and
+    something compared like for like). `protocols` names the protocols the results were made under."""
+
+    comparisons: tuple[Comparison, ...]
+    passed: bool
+    strict: bool = False
+    protocols: tuple[str, ...] = ()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many comparisons have each status, e.g. {"pass": 12, "fail": 0, ...}."""
+        return {status: sum(r.status == status for r in self.comparisons) for status in STATUSES}
+
+    def markdown(self) -> str:
+        """The gate as Markdown (`check --format md`, e.g. for a CI job summary)."""
+        return markdown_summary(self.comparisons)
+
+    def junit(self) -> str:
+        """The gate as JUnit XML (`check --junit FILE`)."""
+        return junit_xml(self.comparisons)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """Plain values of every comparison, as `check --json` prints them."""
+        return summary_json(self.comparisons)
+
+
+def check(
+    results: ResultsLike = "results",
+    against: str | Path = "published",
+    *,
+    tolerance: float = 1.0,
+    std_k: float = 2.0,
+    strict: bool = False,
+) -> GateResult:
+    """Compare results (paths of result files or folders, or `Result`s) with the published numbers
+    (`against="published"`) or a baseline file (`write_baseline`): a pair passes when |ours - reference|
+    <= max(`tolerance`, `std_k` x std) accuracy points (both in [0, 100]). Raises ZslbenchError for a
+    path or baseline that cannot be read, or a tolerance out of range."""
+    tolerance, std_k = TOLERANCE.check(float(tolerance), "tolerance"), STD_K.check(float(std_k), "std_k")
+    observations = observations_of(results)
+    references = published_references() if str(against) == "published" else load_baseline(Path(against))
+    rows = tuple(compare(observations, references, tolerance, std_k))
+    used = tuple(sorted({o.protocol for o in observations}))
+    return GateResult(rows, gate_passes(rows, strict), strict, used)
+
+
+def _observations(results: Sequence[Observation] | ResultsLike) -> list[Observation]:
+    """Observations as given, or those of result paths and `Result`s."""
+    if (
+        isinstance(results, Sequence)
+        and not isinstance(results, str)
+        and all(isinstance(o, Observation) for o in results)
+    ):
+        return list(results)  # type: ignore[arg-type]
+    return observations_of(results)  # type: ignore[arg-type]

@@ -15,6 +15,10 @@ from zslbench.reporting.published import SPLITS, PublishedNumber
 
 @dataclass(frozen=True)
 class Observation:
+    """One number in the common shape: who made it, under which protocol (name, version, fingerprint),
+    on which dataset, split and metric, its value (percent) and std, its compliance verdict and where it
+    comes from, with what makes it comparable (card, embedding, model selection, completeness)."""
+
     who: str  # a model label, or a published method
     model: str  # the zslbench model name ("" for published methods without one)
     published: bool
@@ -41,6 +45,7 @@ class Observation:
 
     @property
     def protocol_label(self) -> str:
+        """`name@vN` for a zslbench protocol, else `other: <protocol note>`."""
         return f"{self.protocol}@v{self.version}" if self.protocol else f"other: {self.protocol_note}"
 
     @property
@@ -159,6 +164,7 @@ def _model_selection(record: dict[str, Any]) -> str:
 
 
 def from_published(number: PublishedNumber) -> Observation:
+    """A published number as an Observation (compliance "published", source "<source>, <table>")."""
     return Observation(
         who=number.label,
         model=number.model,

@@ -64,6 +64,7 @@ class RecordOverlap:
     tau_source: str = ""  # where tau comes from when not the protocol's (a protocol of tau 0: the paper's)
 
     def to_json(self) -> dict[str, Any]:
+        """Plain values for `--json`: record, model, dataset, against, tau, counts and each space's bins (no points)."""
         bins = {space: [asdict(b) for b in chosen] for space, chosen in self.bins.items()}
         return {
             "record": self.path,

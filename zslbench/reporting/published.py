@@ -65,6 +65,9 @@ SCHEMA = Section(
 
 @dataclass(frozen=True)
 class PublishedNumber:
+    """One registered published number (module docstring): the method and backbone, its protocol or a note
+    on how it differs, dataset, split, metric, value and std in percent, where it was published, and its card."""
+
     method: str
     backbone: str
     model: str
@@ -84,6 +87,7 @@ class PublishedNumber:
 
     @property
     def protocol_label(self) -> str:
+        """`name@vN` for a zslbench protocol, else `other (<protocol note>)`."""
         return f"{self.protocol}@v{self.version}" if self.protocol else f"other ({self.protocol_note})"
 
     @property
@@ -179,6 +183,9 @@ def check_unique(numbers: tuple[PublishedNumber, ...] | list[PublishedNumber]) -
 
 @cache
 def published_numbers() -> tuple[PublishedNumber, ...]:
+    """Every number of the shipped protocols/published/*.yaml files, validated, read once per process.
+
+    Raises ZslbenchError (with file:line) for an invalid file, and for a number registered twice."""
     folder = data_dir("protocols") / "published"
     numbers = tuple(n for path in sorted(folder.glob("*.yaml")) for n in load_published_file(path))
     check_unique(numbers)

@@ -15,15 +15,22 @@ another card carries "(other card)" in its cell.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from zslbench.metrics import metric_sort_key
 from zslbench.reporting.observations import Observation
 from zslbench.reporting.plots import save_png
+from zslbench.reporting.results import ResultsLike, observations_of
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SPLIT_SHORT = {
     "random_half": "half",
@@ -85,13 +92,63 @@ def like_results(published: Observation, results: Sequence[Observation]) -> list
 
 def build_table(observations: Sequence[Observation], allow_mixed: bool = False, metrics: Sequence[str] | None = None):
     """A DataFrame: one row per model (then published methods), one column per comparable setting; with
-    published numbers also a `card` column (the module docstring says how cards place and mark them)."""
+    published numbers also a `card` column (the module docstring says how cards place and mark them).
+    Cells are text ("73.8 ± 8.8"); `tabulate` gives the numbers too."""
+    return tabulate(observations, allow_mixed, metrics).cells
+
+
+@dataclass(frozen=True)
+class ResultsTable:
+    """A comparison table, as numbers and as the text `zslbench table` prints.
+
+    Rows are models (label; published methods as "[published] NAME"), setting columns are
+    "protocol@vN · dataset · split · metric". `frame` holds the `protocol`, `compliance` (and, with
+    published numbers, `card`) columns, then one float column per setting: the mean in percent (NaN
+    where a row has no number; a cell holding several numbers keeps the first). `std` has the same
+    rows and setting columns (NaN for a split scored once). `cells` is the printed table, text cells
+    ("73.8 ± 8.8 (incomplete)"); `text(fmt)` renders it as md, csv, latex or html."""
+
+    frame: pd.DataFrame
+    std: pd.DataFrame
+    cells: pd.DataFrame
+    observations: tuple[Observation, ...] = field(repr=False)
+
+    def text(self, fmt: str = "md") -> str:
+        """The table as `zslbench table --format FMT` prints it: md, latex or html as text cells; csv as
+        numbers, for spreadsheets and pandas (`numeric`)."""
+        return self.numeric().to_csv() if fmt == "csv" else render(self.cells, fmt)
+
+    def numeric(self) -> pd.DataFrame:
+        """`frame` with each setting's standard deviation beside it ("SETTING · std") and, where a cell
+        says more than its number ("(incomplete)", "(other card)"), a "SETTING · note" column with that."""
+        settings = [c for c in self.frame.columns if c in self.std.columns]
+        out = self.frame.drop(columns=settings)
+        for column in settings:
+            out[column] = self.frame[column]
+            out[f"{column} · std"] = self.std[column]
+            notes = self.cells[column].map(_cell_note) if column in self.cells.columns else None
+            if notes is not None and notes.astype(bool).any():
+                out[f"{column} · note"] = notes
+        return out
+
+
+def _cell_note(cell: Any) -> str:
+    """What a text cell says besides its number: "73.8 ± 8.8 (incomplete)" -> "incomplete"."""
+    text = str(cell)
+    return text[text.index("(") + 1 : text.rindex(")")] if "(" in text and text.endswith(")") else ""
+
+
+def tabulate(
+    observations: Sequence[Observation], allow_mixed: bool = False, metrics: Sequence[str] | None = None
+) -> ResultsTable:
+    """`observations` (filtered to `metrics`) as a `ResultsTable`: `build_table`'s cells and their numbers."""
     import pandas as pd
 
     chosen = [o for o in observations if metrics is None or o.metric in metrics]
     keys = column_keys(chosen, allow_mixed)
     results = [o for o in chosen if not o.published]
     rows: dict[str, dict[str, str]] = defaultdict(dict)
+    numbers: dict[str, dict[str, tuple[float, float | None]]] = defaultdict(dict)
     compliance: dict[str, set[str]] = defaultdict(set)
     protocols: dict[str, set[str]] = defaultdict(set)
     cards: dict[str, list[str]] = defaultdict(list)
@@ -109,22 +166,70 @@ def build_table(observations: Sequence[Observation], allow_mixed: bool = False, 
             rows[label][column] += f" / {cell}"
         else:
             rows[label][column] = cell
+        numbers[label].setdefault(column, (o.value, o.std))
         compliance[label].add(o.compliance)
         protocols[label].add(o.protocol_label if o.protocol_note else f"{o.protocol}@v{o.version}")
         summary = o.protocol_card.summary() if o.protocol_card else ""
         cards[label] += [summary] if summary not in cards[label] else []
     columns = sorted({keys[o] for o in chosen}, key=_column_order)
     ordered = sorted(rows, key=lambda label: (label.startswith("[published]"), label))
-    frame = pd.DataFrame(
-        [{c: rows[label].get(c, "") for c in columns} for label in ordered], index=ordered, columns=columns
-    )
-    frame.insert(0, "protocol", ["; ".join(sorted(protocols[label])) for label in ordered])
-    frame.insert(1, "compliance", [_verdict(compliance[label]) for label in ordered])
+
+    def frame_of(cell: Callable[[str, str], Any], dtype: str | None = None) -> pd.DataFrame:
+        table = pd.DataFrame(
+            [{c: cell(label, c) for c in columns} for label in ordered], index=ordered, columns=columns
+        )
+        table.index.name = "model"
+        return table.astype(dtype) if dtype else table
+
+    info = {"protocol": ["; ".join(sorted(protocols[label])) for label in ordered]}
+    info["compliance"] = [_verdict(compliance[label]) for label in ordered]
     if any(o.published for o in chosen):
-        shown = [_card_cell(label, cards[label], compared[label]) for label in ordered]
-        frame.insert(2, "card", shown)
-    frame.index.name = "model"
-    return frame
+        info["card"] = [_card_cell(label, cards[label], compared[label]) for label in ordered]
+    text = frame_of(lambda label, c: rows[label].get(c, ""))
+    values = frame_of(lambda label, c: numbers[label].get(c, (math.nan, None))[0], "float64")
+    std = frame_of(lambda label, c: _nan_if_none(numbers[label].get(c, (math.nan, None))[1]), "float64")
+    for position, (name, cells) in enumerate(info.items()):
+        text.insert(position, name, cells)
+        values.insert(position, name, cells)
+    return ResultsTable(values, std, text, tuple(observations))
+
+
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def results_table(
+    results: ResultsLike = "results",
+    *,
+    published: bool = False,
+    metrics: Sequence[str] | None = None,
+    allow_mixed: bool = False,
+) -> ResultsTable:
+    """The comparison table of result records (paths of files or folders, or `Result`s), as
+    `zslbench table` makes it: with `published`, the published numbers beside them (like for like,
+    by protocol card); `metrics` keeps only those (top1, top5, ...); `allow_mixed` lets results of
+    different protocol fingerprints share a column (marked "(mixed protocols)"). Raises
+    ZslbenchError for a path that does not exist or a metric neither registered nor in the results."""
+    from zslbench.reporting.observations import from_published
+    from zslbench.reporting.published import published_numbers
+
+    observations = observations_of(results)
+    if published:
+        observations += [from_published(n) for n in published_numbers()]
+    check_metric_names(metrics or (), observations)
+    return tabulate(observations, allow_mixed, metrics)
+
+
+def check_metric_names(wanted: Sequence[str], observations: Sequence[Observation]) -> None:
+    """Each name in `wanted` is a registered metric or one the observations hold: a typo is a
+    ZslbenchError, not an empty table."""
+    from zslbench.core.errors import unknown_name_error
+    from zslbench.metrics import metric_names
+
+    known = {*metric_names(), *(o.metric for o in observations)}
+    for name in wanted:
+        if name not in known:
+            raise unknown_name_error("metric", name, known, f"known metrics: {', '.join(sorted(known))}")
 
 
 def _card_cell(label: str, summaries: list[str], compared: bool) -> str:
@@ -151,6 +256,8 @@ def _verdict(verdicts: set[str]) -> str:
 
 
 def render(frame, fmt: str) -> str:
+    """A table DataFrame as text in `fmt`: "csv", "html" (escaped), "md" or "latex" (booktabs rules);
+    ValueError for another format (the CLI offers only these)."""
     if fmt == "csv":
         return frame.to_csv()
     if fmt == "html":

@@ -5,10 +5,13 @@ Settings left None take the protocol's value (see `zslbench.training.settings.re
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zslbench.core.errors import ZslbenchError
 from zslbench.core.paths import optional_path
 from zslbench.models.checkpoint import CLASS_FAILURE_BUDGET, FAILURE_BUDGET
 from zslbench.protocol.spec import Protocol
@@ -17,9 +20,13 @@ from zslbench.video.dataset import LoaderOptions
 
 @dataclass
 class TrainConfig:
+    """What `train()` is asked to do: the model, the output folder, where each dataset's videos are,
+    the protocol, and overrides of its training settings (None: the protocol's value, resolved by
+    `training.settings.resolve_settings`). Comments on the fields say what each does."""
+
     model: str
-    out: Path
-    data: dict[str, Path]
+    out: Path | str  # a Path once the config is made (`__post_init__`), as are `data` and `features`
+    data: Mapping[str, Path | str]  # dataset name -> its manifest (or folder); only the source's is read
     protocol: str | Protocol | None = None  # a name, a YAML file, or a loaded Protocol (with --set applied)
     model_options: dict[str, Any] = field(default_factory=dict)
     classes: str | None = None  # an explicit training class list, audited instead of the protocol's split
@@ -39,8 +46,10 @@ class TrainConfig:
     resume: bool = False
     max_steps: int | None = None  # stop (with a resumable checkpoint) after this many steps in all
     log_every: int = 10
-    tensorboard: bool = False  # also write OUT/tensorboard (needs the tensorboard package)
-    features: Path | None = None  # a backbone features file: train a model of kind `features` on it
+    # experiment trackers fed what metrics.jsonl gets: "tensorboard", "wandb", "mlflow" (training/loggers.py)
+    loggers: tuple[str, ...] = ()
+    tensorboard: bool = False  # deprecated: the same as "tensorboard" in `loggers`
+    features: Path | str | None = None  # a backbone features file: train a model of kind `features` on it
     failure_budget: float = FAILURE_BUDGET  # share of the videos that may fail to decode (run complete)
     class_failure_budget: float = CLASS_FAILURE_BUDGET  # share of one class's videos that may fail
     select_on_test: bool = False  # keep the epoch with the best test top-1, as the reference did (optimistic)
@@ -53,9 +62,20 @@ class TrainConfig:
     learn_temperature: bool = False
 
     def __post_init__(self) -> None:
-        """Paths may be given as text from Python: they become Paths here, once."""
+        """Paths may be given as text from Python: they become Paths here, once; `tensorboard` joins `loggers`."""
+        if not isinstance(self.data, Mapping):
+            raise ZslbenchError(
+                "data is a mapping of dataset name to manifest", 'e.g. data={"kinetics700": "k700.csv"}'
+            )
         self.data = {name: Path(path) for name, path in self.data.items()}
+        if isinstance(self.loggers, str):  # one tracker named on its own
+            self.loggers = (self.loggers,)
         self.out, self.features = optional_path(self.out), optional_path(self.features)
+        if self.tensorboard:
+            warnings.warn(
+                'TrainConfig(tensorboard=True) is deprecated: use loggers=("tensorboard",)', DeprecationWarning, 3
+            )
+        self.loggers = tuple(dict.fromkeys([*self.loggers, *(["tensorboard"] if self.tensorboard else [])]))
 
 
 @dataclass

@@ -21,6 +21,7 @@ class FixedClasses(nn.Module):
         self.register_buffer("vectors", vectors, persistent=False)
 
     def forward(self) -> torch.Tensor:
+        """The class vectors [C, D], unchanged (no gradient flows into them)."""
         return self.vectors
 
 
@@ -33,6 +34,7 @@ class Objective(nn.Module):
         self.embed, self.classes, self.loss = embed, classes, loss
 
     def forward(self, clips: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """clips and labels [B] int64 -> the 0-d float32 loss of `embed(clips)` against `classes()`."""
         predicted, classes = self.embed(clips), self.classes()
         with torch.autocast(clips.device.type, enabled=False):
             return self.loss(predicted.float(), labels, classes.float())

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from zslbench import __version__
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.core.hashing import file_fingerprint
 from zslbench.evaluation.backbone_features import EXTRACT_HINT, BackboneFeatures, check_clips, load_backbone_features
 from zslbench.models.checkpoint import CHECKPOINT, save_checkpoint, weights_sha256
@@ -68,10 +68,13 @@ def train_on_features(config: TrainConfig, progress: Callable[[dict[str, Any]], 
     Raises ZslbenchError on --resume, an existing checkpoint, features of another backbone or clips,
     or a training class without features."""
     if config.resume:
-        raise ZslbenchError("a model on features trains in one go; there is nothing to resume", "drop --resume")
+        raise ZslbenchError(
+            "a model on features trains in one go; there is nothing to resume",
+            f"drop {named('--resume', 'resume=True')}",
+        )
     out = Path(config.out)
     if (out / CHECKPOINT).exists():
-        raise ZslbenchError(f"{out / CHECKPOINT} exists", "choose a new --out")
+        raise ZslbenchError(f"{out / CHECKPOINT} exists", f"choose a new {named('--out', 'out')}")
     started = time.perf_counter()
     inputs = _inputs(config)
     fitted = _fit(inputs, progress, started)
@@ -221,7 +224,8 @@ def _check_backbone(spec: ModelSpec, features: BackboneFeatures, path: Path) -> 
     if spec.backbone not in (ANY_BACKBONE, features.backbone):
         raise ZslbenchError(
             f"{path} holds {features.backbone} features, but {spec.name} takes {spec.backbone} features",
-            f"extract them with --backbone {spec.backbone}, or choose a model for any backbone (devise, eszsl, conse)",
+            f"extract them with {named(f'--backbone {spec.backbone}', f'backbone={spec.backbone!r}')}, "
+            "or choose a model for any backbone (devise, eszsl, conse)",
         )
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from zslbench.core.atomic import write_text
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.models.checkpoint import load_checkpoint, save_checkpoint
 from zslbench.protocol.compliance import violations
 from zslbench.protocol.overlap import compute_overlap
@@ -49,6 +49,7 @@ from zslbench.video.sampler import ClipSpec
 ALL_CLASSES = "image-classes.txt"  # every image class: the derived protocol's source (dataset "image-classes")
 KEPT_CLASSES = "image-pretraining.txt"  # the classes trained on: pass it to `train --pretrained-on`
 STAGE = "pretraining_stage.json"
+OUT = named("--out", "out")  # as errors name the run folder
 CLIPS_FPS = 16  # frames per second of the written clips (clip sampling counts frames, not seconds)
 
 
@@ -62,6 +63,7 @@ class PretrainResult:
 
     @property
     def checkpoint(self) -> Path:
+        """The checkpoint the image pretraining wrote (pass it as `--init` to the video training)."""
         return self.train.checkpoint
 
 
@@ -75,7 +77,10 @@ def pretrain_images(
     and zoom; `clips_per_image` clips are written per image (clip k is the image's "epoch" k). With
     `config.resume`, the clips OUT already holds are reused (the same images and settings only)."""
     if not 1 <= clips_per_image <= 100:
-        raise ZslbenchError(f"--clips-per-image {clips_per_image} is outside 1..100", "e.g. --clips-per-image 2")
+        raise ZslbenchError(
+            f"{named(f'--clips-per-image {clips_per_image}', f'clips_per_image={clips_per_image}')} is outside 1..100",
+            f"e.g. {named('--clips-per-image 2', 'clips_per_image=2')}",
+        )
     out = Path(config.out)
     base = load_protocol(config.protocol)
     if base.path is None:
@@ -119,13 +124,15 @@ def _existing_stage(out: Path, wanted: dict[str, Any], resume: bool) -> dict[str
     if not path.exists():
         return None
     if not resume:
-        raise ZslbenchError(f"{path} exists", "pass --resume to continue that run, or choose a new --out")
+        raise ZslbenchError(
+            f"{path} exists", f"pass {named('--resume', 'resume=True')} to continue that run, or choose a new {OUT}"
+        )
     stage = json.loads(path.read_text(encoding="utf-8"))
     differ = [key for key, value in wanted.items() if stage["settings"].get(key) != value]
     if differ:
         raise ZslbenchError(
             f"cannot resume {out}: its clips were made with other settings ({', '.join(differ)})",
-            "repeat the first run's options, or choose a new --out",
+            f"repeat the first run's options, or choose a new {OUT}",
         )
     return stage
 

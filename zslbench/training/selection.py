@@ -32,7 +32,7 @@ import torch
 
 from zslbench.core.atomic import write_text
 from zslbench.core.distributed import Context
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.models.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from zslbench.protocol.spec import Protocol
 from zslbench.training.config import TrainConfig
@@ -48,6 +48,7 @@ CRITERION = (
     "mean over the test datasets (ActivityNet left out) of top-1 on the `all` split (every class of the "
     "dataset), one clip per video"
 )
+SELECT_ON_TEST = named("--select-on-test", "select_on_test")  # as errors name the setting
 NOT_TESTED_WHILE_TRAINING = ("activitynet200",)  # the reference scored it only under --evaluate
 
 
@@ -62,6 +63,7 @@ class SelectionOnTest:
 
     @property
     def folder(self) -> Path:
+        """OUT/selection/, where the comparison and the selected epoch's checkpoint are kept."""
         return Path(self.config.out) / SELECTION
 
     @classmethod
@@ -75,7 +77,7 @@ class SelectionOnTest:
         if saved is not None and was_on != config.select_on_test:
             path = Path(config.out) / CHECKPOINT
             how = "with" if was_on else "without"
-            raise ZslbenchError(f"cannot resume {path}: it was trained {how} --select-on-test", RESUME_HINT)
+            raise ZslbenchError(f"cannot resume {path}: it was trained {how} {SELECT_ON_TEST}", RESUME_HINT)
         if not config.select_on_test:
             return None
         _check_can_select(protocol, config.data, context)
@@ -143,24 +145,25 @@ def _check_can_select(protocol: Protocol, data: dict[str, Path], context: Contex
     the training's process group), without an `all` split scoring top-1, or without the test data."""
     if context.world_size > 1:
         raise ZslbenchError(
-            "--select-on-test runs in a single process only", "drop torchrun, or train without --select-on-test"
+            f"{SELECT_ON_TEST} runs in a single process only", f"drop torchrun, or train without {SELECT_ON_TEST}"
         )
     evaluation = protocol.data["evaluation"]
     if "all" not in {split["kind"] for split in evaluation["splits"]} or "top1" not in evaluation["metrics"]:
         raise ZslbenchError(
-            f"--select-on-test compares top-1 on the `all` split, which {protocol.name} does not score",
-            "add `{kind: all}` to evaluation.splits and top1 to evaluation.metrics (--set), or drop --select-on-test",
+            f"{SELECT_ON_TEST} compares top-1 on the `all` split, which {protocol.name} does not score",
+            "add `{kind: all}` to evaluation.splits and top1 to evaluation.metrics "
+            f"({named('--set', 'load_protocol(..., sets=...)')}), or drop {SELECT_ON_TEST}",
         )
     for name in selection_datasets(protocol):
         try:
             path = data_source(name, data).path
         except ZslbenchError as err:
-            message = f"--select-on-test evaluates on {name} after every epoch: {err.message}"
-            raise ZslbenchError(message, err.hint) from None
+            message = f"{SELECT_ON_TEST} evaluates on {name} after every epoch: {named(err.cli_message, err.message)}"
+            raise ZslbenchError(message, named(err.cli_hint, err.hint) if err.hint else None) from None
         if not path.exists():
             raise ZslbenchError(
-                f"--select-on-test evaluates on {name} after every epoch, but {path} does not exist",
-                f"pass --data {name}=PATH with its videos' manifest or folder",
+                f"{SELECT_ON_TEST} evaluates on {name} after every epoch, but {path} does not exist",
+                f"pass {named(f'--data {name}=PATH', f'data={{{name!r}: PATH}}')} with its videos' manifest or folder",
             )
 
 

@@ -11,8 +11,9 @@ from typing import Any
 
 from zslbench.core.bounds import COUNT, LEARNING_RATE, SEED, TEMPERATURE
 from zslbench.core.distributed import Context
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.models.losses import LOSSES, SOFTMAX_TEMPERATURE
+from zslbench.protocol.snapshot import with_snapshot
 from zslbench.protocol.spec import Protocol
 from zslbench.training.config import TrainConfig
 
@@ -22,11 +23,15 @@ TEST_SET_SELECTION = (
     "(one clip per video; ActivityNet left out), as the reference implementation did (optimistic)"
 )  # settings["model_selection"] of the checkpoint --select-on-test selected (zslbench.training.selection)
 
+TEMPERATURE_OPTION = named("--temperature", "temperature")
+TEXT_TOWER = named("--text-tower", "text_tower")
+
 
 def protocol_reference(protocol: Protocol) -> dict[str, Any]:
-    """How a checkpoint names its protocol (with the --set overrides it was trained with): evaluation
-    reloads it and refuses any other fingerprint."""
-    return protocol.reference()
+    """How a checkpoint names its protocol (with the --set overrides it was trained with, and a snapshot
+    of it and its class lists, so the checkpoint evaluates where the file is not): evaluation reloads it
+    and refuses any other training fingerprint."""
+    return with_snapshot(protocol)
 
 
 def per_rank_batch(batch_size: int, world_size: int, batch_per: str = "global") -> int:
@@ -38,7 +43,8 @@ def per_rank_batch(batch_size: int, world_size: int, batch_per: str = "global") 
     if batch_size % world_size:
         raise ZslbenchError(
             f"a batch of {batch_size} videos does not split over {world_size} processes",
-            f"pass --batch-size as a multiple of {world_size}; it is the global batch of one step",
+            f"pass {named('--batch-size', 'batch_size')} as a multiple of {world_size}; it is the global batch of one "
+            "step",
         )
     return batch_size // world_size
 
@@ -93,12 +99,18 @@ def _loss_settings(config: TrainConfig, loss: str, model_temperature: float | No
     nothing for the other losses, which have no temperature (asking for one is refused)."""
     if loss != "softmax":
         if config.temperature is not None or config.learn_temperature:
-            given = "--temperature" if config.temperature is not None else "--learn-temperature"
-            raise ZslbenchError(f"{given} applies to the softmax loss, not {loss}", "pass --loss softmax")
+            given = (
+                TEMPERATURE_OPTION
+                if config.temperature is not None
+                else named("--learn-temperature", "learn_temperature")
+            )
+            raise ZslbenchError(
+                f"{given} applies to the softmax loss, not {loss}", f"pass {named('--loss softmax', 'loss=softmax')}"
+            )
         return {}
     default = SOFTMAX_TEMPERATURE if model_temperature is None else model_temperature
     temperature = default if config.temperature is None else config.temperature
-    checked = TEMPERATURE.check(float(temperature), "--temperature")
+    checked = TEMPERATURE.check(float(temperature), TEMPERATURE_OPTION)
     return {"temperature": checked, "learn_temperature": config.learn_temperature}
 
 
@@ -106,16 +118,20 @@ def _text_settings(config: TrainConfig, video_text: bool) -> dict[str, Any]:
     """A video-text model's text tower, "frozen" unless "tuned"; it and --image-text are refused for any
     other model."""
     if not video_text:
-        for given, option in ((config.text_tower, "--text-tower"), (config.image_text, "--image-text")):
+        for given, option in (
+            (config.text_tower, TEXT_TOWER),
+            (config.image_text, named("--image-text", "image_text")),
+        ):
             if given is not None:
                 raise ZslbenchError(
                     f"{option} is for video-text models",
-                    "a 3D CNN's pretraining is --pretrained-on; it regresses the protocol's class vectors",
+                    f"a 3D CNN's pretraining is {named('--pretrained-on', 'pretrained_on')}; it regresses the "
+                    "protocol's class vectors",
                 )
         return {}
     tower = config.text_tower or TEXT_TOWERS[0]
     if tower not in TEXT_TOWERS:
-        raise ZslbenchError(f"unknown --text-tower {tower!r}", f"choose {' or '.join(TEXT_TOWERS)}")
+        raise ZslbenchError(f"unknown {TEXT_TOWER} {tower!r}", f"choose {' or '.join(TEXT_TOWERS)}")
     return {"text_tower": tower}
 
 

@@ -28,11 +28,16 @@ import torch
 import torch.distributed as dist
 
 from zslbench.core.distributed import Context, gather
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.models.checkpoint import failure_verdict
 from zslbench.video.manifest import Manifest
 
-RESUME_HINT = "pass the settings of the run being resumed (its command plus --resume), or start a new --out"
+OUT = named("--out", "out")  # as errors name the run folder
+RESUME_HINT = (
+    "pass the settings of the run being resumed ("
+    + named("its command plus --resume", "its TrainConfig with resume=True")
+    + f"), or start a new {OUT}"
+)
 
 
 class StopSignals:
@@ -176,9 +181,10 @@ def check_resumable(path: Path, state: dict[str, Any], ours: dict[str, Any]) -> 
     done, epochs = int(state["epoch"]), ours["settings"]["epochs"]
     if epochs < done or (epochs == done and state.get("finished")):  # unfinished at its end: finish it
         finished = "is a finished run" if state.get("finished") else "has trained"
+        given = named(f"--epochs {epochs}", f"epochs={epochs}")
         raise ZslbenchError(
-            f"{path} {finished} of {done} epoch(s); --epochs {epochs} leaves nothing to train",
-            f"pass --epochs above {done} to train further, or start a new --out",
+            f"{path} {finished} of {done} epoch(s); {given} leaves nothing to train",
+            f"pass {named('--epochs', 'epochs')} above {done} to train further, or start a new {OUT}",
         )
 
 
@@ -193,11 +199,15 @@ def _comparisons(state: dict[str, Any], ours: dict[str, Any]):
         yield f"model option {key}", options.get(key), model["options"].get(key)
     yield "embedding size", theirs_model.get("embed_dim", _ABSENT), model["embed_dim"]
     init = ours.get("video_text", {}).get("init", {}).get("sha256")
-    yield "--init weights (sha256)", state.get("video_text", {}).get("init", {}).get("sha256", _ABSENT), init
+    yield (
+        named("--init weights (sha256)", "init weights (sha256)"),
+        state.get("video_text", {}).get("init", {}).get("sha256", _ABSENT),
+        init,
+    )
     yield "protocol fingerprint", state["protocol"]["fingerprint"], ours["protocol"]["fingerprint"]
     yield "embedding", state["embedder_id"], ours["embedder_id"]
     yield "training classes", state["classes"], ours["classes"]
-    yield "--pretrained-on", state.get("pretrained_on", _ABSENT), ours["pretrained_on"]
+    yield named("--pretrained-on", "pretrained_on"), state.get("pretrained_on", _ABSENT), ours["pretrained_on"]
     yield "training videos", state.get("videos", _ABSENT), ours["videos"]
     settings = state.get("settings", {})
     for key, value in ours["settings"].items():
@@ -214,7 +224,7 @@ def _difference(what: str, theirs: Any, mine: Any) -> str:
     if what == "training videos":
         return (
             f"its {theirs['count']} training videos differ from this run's {mine['count']} "
-            "(names, labels or order; check --data)"
+            f"(names, labels or order; check {named('--data', 'data')})"
         )
     return f"its {what} is {theirs!r}, this run's is {mine!r}"
 
@@ -235,6 +245,7 @@ class DataAccount:
         self.videos_read: dict[str, int] = dict((state or {}).get("reading", {}).get("videos_read", {}))
 
     def add(self, batch: dict[str, Any]) -> None:
+        """Count one batch on this rank: its decoding failures, the classes it holds, how each video was read."""
         for failure in batch["failures"]:
             self.failures[failure.path] = failure.reason
         self.seen.update(self.classes[int(i)] for i in batch["labels"].unique())
@@ -242,11 +253,14 @@ class DataAccount:
             self.videos_read[decoder] = self.videos_read.get(decoder, 0) + 1
 
     def merge(self, context: Context) -> None:
+        """Unite every rank's failures and seen classes on every rank (idempotent; all ranks must call it)."""
         for failures, seen in gather(context, (self.failures, sorted(self.seen))):
             self.failures.update(failures)
             self.seen.update(seen)
 
     def verdict(self, budget: float, class_budget: float) -> dict[str, Any]:
+        """The failure-budget verdict (`checkpoint.failure_verdict`): complete when at most `budget` of the
+        videos failed, at most `class_budget` of any class's, and every class had a video decoded."""
         failed = Counter(self.label_of.get(path) for path in self.failures)
         return failure_verdict(
             videos=self.videos,
@@ -259,37 +273,26 @@ class DataAccount:
 
 
 class MetricsLog:
-    """OUT/metrics.jsonl (and TensorBoard scalars when asked), written by rank 0 only. A resumed run
-    first drops the rows written after its checkpoint (a run killed after its last checkpoint wrote
-    them), so no row appears twice."""
+    """OUT/metrics.jsonl, written by rank 0 only (trackers such as TensorBoard get the same rows through
+    `training.loggers`). A resumed run first drops the rows written after its checkpoint (a run killed
+    after its last checkpoint wrote them), so no row appears twice."""
 
-    def __init__(self, out: Path, enabled: bool, tensorboard: bool, resumed_at: tuple[int, int] | None = None) -> None:
+    def __init__(self, out: Path, enabled: bool, resumed_at: tuple[int, int] | None = None) -> None:
         """`resumed_at`: (global step, epochs done) of the checkpoint a resumed run starts from."""
         self.path = out / "metrics.jsonl"
         self.enabled = enabled
-        self.board = None
         if enabled:
             out.mkdir(parents=True, exist_ok=True)
         if enabled and resumed_at is not None:
             self._drop_after(resumed_at)
-        if enabled and tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise ZslbenchError("--tensorboard needs the tensorboard package", "pip install tensorboard") from None
-            purge = None if resumed_at is None else resumed_at[0] + 1
-            self.board = SummaryWriter(str(out / "tensorboard"), purge_step=purge)
 
     def write(self, record: dict[str, Any]) -> None:
+        """Append `record` as one JSON line (NaN and inf as null). A no-op unless enabled (rank 0 only)."""
         if not self.enabled:
             return
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(clean) + "\n")
-        if self.board is not None and "lr" in record:
-            self.board.add_scalar("train/loss", record["loss"], record["global_step"])
-            self.board.add_scalar("train/lr", record["lr"], record["global_step"])
-            self.board.flush()
 
     def _drop_after(self, resumed_at: tuple[int, int]) -> None:
         from zslbench.core.atomic import write_text

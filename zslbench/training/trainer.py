@@ -22,7 +22,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from zslbench import __version__
 from zslbench.core.distributed import Context, barrier, gather, setup, sync_buffers, teardown
-from zslbench.core.errors import ZslbenchError
-from zslbench.models import ANY_BACKBONE, ModelSpec, build_model, model_spec
+from zslbench.core.errors import ZslbenchError, named
+from zslbench.models import ANY_BACKBONE, ModelSpec, build_model, model_spec, provenance_key
 from zslbench.models.checkpoint import (
     CHECKPOINT,
     load_checkpoint,
@@ -41,11 +41,13 @@ from zslbench.models.checkpoint import (
 )
 from zslbench.models.losses import build_loss
 from zslbench.protocol.compliance import training_classes
+from zslbench.protocol.snapshot import write_snapshot
 from zslbench.protocol.spec import Protocol, load_protocol
 from zslbench.text import load_embedder
 from zslbench.text.class_vectors import embed_class_lists
 from zslbench.text.vocab import ClassList
 from zslbench.training.config import TrainConfig, TrainResult
+from zslbench.training.loggers import Trackers, check_trackers, open_trackers
 from zslbench.training.objective import FixedClasses, Objective
 from zslbench.training.selection import SelectionOnTest
 from zslbench.training.settings import protocol_reference, resolve_settings, steps_per_epoch
@@ -142,6 +144,7 @@ class _Run:
     progress: Progress | None
     started: float  # time.perf_counter() before the first step
     selection: SelectionOnTest | None = None  # --select-on-test: each epoch's checkpoint scored on the test sets
+    trackers: Trackers = field(default_factory=Trackers)  # --logger: what metrics.jsonl gets, main rank only
 
     @property
     def out(self) -> Path:
@@ -167,12 +170,20 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
 
     A signal (Ctrl-C) stops the run between two steps with a resumable checkpoint, and the result
     says so (`interrupted_by`); a second Ctrl-C raises KeyboardInterrupt at once. Bad input, a
-    refused resume or a non-finite loss raise ZslbenchError."""
+    refused resume or a non-finite loss raise ZslbenchError; so does a tracker (`config.loggers`) whose
+    library does not import, before any work."""
+    check_trackers(config.loggers)
     if config.features is not None:
         from zslbench.training.on_features import train_on_features
 
         if config.select_on_test:
-            raise ZslbenchError("--select-on-test trains on videos only", "drop --features or --select-on-test")
+            select, features = named("--select-on-test", "select_on_test"), named("--features", "features")
+            raise ZslbenchError(f"{select} trains on videos only", f"drop {features} or {select}")
+        if config.loggers:
+            logger, features = named("--logger", "loggers"), named("--features", "features")
+            raise ZslbenchError(
+                f"{logger} follows training on videos; a fit on {features} logs no metrics", f"drop {logger}"
+            )
 
         return train_on_features(config, progress)
     spec = model_spec(config.model)
@@ -180,12 +191,20 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
         from zslbench.evaluation.backbone_features import EXTRACT_HINT
 
         raise ZslbenchError(
-            f"{spec.name} trains on backbone features, not on videos", f"pass --features F.npz; {EXTRACT_HINT}"
+            f"{spec.name} trains on backbone features, not on videos",
+            f"pass {named('--features F.npz', 'features=F.npz')}; {EXTRACT_HINT}",
         )
     context = setup(config.device)
     try:
         run = _set_up(config, context, progress)
-        return _finish(run, _train_epochs(run))
+        run.trackers = _trackers(run)
+        try:
+            result = _finish(run, _train_epochs(run))
+        except BaseException:
+            run.trackers.close("failed")
+            raise
+        run.trackers.close("interrupted" if result.interrupted_by is not None else "finished")
+        return result
     finally:
         teardown(context)
 
@@ -217,12 +236,15 @@ def _set_up(config: TrainConfig, context: Context, progress: Progress | None) ->
         "pretrained_on": config.pretrained_on,
         "videos": videos_identity(manifest),
     }
+    identity["model"].update(provenance_key(spec.name))  # a plugin's distribution and version
     if parts is not None:
         identity["model"]["kind"] = "video_text"
         identity["video_text"] = parts.record
     if (seen := _init_pretraining(config)) is not None:
         identity["pretraining"] = seen
     saved = _start_state(config, Path(config.out), identity)
+    if context.is_main:  # the run folder evaluates anywhere: `eval --protocol RUN/protocol/protocol.yaml`
+        write_snapshot(identity["protocol"]["snapshot"], Path(config.out) / "protocol")
     selection = SelectionOnTest.start(config, protocol, context, saved)  # refused here, before the first step
     state = _new_state(config, settings, embed_dim, context, saved, parts)
     objective = _objective(state, classes, targets, parts, settings, context)
@@ -245,7 +267,7 @@ def _set_up(config: TrainConfig, context: Context, progress: Progress | None) ->
         sampler=sampler,
         loader=loader,
         account=DataAccount(manifest, classes.classes, saved),
-        log=_metrics_log(Path(config.out), context, config.tensorboard, saved),
+        log=_metrics_log(Path(config.out), context, saved),
         progress=progress,
         started=time.perf_counter(),
         selection=selection,
@@ -424,7 +446,7 @@ def _report_step(run: _Run, batch: dict[str, Any]) -> None:
     if run.progress and run.context.is_main:
         run.progress(record)
     if state.step % run.config.log_every == 0:
-        run.log.write(record)
+        _log_row(run, record)
 
 
 def _end_epoch(run: _Run) -> None:
@@ -442,7 +464,7 @@ def _end_epoch(run: _Run) -> None:
         "failures": len(run.account.failures),
         **_learned(run),
     }
-    run.log.write(row)
+    _log_row(run, row)
     if state.epoch < run.settings["epochs"]:
         _save(run, finished=False)
         if run.selection is not None:
@@ -562,7 +584,7 @@ def _finite(loss: torch.Tensor, epoch: int, step: int, out: Path) -> float:
     if not math.isfinite(value):
         raise ZslbenchError(
             f"the loss became {value} at epoch {epoch + 1}, step {step + 1}; training stopped",
-            f"the last good checkpoint is {out / CHECKPOINT}; lower the learning rate (--lr)",
+            f"the last good checkpoint is {out / CHECKPOINT}; lower the learning rate ({named('--lr', 'lr')})",
         )
     return value
 
@@ -578,19 +600,48 @@ def _start_state(config: TrainConfig, out: Path, identity: dict[str, Any]) -> di
     path = out / CHECKPOINT
     if not config.resume:
         if path.exists():
-            raise ZslbenchError(f"{path} exists", "pass --resume to continue that run, or choose a new --out")
+            resume, new_out = named("--resume", "resume=True"), named("--out", "out")
+            raise ZslbenchError(f"{path} exists", f"pass {resume} to continue that run, or choose a new {new_out}")
         return None
     if not path.exists():
-        raise ZslbenchError(f"nothing to resume: {path} does not exist", "drop --resume to start a new run")
+        resume = named("--resume", "resume=True")
+        raise ZslbenchError(f"nothing to resume: {path} does not exist", f"drop {resume} to start a new run")
     state = load_checkpoint(path)
     check_resumable(path, state, identity)
     return state
 
 
-def _metrics_log(out: Path, context: Context, tensorboard: bool, state: dict[str, Any] | None) -> MetricsLog:
+def _metrics_log(out: Path, context: Context, state: dict[str, Any] | None) -> MetricsLog:
     # a new run starts at step 0: rows of a run killed before its first checkpoint are dropped too
     resumed_at = (int(state["global_step"]), int(state["epoch"])) if state else (0, 0)
-    return MetricsLog(out, context.is_main, tensorboard, resumed_at)
+    return MetricsLog(out, context.is_main, resumed_at)  # TensorBoard is a tracker (_trackers)
+
+
+def _log_row(run: _Run, row: dict[str, Any]) -> None:
+    """A metrics row to OUT/metrics.jsonl and to the run's experiment trackers (both on the main rank only)."""
+    run.log.write(row)
+    run.trackers.row(row)
+
+
+def _trackers(run: _Run) -> Trackers:
+    """The run's experiment trackers (`--logger`), started on the main rank with the run's settings;
+    a resumed run logs from the step after its checkpoint's."""
+    if not run.config.loggers or not run.context.is_main:
+        return Trackers()
+    identity = run.identity
+    settings = {
+        "model": identity["model"],
+        "settings": run.settings,
+        "protocol": {key: value for key, value in identity["protocol"].items() if key != "snapshot"},
+        "embedder_id": identity["embedder_id"],
+        "pretrained_on": identity["pretrained_on"],
+        "classes": run.classes,
+        "videos": len(run.manifest),
+        "compliant": run.compliance["compliant"],
+        "resumed_at_step": run.state.global_step,
+        "out": str(run.out),
+    }
+    return open_trackers(run.config.loggers, run.out, run.state.global_step + 1, settings)
 
 
 def _write_failures(out: Path, failures: dict[str, str]) -> None:

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.models import ModelSpec, build_video_text_model
 from zslbench.models.checkpoint import content_sha256
 from zslbench.models.video_input import VideoInput
@@ -40,7 +40,9 @@ from zslbench.protocol.spec import Protocol
 from zslbench.video.sampler import ClipSpec
 
 TRAIN_RESIZE = 8 / 7  # short side before the random crop, relative to the crop (the protocol's 128 / 112)
-INIT_HINT = "pass --init PATH: an HF CLIP folder or an OpenAI-format CLIP state dict"
+INIT_HINT = (
+    f"pass {named('--init PATH', 'the model option init=PATH')}: an HF CLIP folder or an OpenAI-format CLIP state dict"
+)
 
 
 @dataclass
@@ -132,6 +134,7 @@ class ClassTexts(nn.Module):
         return F.normalize(per_class, dim=-1)
 
     def forward(self) -> torch.Tensor:
+        """The class embeddings [C, D]: the frozen buffer, or recomputed with gradients when the text tower is tuned."""
         return self._embed(grad=True) if self.tuned else self.fixed
 
 
@@ -143,4 +146,5 @@ class VideoEmbeddings(nn.Module):
         self.module = module
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        """clips [B, V, 3, T, H, W] -> [B, D]: each view's embedding averaged, L2-normalised."""
         return average_views(self.module.encode_video(clips))

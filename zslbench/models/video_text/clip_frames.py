@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.models.checkpoint import first_of, tensor_differences, weights_sha256
 from zslbench.models.losses import MAX_LOGIT_SCALE
 from zslbench.models.video_input import VideoInput
@@ -60,6 +60,7 @@ class TemporalPool(nn.Module):
         nn.init.zeros_(self.attention.out_proj.bias)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """frames [N, T, D] -> [N, D]; ValueError when T exceeds the position embedding's rows."""
         steps = frames.shape[1]
         if steps > len(self.position):
             raise ValueError(f"TemporalPool reads at most {len(self.position)} frames, got {steps}")
@@ -87,6 +88,7 @@ class ClipFrames(VideoTextModel):
         self.eval()
 
     def encode_text(self, texts: list[str], grad: bool = False) -> torch.Tensor:
+        """float32 [len(texts), D], L2-normalised rows from CLIP's text tower; gradients only when `grad`."""
         return encode_texts(self.clip, self.tokenizer, texts, normalise=True, grad=grad)
 
     def finetune_parameters(self, text: bool) -> list[nn.Parameter]:
@@ -103,6 +105,7 @@ class ClipFrames(VideoTextModel):
         return float(1.0 / self.clip.logit_scale.detach().float().exp().clamp(max=MAX_LOGIT_SCALE))
 
     def encode_video(self, clips: torch.Tensor) -> torch.Tensor:
+        """clips [B, V, 3, T, S, S] -> [B, V, D]: CLIP image features per frame, pooled over time, L2-normalised."""
         frames, (b, v, t) = frames_of(clips, self.input.size)
         frames = frames.to(model_device(self.clip), torch.float32)
         embedded = self.clip.get_image_features(pixel_values=frames).float().view(b * v, t, -1)
@@ -123,6 +126,7 @@ class ClipFrames(VideoTextModel):
         }
 
     def text_identity(self) -> dict[str, Any]:
+        """What `encode_text` depends on (text tower, tokenizer, normalised rows): the class-embedding cache key."""
         return text_identity(self.clip, self.tokenizer, normalised=True)
 
 
@@ -153,7 +157,11 @@ def load_clip_frames(
     if not isinstance(temporal, str) or temporal not in TEMPORAL_MODES:
         raise ZslbenchError(
             f"temporal {temporal!r} is not one of {', '.join(TEMPORAL_MODES)}",
-            "pass --option temporal=mean or --option temporal=attention",
+            "pass "
+            + named(
+                "--option temporal=mean or --option temporal=attention",
+                "the option temporal=mean or temporal=attention",
+            ),
         )
     tokenizer = tokenizer_folder(tokenizer)  # a number or a boolean from --option is refused here
     weights = Path(weights)
@@ -167,12 +175,13 @@ def load_clip_frames(
         raise ZslbenchError(
             f"{weights} holds temporal.* tensors (clip_frames' attention pooling), "
             f"which temporal={temporal} would ignore",
-            "pass --option temporal=attention",
+            f"pass {named('--option temporal=attention', 'the option temporal=attention')}",
         )
     input = video_input(input_values, loaded.model.config.vision_config.image_size, loaded.stats)
     if temporal == "attention" and input.frames > MAX_TEMPORAL_FRAMES:
         raise ZslbenchError(
             f"temporal=attention reads at most {MAX_TEMPORAL_FRAMES} frames, not {input.frames}",
-            f"pass --option frames=N with N at most {MAX_TEMPORAL_FRAMES}, or --option temporal=mean",
+            f"pass {named('--option frames=N', 'the option frames=N')} with N at most {MAX_TEMPORAL_FRAMES}, "
+            f"or {named('--option temporal=mean', 'temporal=mean')}",
         )
     return ClipFrames(loaded, input, temporal)

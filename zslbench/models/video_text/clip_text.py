@@ -21,10 +21,13 @@ import numpy as np
 
 from zslbench.core.errors import ZslbenchError
 from zslbench.core.hashing import sha256_json
-from zslbench.text.base import PhraseVectors, TextEmbedder
+from zslbench.text.base import EMBEDDING, PhraseVectors, TextEmbedder, embedding_example
 from zslbench.text.phrases import Phrase
 
-USAGE = "e.g. --embedding clip:clip-vit-base-patch16 (an HF CLIP folder) or clip:model.pth (tokenizer files beside it)"
+USAGE = (
+    f"e.g. {embedding_example('clip:clip-vit-base-patch16')} "
+    "(an HF CLIP folder) or clip:model.pth (tokenizer files beside it)"
+)
 
 
 class ClipTextEmbedder(TextEmbedder):
@@ -45,7 +48,9 @@ class ClipTextEmbedder(TextEmbedder):
             )
         self.path = Path(path).expanduser()
         if not self.path.exists():
-            raise ZslbenchError(f"CLIP weights {self.path} do not exist", "check the path after 'clip:' in --embedding")
+            raise ZslbenchError(
+                f"CLIP weights {self.path} do not exist", f"check the path after 'clip:' in {EMBEDDING}"
+            )
         self._model = None
 
     def _load(self):
@@ -62,6 +67,7 @@ class ClipTextEmbedder(TextEmbedder):
         return f"clip@{sha256_json(self._load().text_identity())[:32]}"
 
     def embed(self, phrases: Sequence[Phrase]) -> PhraseVectors:
+        """Each phrase's words, joined by spaces, through CLIP's text tower: unit float32 [len(phrases), D]."""
         texts = [" ".join(phrase) for phrase in phrases]
         vectors = self._load().encode_text(texts).cpu().numpy().astype(np.float32)
         return PhraseVectors(vectors, tuple(() for _ in phrases))

@@ -58,6 +58,7 @@ class VideoTextModel(nn.Module):
         return view_similarity(views, texts, self.input.view_average)
 
     def identity(self) -> dict[str, Any]:
+        """JSON that names the weights exactly (hashes, never paths), for caches and records; each model defines it."""
         raise NotImplementedError
 
     def finetune_parameters(self, text: bool) -> list[nn.Parameter]:
@@ -65,9 +66,11 @@ class VideoTextModel(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} cannot be fine-tuned")
 
     def temperature(self) -> float | None:
+        """The softmax temperature the weights were trained with (fine-tuning's default); None: the loss's own."""
         return None
 
     def text_identity(self) -> dict[str, Any]:
+        """JSON naming what `encode_text` depends on (text weights, tokenizer files): the class-embedding cache key."""
         raise NotImplementedError
 
 

@@ -10,9 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from zslbench.core.errors import named
+
 NONE = "none"
 MAX_CHARS = 500
-HINT = "e.g. --image-text 'OpenAI CLIP, 400M web image-text pairs' --finetuned-on kinetics400 (or none)"
+HINT = "e.g. " + named(
+    "--image-text 'OpenAI CLIP, 400M web image-text pairs' --finetuned-on kinetics400 (or none)",
+    "Declared(image_text='OpenAI CLIP, 400M web image-text pairs', finetuned_on='kinetics400') (or 'none')",
+)
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class Declared:
             value = getattr(self, name)
             if value is None:
                 continue
-            option = f"--{name.replace('_', '-')}"
+            option = named(f"--{name.replace('_', '-')}", name)
             if isinstance(value, str) and len(value) > MAX_CHARS:
                 raise ZslbenchError(f"{option} has {len(value)} characters", f"say it in at most {MAX_CHARS}")
             if not isinstance(value, str) or not value.strip():
@@ -78,4 +83,5 @@ class Declared:
         return Declared(self.image_text, self.finetuned_on, tuple(classes))
 
     def describe(self) -> dict[str, Any]:
+        """The two declarations as given (`image_text`, `finetuned_on`), for records and `--json`."""
         return {"image_text": self.image_text, "finetuned_on": self.finetuned_on}

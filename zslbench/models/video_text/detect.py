@@ -19,7 +19,7 @@ def video_text_model_of(weights: Path | None) -> str | None:
     clip_frames, xclip -> xclip); None for anything else that is no HF folder (a zslbench checkpoint
     names its model). An HF folder of another model type, or whose config.json is unreadable, is a
     ZslbenchError: it is neither a checkpoint nor a model zslbench runs."""
-    from zslbench.core.errors import ZslbenchError
+    from zslbench.core.errors import ZslbenchError, named
     from zslbench.models.video_text.hf_config import read_json
 
     config = Path(weights) / "config.json" if weights is not None else None
@@ -29,6 +29,7 @@ def video_text_model_of(weights: Path | None) -> str | None:
     if kind not in BUILT_IN:
         raise ZslbenchError(
             f"{weights} holds a {kind!r} model (config.json's model_type), not CLIP or X-CLIP",
-            "zslbench runs HF folders of model_type clip (clip_frames) and xclip; a plugin's model needs --model",
+            "zslbench runs HF folders of model_type clip (clip_frames) and xclip; a plugin's model needs "
+            + named("--model", "model=NAME"),
         )
     return BUILT_IN[kind]

@@ -270,6 +270,7 @@ def quiet_transformers() -> Iterator[None]:
 
 
 def first_line(err: Exception) -> str:
+    """The first line of `err`'s message, at most 200 characters ("" for an empty message)."""
     return (str(err).strip().splitlines() or [""])[0][:200]
 
 

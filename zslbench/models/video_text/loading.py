@@ -17,6 +17,7 @@ from zslbench.models.video_text.hf_config import preprocessor_stats, read_config
 from zslbench.models.video_text.hf_folder import load_model
 from zslbench.models.video_text.tokenizer import (
     HINT_PUT,
+    TOKENIZER_OPTION,
     ClipTokenizer,
     load_tokenizer,
     require_tokenizer,
@@ -50,7 +51,7 @@ def load_folder(
     text = config.text_config
     given = tokenizer_folder(tokenizer)
     source = given if given is not None else folder
-    hint = f"{HINT_PUT}, or pass --option tokenizer=DIR" if tokenizer_option else HINT_PUT
+    hint = f"{HINT_PUT}, or pass {TOKENIZER_OPTION}" if tokenizer_option else HINT_PUT
     require_tokenizer(source, given is not None, hint)
     tokens = load_tokenizer(source, text.max_position_embeddings, text.vocab_size)
     model = load_model(folder, model_class, config, name)

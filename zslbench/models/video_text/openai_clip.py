@@ -30,6 +30,7 @@ from zslbench.models.video_text.openai_layout import (
 from zslbench.models.video_text.tokenizer import (
     HINT_OPTION,
     NAMES,
+    TOKENIZER_OPTION,
     ClipTokenizer,
     has_tokenizer,
     load_tokenizer,
@@ -150,7 +151,7 @@ def _check_shapes(model_class: Any, config: Any, mapped: dict[str, Any], where: 
     against = f"the config in {folder}" if folder else "the sizes its other tensors imply"
     raise ZslbenchError(
         f"{where} does not fit {against} ({len(problems)} tensors differ: {'; '.join(problems[:SHOWN])}{more})",
-        "pass --option tokenizer=DIR of the base model this state dict was fine-tuned from" if folder else HINT,
+        f"pass {TOKENIZER_OPTION} of the base model this state dict was fine-tuned from" if folder else HINT,
     )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zslbench.core.errors import ZslbenchError
+from zslbench.models.video_text.tokenizer import TOKENIZER_OPTION
 
 MODEL_KEYS = ("state_dict", "model", "model_state", "model_state_dict")  # where the wrappers keep the weights
 RESUME_WORDS = ("optim", "sched", "scaler", "amp")  # wrapper entries that only resume training
@@ -36,7 +37,7 @@ TEMPORAL = "temporal."
 TOKEN_EMBEDDING = "token_embedding.weight"
 SHOWN = 5
 VIFI_HINT = (
-    "ViFi-CLIP's files leave out CLIP's token embedding: pass --option tokenizer=DIR, the HF folder "
+    f"ViFi-CLIP's files leave out CLIP's token embedding: pass {TOKENIZER_OPTION}, the HF folder "
     "(config.json, weights, tokenizer) of the CLIP it was fine-tuned from"
 )
 HINT = "pass a CLIP ViT state dict in OpenAI's layout (visual.*, transformer.*, token_embedding.weight, ...)"
@@ -227,7 +228,7 @@ def infer_config(tensors: dict[str, Any], bos: int, eos: int, where: str) -> dic
         if width % 64:
             raise ZslbenchError(
                 f"{where}: the {tower} tower's width {width} is not a multiple of 64, so its heads cannot be inferred",
-                "pass --option tokenizer=DIR with the base model's config.json, which names them",
+                f"pass {TOKENIZER_OPTION} with the base model's config.json, which names them",
             )
     vision = {
         "hidden_size": vision_width,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zslbench.core.errors import ZslbenchError, unknown_name_error
+from zslbench.core.errors import ZslbenchError, named, unknown_name_error
 from zslbench.core.hashing import sha256_json
 
 if TYPE_CHECKING:  # zslbench.text imports numpy; the model registry imports this module and must not
@@ -120,9 +120,10 @@ def text_spec(
     elif isinstance(templates, list | tuple):
         chosen, name = tuple(templates), "custom"
     elif templates is not None:
+        example = named("--option templates=clip_ucf101", "templates='clip_ucf101'")
         raise ZslbenchError(
             f"templates {templates!r} are neither a set's name, a list nor a file",
-            f"e.g. --option templates=clip_ucf101 (sets: {', '.join(TEMPLATE_SETS)}) or a list of strings with {{}}",
+            f"e.g. {example} (sets: {', '.join(TEMPLATE_SETS)}) or a list of strings with {{}}",
         )
     spec = TextSpec(check_templates(chosen), name, ensemble or base.ensemble, phrases or base.phrases)
     if spec.ensemble not in ENSEMBLES:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.core.files import file_problem, read_regular_bytes
 from zslbench.core.hashing import sha256_json
 
@@ -29,10 +29,9 @@ FILES = (
 )
 MAX_FILE_BYTES = 64 << 20  # CLIP's tokenizer.json is ~2 MB
 NAMES = "vocab.json + merges.txt, or tokenizer.json"
-HINT_OPTION = (
-    f"pass --option tokenizer=DIR, a folder with CLIP's tokenizer files ({NAMES}), e.g. the base CLIP's HF folder"
-)
-HINT_GIVEN = "--option tokenizer=DIR must name a folder holding CLIP's tokenizer files, e.g. the base CLIP's HF folder"
+TOKENIZER_OPTION = named("--option tokenizer=DIR", "the option tokenizer=DIR")  # as hints name it
+HINT_OPTION = f"pass {TOKENIZER_OPTION}, a folder with CLIP's tokenizer files ({NAMES}), e.g. the base CLIP's HF folder"
+HINT_GIVEN = f"{TOKENIZER_OPTION} must name a folder holding CLIP's tokenizer files, e.g. the base CLIP's HF folder"
 HINT_PUT = f"put the model's tokenizer files ({NAMES}) into the folder (save_pretrained writes them)"
 HINT_DAMAGED = "the file is damaged: copy it again from the model's HF folder (save_pretrained writes it)"
 

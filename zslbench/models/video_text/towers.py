@@ -31,6 +31,7 @@ def frames_of(clips: torch.Tensor, size: int, frames: int | None = None) -> tupl
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of `model`'s first parameter (where its inputs must go)."""
     return next(model.parameters()).device
 
 

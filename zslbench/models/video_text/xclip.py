@@ -63,6 +63,7 @@ class XClip(VideoTextModel):
         return F.normalize(video.float(), dim=-1).view(b, v, -1), patches.float().view(b, v, *patches.shape[1:])
 
     def encode_video(self, clips: torch.Tensor) -> torch.Tensor:
+        """clips [B, V, 3, T, S, S] -> [B, V, D]: the frame integration transformer's output, L2-normalised."""
         return self.video_parts(clips)[0]
 
     def similarity(self, clips: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:
@@ -98,6 +99,7 @@ class XClip(VideoTextModel):
         }
 
     def text_identity(self) -> dict[str, Any]:
+        """What `encode_text` depends on (text tower, tokenizer, rows not normalised): the class-embedding cache key."""
         return text_identity(self.xclip, self.tokenizer, normalised=False)
 
 

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from zslbench.core.errors import ZslbenchError
+from zslbench.core.errors import ZslbenchError, named
 from zslbench.models.checkpoint import folder_sha256
 from zslbench.models.video_text.declared import Declared
 from zslbench.models.weights import (
@@ -51,7 +51,8 @@ def add_to_zoo(
         return add_video_text(Path(file), video_model, name, source, notes, declared or Declared(), options or {})
     if (declared is not None and declared.given) or options:
         raise ZslbenchError(
-            "--image-text, --finetuned-on and --option are for a video-text model's weights",
+            f"{named('--image-text, --finetuned-on and --option', 'declared and options')} are for a video-text "
+            "model's weights",
             "a zslbench checkpoint records its own training classes and options",
         )
     return add(file, name, model, source, notes)
@@ -94,13 +95,13 @@ def bundle(state_dict: Path, tokenizer: Any, staging: Path) -> Path:
     """A folder holding a state dict file and, in `tokenizer/`, its tokenizer's files and the base
     model's config.json (from `tokenizer`, or beside the file), so the zoo keeps everything the weights
     need: no path outside it is needed later (`zoo.py` reads such a folder)."""
-    from zslbench.models.video_text.tokenizer import FILES, has_tokenizer, tokenizer_folder
+    from zslbench.models.video_text.tokenizer import FILES, TOKENIZER_OPTION, has_tokenizer, tokenizer_folder
 
     source = tokenizer_folder(tokenizer) or state_dict.parent
     if not has_tokenizer(source):
         raise ZslbenchError(
             f"{source} holds no CLIP tokenizer files for {state_dict.name}",
-            "put vocab.json + merges.txt (or tokenizer.json) beside it, or pass --option tokenizer=DIR",
+            f"put vocab.json + merges.txt (or tokenizer.json) beside it, or pass {TOKENIZER_OPTION}",
         )
     folder = staging / "bundle"
     (folder / BUNDLED_TOKENIZER).mkdir(parents=True)
