@@ -243,14 +243,14 @@ def _set_up(config: TrainConfig, context: Context, progress: Progress | None) ->
     if (seen := _init_pretraining(config)) is not None:
         identity["pretraining"] = seen
     saved = _start_state(config, Path(config.out), identity)
-    if context.is_main:  # the run folder evaluates anywhere: `eval --protocol RUN/protocol/protocol.yaml`
-        write_snapshot(identity["protocol"]["snapshot"], Path(config.out) / "protocol")
     selection = SelectionOnTest.start(config, protocol, context, saved)  # refused here, before the first step
     state = _new_state(config, settings, embed_dim, context, saved, parts)
     objective = _objective(state, classes, targets, parts, settings, context)
     sampler, loader = _data_loader(config, context, settings, clips, manifest, classes)
     if config.channels_last and context.device.type == "cuda" and parts is None:
         state.model.to(memory_format=torch.channels_last_3d)
+    if context.is_main:  # every check passed; the run folder evaluates anywhere (RUN/protocol/protocol.yaml)
+        write_snapshot(identity["protocol"]["snapshot"], Path(config.out) / "protocol")
     return _Run(
         config=config,
         context=context,
